@@ -1,0 +1,126 @@
+"""Settings for every tool, in one place.
+
+Sources, highest first: keyword arguments, environment variables (`SHIPYARD_` prefix, `__`
+between levels, e.g. `SHIPYARD_DESTINATIONS__POSTGRES__URL`), then `shipyard.toml` (the file
+named by `SHIPYARD_CONFIG`, else `./shipyard.toml` when it exists).
+
+Each tool owns a section. Sections accept extra keys so a tool can grow options without a
+change here; a tool validates its own section with its own model where it needs more.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class DestinationSettings(_Section):
+    """One warehouse the propagator can load into; the key's `destination=<name>` picks it."""
+
+    url: str | None = None
+    # The dialect; defaults to the destination's name (postgres, duckdb, mysql, redshift).
+    type: str | None = None
+    # Redshift: the role COPY assumes to read from S3.
+    iam_role: str | None = None
+
+
+class PropagatorSettings(_Section):
+    channel: str = "data-loader-notification"
+    poll_interval: float = 0.5
+    workers: int = 4
+
+
+class JarvisSettings(_Section):
+    error_channel: str = "jarvis-error-notifications"
+    # Shared secret for `shipyard jarvis serve` (header X-Shipyard-Secret).
+    http_secret: str | None = None
+
+
+class LakeSettings(_Section):
+    datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class PulseSettings(_Section):
+    channel: str = "pulse-alerts"
+    # SQLite file by default; a postgresql:// URL records history in PostgreSQL.
+    database_url: str | None = None
+
+
+def config_file() -> Path | None:
+    """The shipyard.toml in force, if any."""
+    named = os.environ.get("SHIPYARD_CONFIG")
+    if named:
+        return Path(named)
+    here = Path("shipyard.toml")
+    return here if here.exists() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHIPYARD_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Notices go here (one JSON line each) when no Slack token is configured.
+    outbox: Path = Path("outbox.jsonl")
+    slack_bot_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_base_url: str = Field(
+        default="https://slack.com/api/",
+        validation_alias=AliasChoices("SHIPYARD_SLACK_BASE_URL", "slack_base_url"),
+    )
+    destinations: dict[str, DestinationSettings] = Field(default_factory=dict)
+    propagator: PropagatorSettings = Field(default_factory=PropagatorSettings)
+    jarvis: JarvisSettings = Field(default_factory=JarvisSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
+    pulse: PulseSettings = Field(default_factory=PulseSettings)
+
+    @property
+    def config_dir(self) -> Path:
+        """Relative paths in shipyard.toml are relative to the file, else to the cwd."""
+        f = config_file()
+        return f.resolve().parent if f else Path.cwd()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        f = config_file()
+        if f is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=f))
+        return tuple(sources)
+
+
+@lru_cache(maxsize=1)
+def _cached() -> Settings:
+    return Settings()
+
+
+def get_settings(*, fresh: bool = False) -> Settings:
+    """The process's settings; `fresh=True` re-reads env and files (tests, reloads)."""
+    if fresh:
+        _cached.cache_clear()
+    return _cached()

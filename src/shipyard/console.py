@@ -24,23 +24,42 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
 
 
 def print_error(exc: BaseException) -> None:
+    from rich.markup import escape
+
     from shipyard.errors import ShipyardError
+    from shipyard.redact import redact
 
     if isinstance(exc, ShipyardError):
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(redact(exc.message))}", highlight=False)
         if exc.hint:
-            err_console.print(f"[yellow]fix:[/] {exc.hint}", highlight=False)
+            err_console.print(f"[yellow]fix:[/] {escape(redact(exc.hint))}", highlight=False)
     else:
-        err_console.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err_console.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {escape(redact(exc))}",
+                          highlight=False)
         err_console.print("run again with --debug for the traceback", style="dim")
 
 
+class RedactingFilter(logging.Filter):
+    """Masks passwords and tokens in every log record, whoever logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from shipyard.redact import redact
+
+        msg = record.getMessage()
+        clean = redact(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return True
+
+
 def setup_logging(debug: bool = False) -> None:
+    handler = RichHandler(console=err_console, show_path=debug, rich_tracebacks=debug)
+    handler.addFilter(RedactingFilter())
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format="%(message)s",
         datefmt="%H:%M:%S",
-        handlers=[RichHandler(console=err_console, show_path=debug, rich_tracebacks=debug)],
+        handlers=[handler],
         force=True,
     )
     # Third-party chatter stays out of the way unless debugging.

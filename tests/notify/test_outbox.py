@@ -21,3 +21,12 @@ def test_default_notifier_is_outbox_at_env_path(tmp_path, monkeypatch):
     assert isinstance(n, OutboxNotifier)
     n.send(Notice(tool="t", level="info", title="x", message="y"))
     assert (tmp_path / "o.jsonl").exists()
+
+
+def test_outbox_masks_secrets(tmp_path, capsys):
+    n = OutboxNotifier(tmp_path / "o.jsonl")
+    n.send(Notice(tool="t", level="failure", title="load failed",
+                  message="could not connect to postgresql://loader:hunter22@db/x",
+                  fields={"dsn": "password=hunter22"}))
+    assert "hunter22" not in (tmp_path / "o.jsonl").read_text()
+    assert "hunter22" not in capsys.readouterr().err

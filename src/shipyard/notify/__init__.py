@@ -63,7 +63,10 @@ class OutboxNotifier:
         self._lock = threading.Lock()
 
     def send(self, notice: Notice) -> None:
-        line = json.dumps(notice.to_dict(), default=str, ensure_ascii=False)
+        from shipyard.redact import redact_obj
+
+        data = redact_obj(notice.to_dict())
+        line = json.dumps(data, default=str, ensure_ascii=False)
         with self._lock:
             if self.path.parent != Path(""):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +75,7 @@ class OutboxNotifier:
                 f.write(line + "\n")
         if self.echo:
             chan = f" #{notice.channel}" if notice.channel else ""
-            print(f"{_ICONS.get(notice.level, '')} [{notice.tool}{chan}] {notice.title}: {notice.message}",
+            print(f"{_ICONS.get(notice.level, '')} [{notice.tool}{chan}] {data['title']}: {data['message']}",
                   file=sys.stderr)
 
 

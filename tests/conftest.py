@@ -97,8 +97,11 @@ def mysql_database(mysql_url):
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3 API server on 127.0.0.1 (HTTP); sets the standard AWS_* variables for boto3."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

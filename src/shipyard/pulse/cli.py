@@ -2,6 +2,125 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
+from pathlib import Path
+
 import typer
 
-app = typer.Typer(help="pulse (not built yet).", no_args_is_help=True)
+from shipyard.console import console, err_console, print_table
+from shipyard.errors import ConfigError, InputError
+
+app = typer.Typer(help="pulse: uptime monitors as code (Heartbeat-style YAML files, alerts, status page).",
+                  no_args_is_help=True)
+
+
+@app.command("run")
+def run_cmd(
+    config_dir: Path = typer.Option(..., "--config-dir", "-c", help="Folder of monitor YAML files (reloaded on change)."),
+    port: int = typer.Option(None, "--port", "-p", help="Serve the status page, JSON API and /metrics on this port."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address for --port (0.0.0.0 to listen on all)."),
+    database_url: str = typer.Option(None, "--database-url",
+                                     help="History database: postgresql://... or a SQLite path "
+                                          "(default: pulse.database_url, else ./pulse.sqlite3)."),
+) -> None:
+    """Run the monitors until Ctrl-C / SIGTERM."""
+    from shipyard.pulse.history import open_history
+    from shipyard.pulse.service import PulseService
+    from shipyard.settings import get_settings
+
+    settings = get_settings()
+    history = open_history(database_url or settings.pulse.database_url, default_dir=settings.config_dir)
+    svc = PulseService(config_dir, settings=settings, history=history)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, svc.stop)
+
+        def ready(s: PulseService) -> None:
+            where = f", status page http://{host}:{s.port}/" if s.port else ""
+            err_console.print(f"pulse: {len(s.monitors)} monitors from {config_dir}{where}; Ctrl-C to stop")
+
+        await svc.run(port=port, host=host, ready=ready)
+
+    try:
+        asyncio.run(main())
+    finally:
+        history.close()
+
+
+@app.command("validate")
+def validate_cmd(
+    config_dir: Path = typer.Argument(..., help="Folder of monitor YAML files (e.g. your repo checkout)."),
+) -> None:
+    """Check every monitor file (for CI before syncing): exit 2 with file:line on errors."""
+    from shipyard.pulse.config import load_dir
+
+    res = load_dir(config_dir)
+    rows = [(m.id, m.type, m.schedule.text, ", ".join(m.targets), m.channel or "(default)",
+             f"{m.failure_threshold}/{m.success_threshold}", f"{m.file}:{m.line}")
+            for m in res.monitors.values()]
+    if rows:
+        print_table(f"{len(rows)} monitors in {config_dir}",
+                    ["id", "type", "schedule", "targets", "channel", "fail/ok", "file"], rows)
+    if res.problems:
+        for p in res.problems:
+            err_console.print(f"[bold red]{p.where}[/]: {p.message}" + (f"\n  [yellow]fix:[/] {p.hint}" if p.hint else ""),
+                              highlight=False)
+        raise InputError(f"{len(res.problems)} invalid monitor file(s) in {config_dir}",
+                         hint="fix the lines above; the running monitor keeps the last good version meanwhile")
+    console.print(f"[green]ok[/]: {len(rows)} monitors valid")
+
+
+@app.command("sync")
+def sync_cmd(
+    source: str = typer.Option(..., "--from", help="s3://bucket/prefix or a folder holding the committed monitor files."),
+    target: Path = typer.Option(..., "--to", help="The monitor's config folder (becomes a symlink to the current version)."),
+    keep: int = typer.Option(3, "--keep", help="Old versions to keep on disk."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Allow an empty source (removes every monitor)."),
+) -> None:
+    """Mirror monitor files into the monitor's folder atomically (deletions propagate). For cron or CI."""
+    from shipyard.pulse.sync import sync
+
+    with console.status(f"syncing {source} -> {target}"):
+        rep = sync(source, target, keep=keep, allow_empty=allow_empty)
+    if not rep.changed:
+        console.print(f"up to date: {rep.files} files from {rep.source} (version {rep.version})")
+    else:
+        rows = [(k, "added") for k in rep.added] + [(k, "updated") for k in rep.updated] + \
+               [(k, "removed") for k in rep.removed]
+        print_table(f"synced {rep.files} files -> {rep.target} ({rep.version})", ["file", "change"], rows)
+    for p in rep.problems:
+        err_console.print(f"[yellow]warning[/]: {p} (the monitor keeps the file's last good version)",
+                          highlight=False)
+
+
+@app.command("status")
+def status_cmd(
+    database_url: str = typer.Option(None, "--database-url", help="History database (default: pulse.database_url / ./pulse.sqlite3)."),
+    incidents: int = typer.Option(10, "--incidents", help="How many recent incidents to list."),
+) -> None:
+    """Uptime per monitor (24h / 7d / 30d) and recent incidents, from the recorded history."""
+    from shipyard.pulse.history import WINDOWS, open_history
+    from shipyard.settings import get_settings
+
+    settings = get_settings()
+    url = database_url or settings.pulse.database_url
+    if not url and not (settings.config_dir / "pulse.sqlite3").exists():
+        raise ConfigError("no pulse history here (./pulse.sqlite3 is missing)",
+                          hint="run this where `shipyard pulse run` runs, or pass --database-url")
+    h = open_history(url, default_dir=settings.config_dir)
+    try:
+        now = time.time()
+        up = h.uptime(now)
+        print_table("uptime", ["monitor", *WINDOWS],
+                    [(mid, *("n/a" if v[w] is None else f"{v[w] * 100:.2f}%" for w in WINDOWS))
+                     for mid, v in sorted(up.items())])
+        rows = [(i["monitor_id"], time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(i["started"])),
+                 time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(i["resolved"])) if i["resolved"] else "ongoing",
+                 i["error"] or "") for i in h.incidents(limit=incidents)]
+        print_table("recent incidents (UTC)", ["monitor", "started", "resolved", "error"], rows)
+    finally:
+        h.close()

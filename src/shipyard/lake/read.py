@@ -1,0 +1,131 @@
+"""Reading the lake from DuckDB: the manifest's files as one relation, local or S3.
+
+Local lakes: `read_parquet([...files], hive_partitioning=true)`; DuckDB prunes files by the
+partition filter (the values are in the paths) and row groups by min/max statistics.
+
+S3 lakes: DuckDB's S3 support lives in the httpfs extension, which DuckDB downloads from
+extensions.duckdb.org on first use (https://duckdb.org/docs/extensions/httpfs/overview) and
+that is not always reachable (air-gapped runners, this project's CI). pyarrow ships S3 in its
+wheel, so an S3 lake is opened as a pyarrow dataset over the same endpoint and credentials
+(AWS_ENDPOINT_URL, the standard chain) and handed to DuckDB, which pushes projections and
+filters into it: partition pruning by path, column and row-group reads by byte range.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from shipyard.lake import schema as sch
+from shipyard.lake.config import Dataset
+from shipyard.lake.manifest import Manifest
+from shipyard.store import ObjectStore
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def sql_list(items: list[str]) -> str:
+    return "[" + ", ".join(lit(i) for i in items) + "]"
+
+
+def partition_names(ds: Dataset) -> list[str]:
+    return [p.name for p in ds.partitions]
+
+
+def lake_columns(ds: Dataset, m: Manifest) -> dict[str, Any]:
+    """Columns inside the Parquet files (lake names -> type); partition columns excluded."""
+    field_parts = {p.field for p in ds.partitions if p.kind == "field"}
+    out = {}
+    for raw_name, t in m.schema.items():
+        name = ds.config.rename.get(raw_name, raw_name)
+        if name in field_parts or t == sch.NULL:
+            continue
+        out[name] = t
+    return out
+
+
+def parse_partition_path(rel_dir: str) -> dict[str, str]:
+    out = {}
+    for seg in rel_dir.split("/"):
+        if "=" in seg:
+            k, v = seg.split("=", 1)
+            out[unquote(k)] = unquote(v)
+    return out
+
+
+def s3_filesystem():
+    """pyarrow's S3 filesystem on the endpoint boto3 uses (AWS_ENDPOINT_URL[_S3])."""
+    from pyarrow import fs
+
+    kw: dict[str, Any] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        u = urlparse(endpoint)
+        kw["endpoint_override"] = u.netloc or u.path
+        kw["scheme"] = u.scheme or "https"
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        kw["region"] = region
+    return fs.S3FileSystem(**kw)
+
+
+def _s3_path(store: ObjectStore, key: str) -> str:
+    return store.uri(key)[len("s3://"):]
+
+
+def register_lake(con: Any, view: str, ds: Dataset, store: ObjectStore, m: Manifest,
+                  files: list[dict[str, Any]] | None = None, columns: list[str] | None = None) -> None:
+    """Make `view` the dataset's rows (data columns + partition columns as VARCHAR)."""
+    files = m.files if files is None else files
+    parts = partition_names(ds)
+    cols = lake_columns(ds, m)
+    if not files:
+        sel = [f"CAST(NULL AS {sch.to_sql(t)}) AS {q(n)}" for n, t in cols.items()]
+        sel += [f"CAST(NULL AS VARCHAR) AS {q(p)}" for p in parts]
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT {', '.join(sel) or '1 AS _'} WHERE false")
+        return
+    local = [store.local_path(f["key"]) for f in files]
+    if all(p is not None for p in local):
+        hive_types = "{" + ", ".join(f"{lit(p)}: 'VARCHAR'" for p in parts) + "}"
+        opts = "union_by_name=true"
+        if parts:
+            opts += f", hive_partitioning=true, hive_types={hive_types}"
+        proj = ", ".join(q(c) for c in columns) if columns else "*"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT {proj} FROM "
+                    f"read_parquet({sql_list([str(p) for p in local])}, {opts})")
+        return
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    fields = [pa.field(n, sch.to_arrow(t)) for n, t in cols.items()]
+    part_schema = pa.schema([pa.field(p, pa.string()) for p in parts])
+    base = _s3_path(store, "x")[:-1].rstrip("/")
+    dataset = pads.dataset(
+        [_s3_path(store, f["key"]) for f in files],
+        schema=pa.schema(fields + list(part_schema)),
+        format="parquet",
+        filesystem=s3_filesystem(),
+        partitioning=pads.partitioning(part_schema, flavor="hive") if parts else None,
+        partition_base_dir=base,
+    )
+    con.register(f"__arrow_{view}", dataset)
+    proj = ", ".join(q(c) for c in columns) if columns else "*"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT {proj} FROM {q('__arrow_' + view)}")
+
+
+def connect(threads: int | None = None) -> Any:
+    import duckdb
+
+    con = duckdb.connect()
+    # Event dates are UTC dates: the same day folder whatever the machine's zone.
+    con.execute("SET TimeZone='UTC'")
+    if threads:
+        con.execute(f"SET threads={int(threads)}")
+    return con

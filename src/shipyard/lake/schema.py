@@ -1,0 +1,291 @@
+"""The lake's schema: inferred once from the raw JSON, then kept and only ever widened.
+
+A type is a small JSON-able tree so it can live in the manifest:
+  "BIGINT" | "DOUBLE" | "VARCHAR" | "BOOLEAN" | "DATE" | "TIME" | "TIMESTAMP" |
+  "TIMESTAMP WITH TIME ZONE" | "DECIMAL(p,s)" | {"struct": {name: type}} | {"list": type} |
+  {"map": [key, value]}
+
+Rules (see docs/lake.md): a new field is added; a value that fits the kept type is cast to it
+(BIGINT into DOUBLE, DATE into TIMESTAMP, any scalar into VARCHAR); a value that does not
+(DOUBLE into BIGINT, text into TIMESTAMP, an object into a number) is a conflict, reported
+with the file and line. Why not let DuckDB cast: its JSON reader silently turns 2.5 into 2
+and true into 1 when a column type is given, which would corrupt data without a word.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from datetime import date, datetime, time
+from typing import Any, Iterator
+
+Type = Any  # str | dict
+
+_INTS = {"tinyint", "smallint", "integer", "bigint", "utinyint", "usmallint", "uinteger",
+         "hugeint", "uhugeint"}
+_TIMES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
+NULL = "NULL"
+
+
+def from_duckdb(t: Any) -> Type:
+    """A DuckDBPyType (as detected by read_json) to our tree, normalised for portability."""
+    tid = t.id
+    s = str(t)
+    if tid == "struct":
+        return {"struct": {name: from_duckdb(ct) for name, ct in t.children}}
+    if tid == "list":
+        return {"list": from_duckdb(t.children[0][1])}
+    if tid == "map":
+        return {"map": [from_duckdb(t.children[0][1]), from_duckdb(t.children[1][1])]}
+    if s == '"NULL"' or tid == "null" or s == "NULL":
+        return NULL
+    if tid in _INTS:
+        return "UBIGINT" if tid == "ubigint" else "BIGINT"
+    if tid == "ubigint":
+        return "UBIGINT"
+    if tid in ("float", "double"):
+        return "DOUBLE"
+    if tid == "decimal":
+        return s
+    if tid == "boolean":
+        return "BOOLEAN"
+    if tid == "date":
+        return "DATE"
+    if tid in ("time", "time with time zone"):
+        return "TIME"
+    if tid in ("timestamp", "timestamp_ms", "timestamp_ns", "timestamp_s"):
+        return "TIMESTAMP"
+    if tid == "timestamp with time zone":
+        return "TIMESTAMP WITH TIME ZONE"
+    # VARCHAR, JSON (mixed types), UUID (kept as text: Athena and Spark have no UUID type).
+    return "VARCHAR"
+
+
+def from_sql(s: str) -> Type:
+    """A user-declared SQL type (columns = {...}) to our tree, via DuckDB's own parser."""
+    import duckdb
+
+    return from_duckdb(duckdb.sqltype(s))
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def to_sql(t: Type) -> str:
+    if isinstance(t, str):
+        return "VARCHAR" if t == NULL else t
+    if "struct" in t:
+        return "STRUCT(" + ", ".join(f"{_q(n)} {to_sql(c)}" for n, c in t["struct"].items()) + ")"
+    if "list" in t:
+        return to_sql(t["list"]) + "[]"
+    k, v = t["map"]
+    return f"MAP({to_sql(k)}, {to_sql(v)})"
+
+
+def show(t: Type) -> str:
+    return to_sql(t)
+
+
+def _is_scalar(t: Type) -> bool:
+    return isinstance(t, str)
+
+
+def merge(kept: Type | None, found: Type, path: str = "") -> tuple[Type | None, list[tuple[str, Type, Type]]]:
+    """Widen `kept` by what a new batch `found`; conflicts are (path, kept, found)."""
+    if kept is None or kept == NULL:
+        return (None if found == NULL else found), []
+    if found == NULL or found == kept:
+        return kept, []
+    if _is_scalar(kept) and _is_scalar(found):
+        if kept == "VARCHAR":
+            return kept, []  # any scalar reads as its JSON text
+        if kept == "DOUBLE" and (found in ("BIGINT", "UBIGINT") or found.startswith("DECIMAL")):
+            return kept, []
+        if kept.startswith("DECIMAL") and found in ("BIGINT", "UBIGINT", "DOUBLE"):
+            return kept, []  # declared by the user: DuckDB rounds to its scale
+        if kept == "UBIGINT" and found == "BIGINT":
+            return kept, []
+        if kept in _TIMES and found in _TIMES:
+            # Wider-or-equal time: DATE < TIMESTAMP ~ TIMESTAMPTZ (the session is in UTC).
+            if kept != "DATE" or found == "DATE":
+                return kept, []
+        return kept, [(path, kept, found)]
+    if isinstance(kept, dict) and isinstance(found, dict):
+        if "struct" in kept and "struct" in found:
+            out = dict(kept["struct"])
+            conflicts: list = []
+            for name, ft in found["struct"].items():
+                m, c = merge(out.get(name), ft, f"{path}.{name}" if path else name)
+                conflicts += c
+                if m is not None:
+                    out[name] = m
+            return {"struct": out}, conflicts
+        if "list" in kept and "list" in found:
+            m, c = merge(kept["list"], found["list"], path + "[]")
+            return {"list": m if m is not None else kept["list"]}, c
+        if "map" in kept and "map" in found:
+            mk, c1 = merge(kept["map"][0], found["map"][0], path + "{key}")
+            mv, c2 = merge(kept["map"][1], found["map"][1], path + "{value}")
+            return {"map": [mk or kept["map"][0], mv or kept["map"][1]]}, c1 + c2
+    if kept == "VARCHAR" and isinstance(found, dict):
+        return kept, []  # nested JSON read into a text column keeps its JSON text
+    return kept, [(path, kept, found)]
+
+
+def merge_schema(kept: dict[str, Type], found: dict[str, Type]) -> tuple[dict[str, Type], list]:
+    out = dict(kept)
+    conflicts: list = []
+    for name, ft in found.items():
+        m, c = merge(out.get(name), ft, name)
+        conflicts += c
+        if m is not None:
+            out[name] = m
+    return out, conflicts
+
+
+# --- Finding the line of a conflict (error path only: plain Python over one file) ----------
+
+def _fits(t: Type, v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(t, dict):
+        if "struct" in t:
+            return isinstance(v, dict) and all(
+                _fits(t["struct"][k], x) for k, x in v.items() if k in t["struct"])
+        if "list" in t:
+            return isinstance(v, list) and all(_fits(t["list"], x) for x in v)
+        return isinstance(v, dict) and all(_fits(t["map"][1], x) for x in v.values())
+    if t == "VARCHAR":
+        return True
+    if t in ("BIGINT", "UBIGINT"):
+        return isinstance(v, int) and not isinstance(v, bool)
+    if t == "DOUBLE" or t.startswith("DECIMAL"):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if t == "BOOLEAN":
+        return isinstance(v, bool)
+    if not isinstance(v, str):
+        return False
+    try:
+        if t == "DATE":
+            date.fromisoformat(v)
+        elif t == "TIME":
+            time.fromisoformat(v)
+        elif t.startswith("TIMESTAMP"):
+            datetime.fromisoformat(v.replace(" ", "T", 1))
+        elif t == "UUID":
+            uuid.UUID(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _get(record: Any, path: str) -> tuple[bool, Any]:
+    """Values at a dotted path ('device.os', 'tags[]'); lists fan out (first misfit wins)."""
+    cur = [record]
+    for part in path.replace("[]", ".[]").split("."):
+        if not part:
+            continue
+        nxt = []
+        for c in cur:
+            if part == "[]":
+                if isinstance(c, list):
+                    nxt.extend(c)
+            elif part.startswith("{"):
+                if isinstance(c, dict):
+                    nxt.extend(c.keys() if part == "{key}" else c.values())
+            elif isinstance(c, dict) and part in c:
+                nxt.append(c[part])
+        cur = nxt
+        if not cur:
+            return False, None
+    return True, cur
+
+
+def find_misfit(lines: Iterator[bytes], raw_name: str, kept_type: Type) -> tuple[int, str] | None:
+    """First (line number, value) whose raw field `raw_name` (dotted) does not fit `kept_type`."""
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as exc:
+            return n, f"malformed JSON ({exc.msg})"
+        found, values = _get(rec, raw_name)
+        if not found:
+            continue
+        for v in values:
+            if not _fits(kept_type, v):
+                return n, json.dumps(v)[:80]
+    return None
+
+
+def find_malformed(lines: Iterator[bytes]) -> tuple[int, str] | None:
+    for n, line in enumerate(lines, 1):
+        s = line.strip()
+        if not s:
+            continue
+        try:
+            rec = json.loads(s)
+        except ValueError as exc:
+            return n, f"malformed JSON ({exc.msg} at column {exc.colno})"
+        if not isinstance(rec, dict):
+            return n, "a JSON line must be an object"
+    return None
+
+
+# --- Other engines' spellings -------------------------------------------------------------
+
+def to_arrow(t: Type):
+    import pyarrow as pa
+
+    if isinstance(t, dict):
+        if "struct" in t:
+            return pa.struct([pa.field(n, to_arrow(c)) for n, c in t["struct"].items()])
+        if "list" in t:
+            return pa.list_(to_arrow(t["list"]))
+        return pa.map_(to_arrow(t["map"][0]), to_arrow(t["map"][1]))
+    simple = {
+        "BIGINT": pa.int64(), "UBIGINT": pa.uint64(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(),
+        "BOOLEAN": pa.bool_(), "DATE": pa.date32(), "TIME": pa.time64("us"),
+        "TIMESTAMP": pa.timestamp("us"), "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+        NULL: pa.string(),
+    }
+    if t in simple:
+        return simple[t]
+    if t.startswith("DECIMAL"):
+        p, s = t[t.index("(") + 1:-1].split(",")
+        return pa.decimal128(int(p), int(s))
+    return pa.string()
+
+
+def to_spark(t: Type) -> str:
+    """Spark SQL DDL type."""
+    if isinstance(t, dict):
+        if "struct" in t:
+            return "STRUCT<" + ", ".join(f"`{n}`: {to_spark(c)}" for n, c in t["struct"].items()) + ">"
+        if "list" in t:
+            return f"ARRAY<{to_spark(t['list'])}>"
+        return f"MAP<{to_spark(t['map'][0])}, {to_spark(t['map'][1])}>"
+    return {
+        "BIGINT": "BIGINT", "UBIGINT": "DECIMAL(20,0)", "DOUBLE": "DOUBLE", "VARCHAR": "STRING",
+        "BOOLEAN": "BOOLEAN", "DATE": "DATE", "TIME": "STRING", "TIMESTAMP": "TIMESTAMP",
+        "TIMESTAMP WITH TIME ZONE": "TIMESTAMP", NULL: "STRING",
+    }.get(t, t if t.startswith("DECIMAL") else "STRING")
+
+
+def to_hive(t: Type) -> str:
+    """Athena / Hive DDL type (https://docs.aws.amazon.com/athena/latest/ug/data-types.html)."""
+    if isinstance(t, dict):
+        if "struct" in t:
+            return "struct<" + ",".join(f"{n}:{to_hive(c)}" for n, c in t["struct"].items()) + ">"
+        if "list" in t:
+            return f"array<{to_hive(t['list'])}>"
+        return f"map<{to_hive(t['map'][0])},{to_hive(t['map'][1])}>"
+    return {
+        "BIGINT": "bigint", "UBIGINT": "decimal(20,0)", "DOUBLE": "double", "VARCHAR": "string",
+        "BOOLEAN": "boolean", "DATE": "date", "TIME": "string", "TIMESTAMP": "timestamp",
+        "TIMESTAMP WITH TIME ZONE": "timestamp", NULL: "string",
+    }.get(t, t.lower() if t.startswith("DECIMAL") else "string")

@@ -1,0 +1,187 @@
+"""AWS Lambda entry point: `shipyard.propagator.aws.handler`.
+
+Triggers (deploy/template.yaml sets them up; docs/deploy-aws.md explains the choice):
+* S3 event notification straight to the function (asynchronous invocation);
+* an SQS queue of S3 notifications, of SNS notifications wrapping them, or of EventBridge
+  events (event source mapping with `ReportBatchItemFailures`);
+* an EventBridge rule on "Object Created" (asynchronous invocation); SNS straight to Lambda.
+
+Every record is handled on its own (shipyard.propagator.events.process_event). Retries:
+* SQS batch: the response lists, in `batchItemFailures`, only the messages with a transient or
+  unexpected failure; Lambda deletes the others. A bad file is terminal: it is already in
+  failed/ with its error report, so retrying it could only fail again.
+  https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
+* direct (asynchronous) invocations: the handler raises only when a record failed transiently,
+  so Lambda's async retries (2 by default) re-run the event; records that already succeeded
+  are no-ops then (gone from input/, in the ledger: status "duplicate").
+  https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+
+The bucket comes from each record; `SHIPYARD_PROPAGATOR__PREFIX` maps `s3://bucket/<prefix>`
+as the store when the layout does not start at the bucket root. Secrets (warehouse URLs with
+passwords, the Slack token) can live in one Secrets Manager secret named by
+`SHIPYARD_LAMBDA_SECRET`: a JSON object of environment variables, read once per cold start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from typing import Any
+
+from shipyard.errors import ConfigError, TransientError
+from shipyard.propagator.events import (
+    PropagatorCache,
+    PropagatorFactory,
+    RecordResult,
+    configured_prefix,
+    handle_message,
+    message_done,
+    parse_lambda_event,
+    record_log,
+)
+
+log = logging.getLogger("shipyard.propagator.aws")
+
+# Below this many seconds left, an SQS batch stops starting new messages and reports the rest
+# as failures (retried later) rather than being cut off by the function timeout mid-load.
+DEFAULT_RESERVE_SECONDS = 20.0
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"settings": None, "cache": None, "secret": None}
+
+
+class _Stdout(logging.Handler):
+    """Writes the record's message as one line to the *current* sys.stdout (CloudWatch Logs
+    keeps each line as one event; tests capture stdout)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:  # logging must never break processing
+            self.handleError(record)
+
+
+def _setup_logging() -> None:
+    if not any(isinstance(h, _Stdout) for h in record_log.handlers):
+        handler = _Stdout()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        record_log.addHandler(handler)
+        record_log.propagate = False
+    record_log.setLevel(logging.INFO)
+    # Lambda's root logger is at WARNING; our own warnings and infos should reach CloudWatch.
+    logging.getLogger("shipyard").setLevel(logging.INFO)
+
+
+def load_secret_env(secret_id: str, *, client: Any = None) -> list[str]:
+    """Copy a Secrets Manager secret (a JSON object of env vars) into os.environ.
+
+    Variables already set in the function's configuration win, so a deploy can override one.
+    Returns the names set. ConfigError when the secret is missing or not such an object.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    sm = client or boto3.session.Session().client("secretsmanager")
+    try:
+        value = sm.get_secret_value(SecretId=secret_id)["SecretString"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("ThrottlingException", "InternalServiceError"):
+            raise TransientError(f"Secrets Manager is busy ({code}); will retry") from exc
+        raise ConfigError(f"cannot read secret {secret_id!r} ({code})",
+                          hint="check SHIPYARD_LAMBDA_SECRET and the function's "
+                          "secretsmanager:GetSecretValue permission") from exc
+    except BotoCoreError as exc:
+        raise TransientError(f"cannot reach Secrets Manager ({type(exc).__name__}); will retry") from exc
+    except KeyError as exc:
+        raise ConfigError(f"secret {secret_id!r} has no SecretString",
+                          hint="store a JSON object of environment variables") from exc
+    try:
+        env = json.loads(value)
+        if not isinstance(env, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        raise ConfigError(f"secret {secret_id!r} is not a JSON object ({exc})",
+                          hint='store e.g. {"SHIPYARD_DESTINATIONS__REDSHIFT__URL": "postgresql://..."}') from exc
+    names = []
+    for name, val in env.items():
+        if name not in os.environ:
+            os.environ[name] = str(val)
+            names.append(name)
+    return names
+
+
+def _propagators() -> tuple[PropagatorFactory, str]:
+    """The process's propagator cache, rebuilt when the settings object changes."""
+    from shipyard.settings import get_settings
+
+    with _lock:
+        secret = os.environ.get("SHIPYARD_LAMBDA_SECRET")
+        if secret and _state["secret"] != secret:
+            names = load_secret_env(secret)
+            log.info("loaded %d variable(s) from secret %s", len(names), secret)
+            _state["secret"] = secret
+            get_settings(fresh=True)
+        settings = get_settings()
+        if _state["settings"] is not settings:
+            _state["settings"] = settings
+            _state["cache"] = PropagatorCache(settings)
+        return _state["cache"], configured_prefix(settings)
+
+
+def _seconds_left(context: Any) -> float | None:
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return getter() / 1000.0 if callable(getter) else None
+
+
+def handle_event(event: Any, get_propagator: PropagatorFactory, *, prefix: str | None = None,
+                 context: Any = None,
+                 reserve_seconds: float = DEFAULT_RESERVE_SECONDS) -> dict[str, Any]:
+    """The handler's logic, for any factory of propagators (a store URL -> Propagator).
+
+    Returns `{"batchItemFailures": [...]}` for SQS batches, `{"records": [...]}` otherwise.
+    Raises InputError for an event of no known shape, TransientError when a directly invoked
+    event had a record that should be retried.
+    """
+    invocation = parse_lambda_event(event)
+    if invocation.kind == "sqs":
+        failures: list[dict[str, str]] = []
+        for message in invocation.messages:
+            left = _seconds_left(context)
+            if left is not None and left < reserve_seconds:
+                log.warning("%.1f s left: message %s not started; it will be retried",
+                            left, message.message_id)
+                failures.append({"itemIdentifier": message.message_id})
+                continue
+            results = handle_message(message, get_propagator, prefix=prefix)
+            if not message_done(message, results):
+                failures.append({"itemIdentifier": message.message_id})
+        return {"batchItemFailures": failures}
+
+    results: list[RecordResult] = []
+    for message in invocation.messages:
+        results.extend(handle_message(message, get_propagator, prefix=prefix))
+    retry = [r for r in results if r.retry]
+    if retry:
+        raise TransientError(
+            f"{len(retry)} of {len(results)} record(s) failed and will be retried: "
+            + "; ".join(f"s3://{r.bucket}/{r.key}: {r.error}" for r in retry),
+            keys=[r.key for r in retry],
+        )
+    return {"records": [r.to_json() for r in results]}
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point (Handler: shipyard.propagator.aws.handler)."""
+    _setup_logging()
+    get_propagator, prefix = _propagators()
+    from shipyard.settings import get_settings
+
+    extra = getattr(get_settings().propagator, "model_extra", None) or {}
+    reserve = float(extra.get("lambda_reserve_seconds", DEFAULT_RESERVE_SECONDS))
+    return handle_event(event, get_propagator, prefix=prefix, context=context,
+                        reserve_seconds=reserve)

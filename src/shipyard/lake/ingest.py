@@ -30,7 +30,7 @@ from shipyard.lake.config import Dataset, get_dataset
 from shipyard.lake.manifest import (
     Manifest, check_compatible, commit, new_txn, now_iso, read_manifest, remove_orphans,
 )
-from shipyard.lake.read import connect, lit, parse_partition_path, partition_names, q, register_lake, sql_list
+from shipyard.lake.read import connect, lit, parse_partition_path, partition_dir, q, register_lake, sql_list
 from shipyard.store import ObjectInfo, ObjectStore, open_store
 
 log = logging.getLogger(__name__)
@@ -341,12 +341,13 @@ def publish(lake: ObjectStore, outdir: Path, txn: str) -> list[dict[str, Any]]:
     files = sorted(p for p in outdir.rglob("*.parquet") if not p.name.startswith((".", "_")))
     for n, path in enumerate(files):
         rel_dir = path.parent.relative_to(outdir).as_posix()
-        rel_dir = "" if rel_dir == "." else rel_dir
+        partition = parse_partition_path("" if rel_dir == "." else rel_dir)
+        rel_dir = partition_dir(partition)
         key = (rel_dir + "/" if rel_dir else "") + f"part-{txn}-{n:05d}.parquet"
         rows = pq.ParquetFile(path).metadata.num_rows
         with open(path, "rb") as f:
             lake.put(key, f)
-        entries.append({"key": key, "partition": parse_partition_path(rel_dir), "rows": rows,
+        entries.append({"key": key, "partition": partition, "rows": rows,
                         "bytes": path.stat().st_size, "txn": txn})
         if crash_after is not None and len(entries) >= int(crash_after):
             log.warning("%s=%s: killing this process before the manifest commit", CRASH_ENV, crash_after)

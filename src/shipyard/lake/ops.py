@@ -60,11 +60,11 @@ def query(sql: str, *, output: str | None = None, fmt: str | None = None,
             opts = "FORMAT parquet, COMPRESSION snappy" if fmt == "parquet" else "FORMAT csv, HEADER true"
             n = con.execute(f"COPY ({sql}) TO {lit(output)} ({opts})").fetchone()[0]
             return QueryResult([], [], output, int(n))
-        rel = con.sql(sql)
-        if rel is None:
+        cur = con.execute(sql)
+        if cur.description is None:
             return QueryResult([], [])
-        rows = rel.fetchmany(limit) if limit else rel.fetchall()
-        return QueryResult(list(rel.columns), rows, None, len(rows))
+        rows = cur.fetchmany(limit) if limit else cur.fetchall()
+        return QueryResult([d[0] for d in cur.description], rows, None, len(rows))
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
         raise InputError(f"query failed: {first}",

@@ -60,6 +60,21 @@ def parse_partition_path(rel_dir: str) -> dict[str, str]:
     return out
 
 
+def partition_dir(partition: dict[str, str]) -> str:
+    """The folder for a partition, spelled the same whichever engine wrote it: values are
+    %-escaped like Hive; a leading '_' too (as DuckDB does), since Hive, Spark and Athena
+    skip paths that start with '_' or '.'."""
+    from urllib.parse import quote
+
+    segs = []
+    for k, v in partition.items():
+        enc = quote(str(v), safe="-.")
+        if enc.startswith("_"):
+            enc = "%5F" + enc[1:]
+        segs.append(f"{k}={enc}")
+    return "/".join(segs)
+
+
 def s3_filesystem():
     """pyarrow's S3 filesystem on the endpoint boto3 uses (AWS_ENDPOINT_URL[_S3])."""
     from pyarrow import fs

@@ -162,3 +162,11 @@ def test_template_policy_and_environment(template):
     assert env["SHIPYARD_PROPAGATOR__PREFIX"] == {"Ref": "LayoutPrefix"}
     assert env["SHIPYARD_OUTBOX"].startswith("/tmp/")  # the only writable path in Lambda
     assert re.match(r"^\^\$\|", template["Parameters"]["LayoutPrefix"]["AllowedPattern"])
+
+
+def test_local_runner_prints_the_response(capsys):
+    assert aws.main([str(EVENTS / "s3_test_event.json")]) == 0
+    assert json.loads(capsys.readouterr().out) == {"records": []}
+    assert aws.main([str(EVENTS / "sqs_not_json.json")]) == 0
+    out = capsys.readouterr().out
+    assert '"batchItemFailures"' in out and "0b6f5e4d-3c2b-4a19-8877-665544332211" in out

@@ -29,6 +29,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from shipyard.errors import ConfigError, TransientError
@@ -185,3 +186,43 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     reserve = float(extra.get("lambda_reserve_seconds", DEFAULT_RESERVE_SECONDS))
     return handle_event(event, get_propagator, prefix=prefix, context=context,
                         reserve_seconds=reserve)
+
+
+class _LocalContext:
+    """Enough of Lambda's context object for a local run: a fixed time budget."""
+
+    def __init__(self, seconds: float) -> None:
+        self._deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(max(0.0, self._deadline - time.monotonic()) * 1000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m shipyard.propagator.aws EVENT.json [--bucket NAME]`: run the handler locally on
+    an event file (AWS_ENDPOINT_URL pointing at moto or LocalStack, or real AWS credentials).
+    Prints the handler's response; exit 3 when it raised a retryable error, 2 for other errors."""
+    import argparse
+
+    from shipyard.errors import ShipyardError
+
+    parser = argparse.ArgumentParser(prog="python -m shipyard.propagator.aws",
+                                     description=main.__doc__)
+    parser.add_argument("event", help="a Lambda event JSON file (e.g. tests/propagator/events/s3_put.json)")
+    parser.add_argument("--bucket", help="replace the bucket name amzn-s3-demo-bucket in the event")
+    parser.add_argument("--timeout", type=float, default=900.0, help="simulated function timeout (s)")
+    args = parser.parse_args(argv)
+    text = open(args.event, encoding="utf-8").read()
+    if args.bucket:
+        text = text.replace("amzn-s3-demo-bucket", args.bucket)
+    try:
+        response = handler(json.loads(text), _LocalContext(args.timeout))
+    except ShipyardError as exc:
+        print(json.dumps({"errorType": type(exc).__name__, **exc.to_dict()}), file=sys.stderr)
+        return exc.exit_code
+    print(json.dumps(response, indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,209 @@
+"""Real servers on 127.0.0.1 for pulse's tests, and a helper that runs the monitor service.
+
+- `backend`: an HTTP server that can be switched ok / failing (500) / slow, or stopped (down)
+  and started again on the same port.
+- `tcp_listener`: a TCP server that answers PING with +PONG; can be stopped.
+- `run_pulse`: starts PulseService in its own thread and event loop, waits until it is ready,
+  and stops it at the end of the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import socketserver
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+
+class Backend:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.mode = "ok"
+        self.delay = 0.0
+        self.hits = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._conns: set = set()
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):  # keep test output quiet
+                pass
+
+            def setup(self):
+                super().setup()
+                backend._conns.add(self.connection)
+
+            def finish(self):
+                backend._conns.discard(self.connection)
+                super().finish()
+
+            def do_GET(self):
+                backend.hits += 1
+                if backend.mode == "slow":
+                    time.sleep(backend.delay)
+                if backend.mode == "fail":
+                    body, code = b'{"db": "down"}', 500
+                else:
+                    body, code = json.dumps({"db": "ok", "path": self.path}).encode(), 200
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Server(ThreadingHTTPServer):
+            allow_reuse_address = True
+
+            def handle_error(self, request, client_address):
+                pass  # a client that timed out and hung up is expected here
+
+        self._server = Server(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        """Down: nothing listens on the port any more (connections are refused)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        # Kept-alive connections too: a dead service does not answer on old connections.
+        for c in list(self._conns):
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def backend():
+    b = Backend()
+    yield b
+    b.stop()
+
+
+class TcpListener:
+    def __init__(self) -> None:
+        self.port = free_port()
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                self.request.settimeout(2)
+                try:
+                    data = self.request.recv(1024)
+                    if b"PING" in data:
+                        self.request.sendall(b"+PONG\r\n")
+                except OSError:
+                    pass
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@pytest.fixture
+def tcp_listener():
+    t = TcpListener()
+    yield t
+    t.stop()
+
+
+class Running:
+    def __init__(self, svc, thread, loop):
+        self.svc, self.thread, self.loop = svc, thread, loop
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.svc.stop)
+            self.thread.join(20)
+        assert not self.thread.is_alive(), "pulse service did not stop"
+
+
+@pytest.fixture
+def run_pulse():
+    """run_pulse(config_dir, port=None, **PulseService kwargs) -> Running (svc, stop())."""
+    from shipyard.pulse.service import PulseService
+
+    started: list[Running] = []
+
+    def start(config_dir: Path, port: int | None = None, **kw) -> Running:
+        kw.setdefault("reload_interval", 0.2)
+        kw.setdefault("flush_interval", 0.1)
+        svc = PulseService(config_dir, **kw)
+        ready = threading.Event()
+        errors: list[BaseException] = []
+        holder: dict = {}
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            holder["loop"] = loop
+            try:
+                loop.run_until_complete(svc.run(port=port, ready=lambda s: ready.set()))
+            except BaseException as exc:  # surfaced to the test below
+                errors.append(exc)
+                ready.set()
+            finally:
+                loop.close()
+
+        t = threading.Thread(target=main, daemon=True)
+        t.start()
+        assert ready.wait(20), "pulse service did not start"
+        if errors:
+            raise errors[0]
+        r = Running(svc, t, holder["loop"])
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.stop()
+
+
+def wait_for(pred, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def outbox(tmp_path: Path) -> list[dict]:
+    p = tmp_path / "outbox.jsonl"
+    if not p.exists():
+        return []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+def write_monitors(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside and rename, like an editor or the sync: the watcher never reads half a file.
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path

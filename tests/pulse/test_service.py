@@ -1,0 +1,214 @@
+"""The monitor service against real servers on 127.0.0.1: schedules, alerts via the outbox,
+maintenance, reload and invalid config, TCP, PostgreSQL history."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+from shipyard.pulse.history import open_history
+from tests.pulse.conftest import outbox, wait_for, write_monitors
+
+
+def http_monitor(url: str, mid: str = "api", schedule: str = "@every 100ms", extra: str = "",
+                 timeout: str = "1s") -> str:
+    return (f"- type: http\n  id: {mid}\n  name: {mid.upper()} service\n  urls: ['{url}']\n"
+            f"  schedule: '{schedule}'\n  timeout: {timeout}\n{extra}")
+
+
+def results(svc, mid):
+    svc_hist = svc.history
+    wait_for(lambda: not svc._pending, what="flush")
+    return sorted(svc_hist.recent(mid, limit=10_000), key=lambda x: x["ts"])
+
+
+def test_every_schedule_fires_on_time_without_drift(tmp_path, backend, run_pulse):
+    write_monitors(tmp_path / "conf" / "a.yml", http_monitor(backend.url, schedule="@every 200ms"))
+    run = run_pulse(tmp_path / "conf")
+    time.sleep(2.1)
+    run.stop()
+    rows = results(run.svc, "api")
+    assert 9 <= len(rows) <= 12, len(rows)
+    t0 = rows[0]["ts"]
+    # Each check starts on its slot of the 200 ms grid (no accumulated drift over 2 s).
+    for i, row in enumerate(rows):
+        assert abs((row["ts"] - t0) - i * 0.2) < 0.06, (i, row["ts"] - t0)
+        assert row["lag_ms"] < 60 and row["ok"]
+    assert backend.hits == len(rows)
+
+
+def test_cron_schedule_with_seconds_fires_on_the_second(tmp_path, backend, run_pulse):
+    write_monitors(tmp_path / "conf" / "a.yml", http_monitor(backend.url, schedule="* * * * * * *"))
+    run = run_pulse(tmp_path / "conf")
+    time.sleep(2.6)
+    run.stop()
+    rows = results(run.svc, "api")
+    assert 2 <= len(rows) <= 3
+    for row in rows:
+        assert row["ts"] % 1.0 < 0.06, row["ts"]  # at the top of a second
+
+
+def test_down_resolved_and_reminders_one_notice_per_transition(tmp_path, backend, run_pulse):
+    write_monitors(tmp_path / "conf" / "a.yml", http_monitor(
+        backend.url + "/health", extra="  check.response.status: [200]\n"
+        "  alert: {channel: team-api, reminder: 600ms}\n"))
+    run = run_pulse(tmp_path / "conf")
+    wait_for(lambda: run.svc.states["api"].checks >= 3, what="healthy checks")
+    assert outbox(tmp_path) == []
+
+    backend.mode = "fail"
+    wait_for(lambda: run.svc.states["api"].triggered, what="down")
+    t_down = time.time()
+    time.sleep(1.0)  # ~10 more failed checks: no new 'down', one or two reminders
+    notes = outbox(tmp_path)
+    downs = [n for n in notes if n["title"] == "API service is down"]
+    assert len(downs) == 1
+    d = downs[0]
+    assert d["tool"] == "pulse" and d["level"] == "failure" and d["channel"] == "team-api"
+    assert "status 500, expected [200]" in d["message"] and d["fields"]["monitor"] == "api"
+    reminders = [n for n in notes if n["title"] == "API service is still down"]
+    assert 1 <= len(reminders) <= 2 and all(n["fields"]["reminder"] for n in reminders)
+    assert run.svc.states["api"].failures >= 10
+
+    backend.mode = "ok"
+    wait_for(lambda: not run.svc.states["api"].triggered, what="resolved")
+    time.sleep(0.5)
+    notes = outbox(tmp_path)
+    resolved = [n for n in notes if n["level"] == "success"]
+    assert len(resolved) == 1 and resolved[0]["title"] == "API service is back up"
+    assert len([n for n in notes if n["title"].endswith("is down")]) == 1
+    # The incident is in the history, resolved.
+    wait_for(lambda: run.svc.history.incidents(monitor_id="api")[0]["resolved"], what="incident resolved")
+    inc = run.svc.history.incidents(monitor_id="api")[0]
+    assert inc["started"] <= t_down and "status 500" in inc["error"]
+
+
+def test_connection_refused_and_timeouts(tmp_path, backend, run_pulse):
+    backend.mode, backend.delay = "slow", 0.5
+    write_monitors(tmp_path / "conf" / "a.yml",
+                   http_monitor(backend.url, mid="slow", timeout="200ms", extra="  alert: {failure_threshold: 2}\n")
+                   + http_monitor("http://127.0.0.1:9/", mid="gone", extra="  alert: {failure_threshold: 2}\n"))
+    run = run_pulse(tmp_path / "conf")
+    wait_for(lambda: run.svc.states["slow"].triggered and run.svc.states["gone"].triggered, what="both down")
+    assert "timed out after 0.2s" in run.svc.states["slow"].last_error
+    assert "connection failed" in run.svc.states["gone"].last_error
+    titles = sorted(n["title"] for n in outbox(tmp_path))
+    assert titles == ["GONE service is down", "SLOW service is down"]
+    # The slow server really is slow: a timed-out check does not wait for it.
+    assert all(r["rtt_ms"] < 450 for r in results(run.svc, "slow"))
+
+
+def test_server_stopped_then_back(tmp_path, backend, run_pulse):
+    write_monitors(tmp_path / "conf" / "a.yml", http_monitor(backend.url, extra="  alert: {success_threshold: 1}\n"))
+    run = run_pulse(tmp_path / "conf")
+    wait_for(lambda: run.svc.states["api"].checks >= 2, what="checks")
+    backend.stop()
+    wait_for(lambda: run.svc.states["api"].triggered, what="down")
+    backend.start()
+    wait_for(lambda: not run.svc.states["api"].triggered, what="back up")
+    time.sleep(0.3)
+    assert [n["level"] for n in outbox(tmp_path)] == ["failure", "success"]
+
+
+def test_nothing_during_maintenance(tmp_path, backend, run_pulse):
+    now = datetime.now(timezone.utc)
+    window = (f"  maintenance:\n    - {{from: '{(now - timedelta(minutes=1)).isoformat()}', "
+              f"to: '{(now + timedelta(minutes=5)).isoformat()}'}}\n")
+    backend.mode = "fail"
+    write_monitors(tmp_path / "conf" / "a.yml", http_monitor(backend.url, extra="  alert: {failure_threshold: 1}\n" + window))
+    run = run_pulse(tmp_path / "conf")
+    wait_for(lambda: run.svc.states["api"].checks >= 8, what="checks")
+    time.sleep(0.3)
+    assert outbox(tmp_path) == []
+    assert run.svc.snapshot()[0]["status"] == "maintenance"
+    rows = results(run.svc, "api")
+    assert rows and all(r["maintenance"] and not r["ok"] for r in rows)
+    # Maintenance checks do not count against uptime.
+    assert run.svc.history.uptime(time.time()) == {}
+
+
+def test_tcp_monitor(tmp_path, tcp_listener, run_pulse):
+    write_monitors(tmp_path / "conf" / "db.yml",
+                   f"- type: tcp\n  id: db\n  hosts: ['127.0.0.1']\n  ports: [{tcp_listener.port}]\n"
+                   "  schedule: '@every 100ms'\n  check.send: \"PING\\r\\n\"\n  check.receive: '+PONG'\n"
+                   "  timeout: 500ms\n  alert: {failure_threshold: 2}\n")
+    run = run_pulse(tmp_path / "conf")
+    wait_for(lambda: run.svc.states["db"].checks >= 3, what="tcp checks")
+    assert run.svc.states["db"].failures == 0
+    tcp_listener.stop()
+    wait_for(lambda: run.svc.states["db"].triggered, what="tcp down")
+    [n] = outbox(tmp_path)
+    assert n["title"] == "db is down" and "connection failed" in n["message"]
+    assert n["channel"] == "pulse-alerts"  # settings.pulse.channel, the default
+
+
+def test_reload_add_change_invalid_duplicate_delete(tmp_path, backend, run_pulse):
+    conf = tmp_path / "conf"
+    write_monitors(conf / "a.yml", http_monitor(backend.url, mid="a"))
+    run = run_pulse(conf)
+    svc = run.svc
+    assert set(svc.monitors) == {"a"}
+
+    # Added: a new file is picked up within a reload interval or two.
+    write_monitors(conf / "team" / "b.yml", http_monitor(backend.url, mid="b"))
+    wait_for(lambda: "b" in svc.monitors and svc.states["b"].checks > 0, what="b added")
+
+    # Invalid: the last good version keeps running; one warning naming file and line.
+    write_monitors(conf / "a.yml", http_monitor(backend.url, mid="a", timeout="soon"))
+    wait_for(lambda: "a.yml" in svc.problems, what="problem reported")
+    before = svc.states["a"].checks
+    time.sleep(0.5)
+    assert svc.states["a"].checks > before  # still checking
+    warns = [n for n in outbox(tmp_path) if n["level"] == "warning"]
+    assert len(warns) == 1
+    assert warns[0]["title"] == "Invalid monitor file a.yml:6"
+    assert "not a duration" in warns[0]["message"] and "keeping its last good version" in warns[0]["message"]
+    assert warns[0]["fields"]["line"] == 6 and warns[0]["channel"] == "pulse-alerts"
+
+    # Fixed and changed: the new schedule applies, the problem clears.
+    write_monitors(conf / "a.yml", http_monitor(backend.url, mid="a", schedule="@every 300ms"))
+    wait_for(lambda: svc.monitors["a"].schedule.every == 0.3 and not svc.problems, what="fixed")
+
+    # A new file reusing an id is rejected, naming both files; the original keeps running.
+    write_monitors(conf / "c.yml", http_monitor(backend.url, mid="a", schedule="@every 5s"))
+    wait_for(lambda: "c.yml" in svc.problems, what="duplicate reported")
+    assert "already defined in a.yml:1" in svc.problems["c.yml"].message
+    assert svc.monitors["a"].file == "a.yml" and svc.monitors["a"].schedule.every == 0.3
+    (conf / "c.yml").unlink()
+
+    # Deleted: its monitors stop.
+    (conf / "team" / "b.yml").unlink()
+    wait_for(lambda: "b" not in svc.monitors and not svc.problems, what="b removed")
+    n = svc.history.count("b")
+    time.sleep(0.4)
+    assert svc.history.count("b") == n
+    assert len([x for x in outbox(tmp_path) if x["level"] == "warning"]) == 2
+
+
+def test_history_in_postgres(tmp_path, backend, run_pulse, pg_database):
+    url = f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
+    hist = open_history(url)
+    try:
+        write_monitors(tmp_path / "conf" / "a.yml", http_monitor(backend.url))
+        run = run_pulse(tmp_path / "conf", history=hist)
+        wait_for(lambda: run.svc.written_total >= 5, what="rows written")
+        run.stop()
+        check = open_history(url)
+        try:
+            assert check.count("api") == run.svc.checks_total
+            assert check.uptime(time.time())["api"]["24h"] == 1.0
+        finally:
+            check.close()
+    finally:
+        hist.close()
+
+
+def test_settings_database_url_selects_postgres(tmp_path, monkeypatch, backend, run_pulse, pg_database):
+    from shipyard.settings import get_settings
+
+    monkeypatch.setenv("SHIPYARD_PULSE__DATABASE_URL", f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
+    write_monitors(tmp_path / "conf" / "a.yml", http_monitor(backend.url))
+    run = run_pulse(tmp_path / "conf", settings=get_settings(fresh=True))
+    wait_for(lambda: run.svc.written_total >= 2, what="rows written")
+    assert type(run.svc.history).__name__ == "PostgresHistory"
+    assert not (tmp_path / "pulse.sqlite3").exists()

@@ -2,6 +2,125 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from pathlib import Path
+
 import typer
 
-app = typer.Typer(help="propagator (not built yet).", no_args_is_help=True)
+from shipyard.console import console, print_table
+from shipyard.errors import InputError
+
+app = typer.Typer(
+    help="propagator: drop schema specs and data files into a bucket; tables are created, changed and loaded.",
+    no_args_is_help=True,
+)
+
+BUCKET_HELP = "The bucket: a local folder or s3://bucket[/prefix]."
+
+
+def _outcome_rows(outcomes):
+    for o in outcomes:
+        where = ""
+        if o.error and o.error.get("where"):
+            w = o.error["where"]
+            where = ", ".join(f"{k}={v}" for k, v in w.items() if v is not None)
+        detail = o.reason or ""
+        if o.status == "failed" and where:
+            detail = f"{detail} [{where}]"
+        yield (o.key.split("/table_name=")[-1] if "/table_name=" in o.key else o.key, o.status,
+               o.table or "", "" if o.rows is None else o.rows, f"{o.seconds:.2f}", detail)
+
+
+def print_outcomes(outcomes, title: str = "files") -> None:
+    print_table(title, ["file", "status", "table", "rows", "seconds", "detail"], _outcome_rows(outcomes))
+
+
+@app.command()
+def process(
+    bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcomes as JSON lines."),
+) -> None:
+    """Process every pending file once, then exit (exit code 1 if any file failed)."""
+    from shipyard.propagator.runner import Propagator
+
+    with Propagator.from_settings(bucket) as p:
+        with console.status("processing pending files...", spinner="dots"):
+            outcomes = p.process_pending()
+    if as_json:
+        for o in outcomes:
+            typer.echo(json.dumps(o.to_dict(), default=str))
+    elif outcomes:
+        print_outcomes(outcomes)
+    else:
+        console.print(f"nothing pending in {bucket}")
+    if any(o.status == "failed" for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
+    interval: float = typer.Option(None, "--interval", help="Seconds between polls (default: propagator.poll_interval)."),
+    queue: str = typer.Option(None, "--queue", help="Consume S3 events from this SQS queue URL instead of polling."),
+) -> None:
+    """Keep processing new files until interrupted (Ctrl-C); a bad file never stops it."""
+    from shipyard.propagator.runner import Propagator
+
+    if queue:
+        try:
+            from shipyard.propagator import aws  # built with the Lambda handler (issue 4)
+        except ImportError:
+            raise InputError("--queue needs shipyard.propagator.aws, which is not installed in this build",
+                             hint="poll the bucket instead: drop --queue") from None
+        consume = getattr(aws, "consume_queue", None)
+        if consume is None:
+            raise InputError("--queue is not available yet", hint="poll the bucket instead: drop --queue")
+        consume(bucket=bucket, queue_url=queue)
+        return
+
+    stop = threading.Event()
+
+    def show(o) -> None:
+        print_outcomes([o], title=None)
+
+    with Propagator.from_settings(bucket) as p:
+        console.print(f"watching {p.store.url} (Ctrl-C to stop)")
+        try:
+            p.watch(interval=interval, stop=stop, on_outcome=show)
+        except KeyboardInterrupt:
+            stop.set()
+            console.print("stopped")
+
+
+@app.command()
+def plan(
+    key: str = typer.Argument(..., help="The object key, relative to the bucket."),
+    bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
+) -> None:
+    """Print the SQL a file would run, without running it or moving the file."""
+    from shipyard.propagator.runner import Propagator
+
+    with Propagator.from_settings(bucket) as p:
+        typer.echo(p.plan_key(key).render())
+
+
+@app.command()
+def schema(kind: str = typer.Argument(..., help="create or update")) -> None:
+    """Print the JSON Schema of a create or update spec."""
+    from shipyard.propagator.specs import create_schema, update_schema
+
+    if kind not in ("create", "update"):
+        raise InputError(f"unknown spec kind {kind!r}", hint="use `schema create` or `schema update`")
+    typer.echo(json.dumps(create_schema() if kind == "create" else update_schema(), indent=2))
+
+
+@app.command()
+def demo(
+    bucket: Path = typer.Option(Path("demo-bucket"), "--bucket", help="The local bucket folder to lay the examples into."),
+    warehouse: Path = typer.Option(Path("warehouse.duckdb"), "--warehouse", help="The DuckDB file to load into."),
+) -> None:
+    """Lay the example files into a local bucket, process them into DuckDB, show the outcome."""
+    from shipyard.propagator.demo import run_demo
+
+    raise typer.Exit(run_demo(bucket, warehouse))

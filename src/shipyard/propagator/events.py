@@ -328,6 +328,8 @@ def route_event(event: ObjectEvent, prefix: str | None = None) -> tuple[Route | 
 
 def _outcome_field(outcome: Any, name: str) -> Any:
     value = getattr(outcome, name, None)
+    if isinstance(value, dict):  # the runner's error report: its one-line "what" is enough here
+        return value.get("what") or json.dumps(value, default=str)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)

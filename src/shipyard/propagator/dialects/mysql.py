@@ -1,0 +1,21 @@
+"""MySQL / MariaDB: `<db>` is the database; LOAD DATA LOCAL INFILE; ON DUPLICATE KEY UPDATE."""
+
+from __future__ import annotations
+
+from shipyard.propagator.dialects.base import Dialect
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+    sqlglot = "mysql"
+    quote_char = "`"
+    # DDL commits implicitly in MySQL (https://dev.mysql.com/doc/refman/8.0/en/implicit-commit.html):
+    # schema changes are one ALTER with every clause, which is atomic on its own.
+    transactional_ddl = False
+    bulk = "load_data_local"
+    upsert = "on_duplicate_key"
+    # ON DUPLICATE KEY UPDATE applies rows in order, so the last row of a key wins by itself.
+    upsert_dedupe = "engine"
+    lock = "get_lock"
+    # MySQL needs a length on VARCHAR; 256 is Redshift's default for a bare VARCHAR too.
+    type_overrides = {"VARCHAR": "VARCHAR(256)", "CHARACTER VARYING": "VARCHAR(256)"}

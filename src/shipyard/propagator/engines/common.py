@@ -1,0 +1,167 @@
+"""What every engine shares: the data source, crash points, and locating errors in a file."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator, Protocol
+
+from shipyard.propagator.inputs import CHUNK, DataFile, SkipBOM, iter_chunks, open_decoded
+from shipyard.propagator.plan import Plan, TableInfo
+from shipyard.store import ObjectStore
+
+
+class Engine(Protocol):
+    """Runs plans against one destination database."""
+
+    def describe(self, database: str, table: str) -> TableInfo | None: ...
+
+    def ledger_rows(self, database: str, key_hash: str) -> int | None:
+        """Rows recorded for this object version, or None if it was never loaded."""
+        ...
+
+    def run(self, plan: Plan, source: "Source | None") -> "RunResult": ...
+
+    def close(self) -> None: ...
+
+
+class RunResult:
+    def __init__(self, rows: int, duplicate: bool = False) -> None:
+        self.rows = rows
+        self.duplicate = duplicate
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the crash tests: `SHIPYARD_TEST_CRASH_AT=<name>` kills the process here
+    the way `kill -9` would (no cleanup, no rollback from our side); unset in production."""
+    if os.environ.get("SHIPYARD_TEST_CRASH_AT") == name:
+        os._exit(137)
+
+
+def spooled_copy(store: ObjectStore, key: str, suffix: str) -> str:
+    """A temp file holding the object's bytes (for readers that need a seekable local file)."""
+    fd, path = tempfile.mkstemp(prefix="shipyard-", suffix=suffix)
+    with os.fdopen(fd, "wb") as out, store.open(key) as src:
+        shutil.copyfileobj(src, out, CHUNK)
+    return path
+
+
+class Source:
+    """One data file, offered the way each engine reads best (a local path or a CSV stream)."""
+
+    def __init__(self, store: ObjectStore, key: str, data: DataFile) -> None:
+        self.store = store
+        self.key = key
+        self.data = data
+        self._temps: list[str] = []
+
+    def uri(self) -> str:
+        return self.store.uri(self.key)
+
+    def local_file(self) -> str:
+        """The object as a local file with its own suffix (DuckDB reads it, gzip and all)."""
+        p = self.store.local_path(self.key)
+        if p is not None:
+            return str(p)
+        name = self.key.rsplit("/", 1)[-1]
+        suffix = "".join(Path(name).suffixes[-2:]) if name.lower().endswith(".gz") else Path(name).suffix
+        path = spooled_copy(self.store, self.key, suffix)
+        self._temps.append(path)
+        return path
+
+    def csv_chunks(self) -> Iterator[bytes]:
+        """The rows as UTF-8 CSV with a header: decompressed, BOM dropped, JSON/Parquet converted."""
+        if self.data.format == "csv":
+            with SkipBOM(open_decoded(self.store, self.key, self.data.compression)) as f:  # type: ignore[arg-type]
+                yield from iter_chunks(f)
+            return
+        path = self.converted_csv()
+        with open(path, "rb") as f:
+            yield from iter_chunks(f)
+
+    def plain_csv_file(self) -> str:
+        """A local, uncompressed UTF-8 CSV file without BOM (MySQL's LOAD DATA LOCAL reads it)."""
+        d = self.data
+        local = self.store.local_path(self.key)
+        if d.format == "csv" and d.compression is None and not d.has_bom and local is not None:
+            return str(local)
+        if d.format != "csv":
+            return self.converted_csv()
+        fd, path = tempfile.mkstemp(prefix="shipyard-", suffix=".csv")
+        self._temps.append(path)
+        with os.fdopen(fd, "wb") as out:
+            for chunk in self.csv_chunks():
+                out.write(chunk)
+        return path
+
+    def converted_csv(self) -> str:
+        """JSON lines / JSON array / Parquet -> a temp CSV, by DuckDB's readers (streaming, typed
+        as text so values reach the destination unchanged and are checked there)."""
+        import duckdb
+
+        from shipyard.propagator.dialects import get_dialect
+        from shipyard.propagator.plan import _reader
+
+        d = get_dialect("duckdb")
+        src = self.local_file()
+        fd, path = tempfile.mkstemp(prefix="shipyard-", suffix=".csv")
+        os.close(fd)
+        self._temps.append(path)
+        info = TableInfo({c: "VARCHAR" for c in self.data.columns})
+        cols = ", ".join(d.q(c) for c in self.data.columns)
+        con = duckdb.connect()
+        try:
+            con.execute(f"COPY (SELECT {cols} FROM {_reader(d, self.data, src, info)}) TO {d.literal(path)} "
+                        "(FORMAT csv, HEADER true)")
+        except duckdb.Error as exc:
+            from shipyard.propagator.engines.duckdb import map_duckdb_error
+
+            raise map_duckdb_error(exc, self.data) from None
+        finally:
+            con.close()
+        return path
+
+    def close(self) -> None:
+        for p in self._temps:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+        self._temps.clear()
+
+
+_PG_CONTEXT = re.compile(r"line (\d+)(?:, column (\w+))?")
+_DUCK_LINE = re.compile(r"(?:CSV Error on Line|Line): (\d+)")
+_DUCK_COLUMN = re.compile(r'column "?([A-Za-z_][A-Za-z0-9_]*)"?')
+
+
+def where_from_text(text: str | None, data: DataFile | None, pattern: re.Pattern[str] = _PG_CONTEXT) -> dict[str, Any] | None:
+    """Line and column from an engine's error context, as the file's author counts them."""
+    if not text:
+        return None
+    m = pattern.search(text)
+    if not m:
+        return None
+    where: dict[str, Any] = {"line": int(m.group(1))}
+    col = m.group(2) if m.lastindex and m.lastindex >= 2 else None
+    if col:
+        where["column_name"] = col
+        if data is not None and data.column_number(col):
+            where["column"] = data.column_number(col)
+    return where
+
+
+def duck_where(text: str, data: DataFile | None) -> dict[str, Any] | None:
+    m = _DUCK_LINE.search(text)
+    if not m:
+        return None
+    where: dict[str, Any] = {"line": int(m.group(1))}
+    c = re.search(r'converting column "([^"]+)"', text)
+    if c:
+        where["column_name"] = c.group(1)
+        if data is not None and data.column_number(c.group(1)):
+            where["column"] = data.column_number(c.group(1))
+    return where

@@ -1,0 +1,160 @@
+"""DuckDB: the warehouse is one file (default ./warehouse.duckdb); `<db>` is a schema in it.
+
+A DuckDB file has one writing process (https://duckdb.org/docs/stable/connect/concurrency);
+inside it each file runs on its own cursor (its own transaction) and a lock per table keeps
+one writer per table, while different tables load in parallel.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from shipyard.errors import InputError, ShipyardError, TransientError
+from shipyard.propagator.dialects import Dialect
+from shipyard.propagator.engines.common import RunResult, Source, crash_point, duck_where
+from shipyard.propagator.inputs import DataFile
+from shipyard.propagator.plan import LEDGER_TABLE, ROWS, SECONDS, Plan, TableInfo
+
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _table_lock(path: str, name: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault((path, name), threading.Lock())
+
+
+def map_duckdb_error(exc: BaseException, data: DataFile | None = None, what: str = "loading") -> ShipyardError:
+    text = str(exc)
+    first = text.split("\n")[0]
+    if isinstance(exc, (duckdb.TransactionException, duckdb.IOException, duckdb.InterruptException,
+                        duckdb.OutOfMemoryException)):
+        # A write-write conflict, the file locked by another process, memory: try again later.
+        return TransientError(f"{what}: {first}; will retry")
+    where = duck_where(text, data)
+    if isinstance(exc, duckdb.ConversionException):
+        hint = "fix the value at that line and column so it fits the column's type"
+    elif isinstance(exc, duckdb.ConstraintException):
+        hint = "the row breaks a constraint (NOT NULL, primary key): fix or remove it"
+    elif "CSV Error" in text or "unicode" in text.lower():
+        hint = ("save the file as UTF-8 CSV: a header row, ',' between fields, '\"' around fields with commas "
+                "or line breaks, the same number of fields on every line")
+    else:
+        hint = "see the database's message"
+    detail = first
+    if "Original Line" in text or "Expected Number of Columns" in text or "unterminated quote" in text:
+        reason = [ln for ln in text.split("\n")[1:6] if ln.strip() and not ln.startswith("Original Line")]
+        detail = first + (": " + reason[0] if reason else "")
+    return InputError(f"{what}: {detail}", hint=hint, where=where)
+
+
+class DuckDBEngine:
+    def __init__(self, path: str | Path, dialect: Dialect, *, name: str = "duckdb") -> None:
+        self.path = str(Path(path).expanduser().resolve())
+        self.dialect = dialect
+        self.name = name
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._open_lock = threading.Lock()
+
+    def _root(self) -> duckdb.DuckDBPyConnection:
+        with self._open_lock:
+            if self._con is None:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._con = duckdb.connect(self.path)
+                except duckdb.Error as exc:
+                    raise map_duckdb_error(exc, None, f"opening {self.path}") from None
+            return self._con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._root().cursor()
+
+    def describe(self, database: str, table: str) -> TableInfo | None:
+        cur = self.cursor()
+        try:
+            rows = cur.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ? "
+                "ORDER BY ordinal_position", [database, table]).fetchall()
+            if not rows:
+                return None
+            pk = cur.execute(
+                "SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name = current_database() "
+                "AND schema_name = ? AND table_name = ? AND constraint_type = 'PRIMARY KEY'", [database, table]).fetchone()
+        except duckdb.Error as exc:
+            raise map_duckdb_error(exc, None, f"reading {database}.{table}") from None
+        finally:
+            cur.close()
+        return TableInfo({r[0]: r[1] for r in rows}, list(pk[0]) if pk else [])
+
+    def ledger_rows(self, database: str, key_hash: str) -> int | None:
+        cur = self.cursor()
+        try:
+            exists = cur.execute("SELECT 1 FROM information_schema.tables WHERE table_catalog = current_database() "
+                                 "AND table_schema = ? AND table_name = ?", [database, LEDGER_TABLE]).fetchone()
+            if not exists:
+                return None
+            row = cur.execute(f"SELECT row_count FROM {self.dialect.table_ref(database, LEDGER_TABLE)} "
+                              "WHERE key_hash = ?", [key_hash]).fetchone()
+        except duckdb.Error as exc:
+            raise map_duckdb_error(exc, None, "reading the ledger") from None
+        finally:
+            cur.close()
+        return None if row is None else int(row[0] or 0)
+
+    def run(self, plan: Plan, source: Source | None) -> RunResult:
+        data = source.data if source else None
+        started = time.perf_counter()
+        cur = self.cursor()
+        try:
+            with _table_lock(self.path, f"{plan.database}.{plan.table}"):
+                try:
+                    with _table_lock(self.path, "__setup__"):
+                        for step in plan.setup:
+                            cur.execute(step.sql)
+                    cur.execute("BEGIN TRANSACTION")
+                    rows = 0
+                    for step in plan.steps:
+                        if step.kind == "check":
+                            if cur.execute(step.sql, list(step.params)).fetchone() is not None:
+                                cur.execute("ROLLBACK")
+                                return RunResult(0, duplicate=True)
+                        elif step.kind == "ledger":
+                            cur.execute(step.sql, _fill(step.params, rows, time.perf_counter() - started))
+                        else:
+                            res = cur.execute(step.sql, list(step.params) if step.params else None)
+                            if step.counts:
+                                got = res.fetchone()
+                                rows += int(got[0]) if got else 0
+                    crash_point("before_commit")
+                    cur.execute("COMMIT")
+                except duckdb.Error as exc:
+                    try:
+                        cur.execute("ROLLBACK")
+                    except duckdb.Error:
+                        pass
+                    raise map_duckdb_error(exc, data, _what(plan)) from None
+            crash_point("after_commit")
+            return RunResult(rows)
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        with self._open_lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+
+def _fill(params: tuple[Any, ...], rows: int, seconds: float) -> list[Any]:
+    return [rows if p is ROWS else round(seconds, 3) if p is SECONDS else p for p in params]
+
+
+def _what(plan: Plan) -> str:
+    return {"create": "creating", "alter": "altering", "load": "loading into",
+            "upsert": "upserting into"}.get(plan.operation, plan.operation) + f" {plan.database}.{plan.table}"

@@ -1,0 +1,196 @@
+"""PostgreSQL (and Redshift, which speaks its protocol): psycopg 3, one transaction per file.
+
+Driver errors are mapped here, by class and SQLSTATE (never message text), into terminal
+InputErrors (a bad value, a constraint: the file is at fault) and TransientErrors (the
+connection, a deadlock, a lock timeout, the server shutting down: try again).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psycopg
+from psycopg import sql as _sql  # noqa: F401  (kept for callers composing SQL)
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from shipyard.errors import InputError, ShipyardError, TransientError
+from shipyard.propagator.dialects import Dialect
+from shipyard.propagator.engines.common import RunResult, Source, crash_point, where_from_text
+from shipyard.propagator.plan import LEDGER_TABLE, ROWS, SECONDS, Plan, Step, TableInfo
+from shipyard.redact import redact
+
+# SQLSTATE classes / codes that mean "retry": connection exceptions (08), serialization failure
+# and deadlock (40001, 40P01), insufficient resources (53), operator intervention (57), lock not
+# available (55P03). https://www.postgresql.org/docs/current/errcodes-appendix.html
+_TRANSIENT_CLASSES = ("08", "53", "57", "58")
+_TRANSIENT_CODES = {"40001", "40P01", "55P03", "55006"}
+_CARDINALITY = "21000"  # ON CONFLICT DO UPDATE command cannot affect row a second time
+
+_setup_lock = threading.Lock()
+
+
+def map_pg_error(exc: BaseException, what: str, data: Any = None) -> ShipyardError:
+    state = getattr(exc, "sqlstate", None) or ""
+    diag = getattr(exc, "diag", None)
+    primary = (diag.message_primary if diag is not None else None) or str(exc).split("\n")[0]
+    if state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_CODES or (
+            not state and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))):
+        return TransientError(f"{what}: {redact(primary)}; will retry")
+    where = where_from_text(diag.context if diag is not None else None, data)
+    if where is None and diag is not None and diag.column_name:
+        where = {"column_name": diag.column_name}
+    hint = {
+        "22": "fix the value at that line and column so it fits the column's type",
+        "23": "the row breaks a constraint (NOT NULL, unique, check): fix or remove it",
+        "42": "the file or spec names something the database does not accept",
+    }.get(state[:2], "see the database's message")
+    return InputError(f"{what}: {redact(primary)}", hint=hint, where=where, sqlstate=state or None)
+
+
+class PostgresEngine:
+    """`<db>` is a database on the server the destination URL points at."""
+
+    def __init__(self, url: str, dialect: Dialect, *, name: str = "postgres") -> None:
+        self.url = url
+        self.dialect = dialect
+        self.name = name
+        self._ready: set[str] = set()
+
+    def _conninfo(self, database: str) -> str:
+        # Postgres: the key's database replaces the URL's. Redshift: `<db>` is a schema, the
+        # URL's database stays.
+        if self.dialect.database_is_schema:
+            return make_conninfo(self.url)
+        return make_conninfo(self.url, dbname=database)
+
+    def connect(self, database: str) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self._conninfo(database), connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            if not self.dialect.database_is_schema and not self._database_exists(database):
+                raise InputError(
+                    f"database {database!r} does not exist on destination {self.name!r}",
+                    hint="fix database= in the key, or ask a DBA to create the database "
+                    "(the propagator does not create databases)",
+                ) from None
+            raise map_pg_error(exc, f"connecting to destination {self.name!r}") from None
+
+    def _database_exists(self, database: str) -> bool:
+        try:
+            with psycopg.connect(make_conninfo(self.url), connect_timeout=10, autocommit=True) as c:
+                return c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is not None
+        except psycopg.Error:
+            return True  # cannot tell: let the original error (retryable) stand
+
+    def _schema(self, database: str) -> str:
+        return database if self.dialect.database_is_schema else "public"
+
+    def describe(self, database: str, table: str) -> TableInfo | None:
+        schema = self._schema(database)
+        try:
+            with self.connect(database) as conn:
+                rows = conn.execute(
+                    "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                    "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p') "
+                    "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (schema, table)).fetchall()
+                if not rows:
+                    return None
+                pk = conn.execute(
+                    "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
+                    "WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary "
+                    "ORDER BY array_position(i.indkey::int2[], a.attnum)", (schema, table)).fetchall()
+        except psycopg.Error as exc:
+            raise map_pg_error(exc, f"reading {database}.{table}") from None
+        return TableInfo({r[0]: r[1] for r in rows}, [r[0] for r in pk])
+
+    def ledger_rows(self, database: str, key_hash: str) -> int | None:
+        d = self.dialect
+        try:
+            with self.connect(database) as conn:
+                exists = conn.execute("SELECT to_regclass(%s)", (d.table_ref(database, LEDGER_TABLE),)).fetchone()
+                if not exists or exists[0] is None:
+                    return None
+                row = conn.execute(f"SELECT row_count FROM {d.table_ref(database, LEDGER_TABLE)} WHERE key_hash = %s",
+                                   (key_hash,)).fetchone()
+        except psycopg.Error as exc:
+            raise map_pg_error(exc, f"reading the ledger of {database}") from None
+        return None if row is None else int(row[0] or 0)
+
+    def _setup(self, conn: psycopg.Connection, plan: Plan) -> None:
+        if plan.database in self._ready or not plan.setup:
+            return
+        with _setup_lock:
+            # Two processes creating the ledger at once would collide on the catalog: a
+            # transaction-level advisory lock serialises the idempotent setup.
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(7450305523)")
+                for step in plan.setup:
+                    conn.execute(step.sql)
+            self._ready.add(plan.database)
+
+    def run(self, plan: Plan, source: Source | None) -> RunResult:
+        data = source.data if source else None
+        started = time.perf_counter()
+        with self.connect(plan.database) as conn:
+            try:
+                self._setup(conn, plan)
+                rows = 0
+                with conn.transaction():
+                    with conn.cursor() as cur:
+                        for step in plan.steps:
+                            if step.kind == "check":
+                                if cur.execute(step.sql, step.params).fetchone() is not None:
+                                    raise _AlreadyDone()
+                            elif step.kind == "copy" and self.dialect.bulk == "copy_stdin":
+                                assert source is not None
+                                with cur.copy(step.sql) as cp:
+                                    for chunk in source.csv_chunks():
+                                        cp.write(chunk)
+                                rows += max(cur.rowcount, 0)
+                            elif step.kind == "ledger":
+                                cur.execute(step.sql, _fill(step, rows, time.perf_counter() - started))
+                            elif step.fallback:
+                                self._with_fallback(conn, cur, step)
+                            else:
+                                cur.execute(step.sql, step.params or None)
+                                if step.counts:
+                                    rows += max(cur.rowcount, 0)
+                    crash_point("before_commit")
+                crash_point("after_commit")
+                return RunResult(rows)
+            except _AlreadyDone:
+                return RunResult(0, duplicate=True)
+            except psycopg.Error as exc:
+                raise map_pg_error(exc, _what(plan), data) from None
+
+    @staticmethod
+    def _with_fallback(conn: psycopg.Connection, cur: psycopg.Cursor, step: Step) -> None:
+        try:
+            with conn.transaction():  # a savepoint inside the outer transaction
+                cur.execute(step.sql, step.params or None)
+        except psycopg.Error as exc:
+            if getattr(exc, "sqlstate", None) != _CARDINALITY:
+                raise
+            for f in step.fallback:
+                cur.execute(f.sql, f.params or None)
+
+    def close(self) -> None:
+        pass
+
+
+class _AlreadyDone(Exception):
+    pass
+
+
+def _fill(step: Step, rows: int, seconds: float) -> tuple[Any, ...]:
+    return tuple(rows if p is ROWS else round(seconds, 3) if p is SECONDS else p for p in step.params)
+
+
+def _what(plan: Plan) -> str:
+    return {"create": "creating", "alter": "altering", "load": "loading into",
+            "upsert": "upserting into"}.get(plan.operation, plan.operation) + f" {plan.database}.{plan.table}"

@@ -1,0 +1,351 @@
+"""The propagator's library API: process one key, every pending key, or watch a bucket.
+
+```python
+p = Propagator.from_settings("./bucket")          # or "s3://bucket/prefix"
+p.process_key("destination=duckdb/database=sales/table_name=orders/input/load/a.csv")
+p.process_pending()                                # every pending file, tables in parallel
+p.watch(stop=threading.Event())                    # long-running
+```
+
+Outcomes: `succeeded` (moved to succeeded/), `failed` (a terminal problem with the file or
+its spec: moved to failed/ with `<name>.error.json`), `skipped` (not a propagator key, or
+already under succeeded/ / failed/), `duplicate` (already loaded: a redelivered event).
+A transient failure (connection lost, S3 throttling) raises TransientError and leaves the
+file where it is, so a retry works. Every succeeded / failed outcome sends a notice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError, TransientError
+from shipyard.notify import Attachment, Notice, Notifier, get_notifier
+from shipyard.propagator.engines import Engine, Source, destination, open_engine
+from shipyard.propagator.inputs import inspect
+from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
+from shipyard.propagator.plan import Plan, key_hash, plan_alter, plan_create, plan_load, plan_upsert
+from shipyard.propagator.specs import MAX_SPEC_BYTES, parse_create, parse_update
+from shipyard.redact import redact, redact_obj
+from shipyard.store import ObjectStore, open_store
+
+log = logging.getLogger("shipyard.propagator")
+
+Status = Literal["succeeded", "failed", "skipped", "duplicate"]
+# Within one table: schema files first (create, then changes), then data, each in key order.
+_RANK = {"create": 0, "alter": 1, "load": 2, "upsert": 2}
+
+
+@dataclass
+class Outcome:
+    key: str
+    status: Status
+    table: str | None = None
+    rows: int | None = None
+    seconds: float = 0.0
+    moved_to: str | None = None
+    error: dict[str, Any] | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Propagator:
+    def __init__(self, store: ObjectStore, settings: Any = None, notifier: Notifier | None = None) -> None:
+        if settings is None:
+            from shipyard.settings import get_settings
+
+            settings = get_settings()
+        self.store = store
+        self.settings = settings
+        self.notifier = notifier if notifier is not None else get_notifier(settings)
+        self.channel = settings.propagator.channel
+        self._engines: dict[str, Engine] = {}
+        self._engines_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, bucket: str, settings: Any = None, notifier: Notifier | None = None) -> "Propagator":
+        """A propagator over `bucket`: a local folder or `s3://bucket[/prefix]`."""
+        return cls(open_store(str(bucket)), settings, notifier)
+
+    # -- engines ------------------------------------------------------------------------------
+    def engine(self, name: str) -> Engine:
+        with self._engines_lock:
+            if name not in self._engines:
+                self._engines[name] = open_engine(name, self.settings)
+            return self._engines[name]
+
+    def close(self) -> None:
+        with self._engines_lock:
+            for e in self._engines.values():
+                e.close()
+            self._engines.clear()
+
+    def __enter__(self) -> "Propagator":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- one key --------------------------------------------------------------------------------
+    def process_key(self, key: str, *, etag: str | None = None, sequencer: str | None = None) -> Outcome:
+        """Process one object. See the module docstring for the outcomes."""
+        t0 = time.perf_counter()
+        try:
+            pk = parse_key(key)
+        except OutsideLayout as exc:
+            log.info("skipped %s: %s", key, exc.message)
+            return Outcome(key, "skipped", reason=exc.message)
+        except InputError as exc:  # a key with '..' and the like: nothing to move, nothing to touch
+            log.warning("skipped %r: %s", key, exc.message)
+            return Outcome(key, "skipped", reason=exc.message)
+        if not pk.pending:
+            return Outcome(key, "skipped", table=pk.table, reason=f"already under {pk.state}/")
+
+        try:
+            info = self.store.head(key)
+        except NotFoundError:
+            return self._gone(pk, etag, t0)
+        etag = info.etag or etag
+        table = f"{pk.database}.{pk.table}"
+        plan: Plan | None = None
+        source: Source | None = None
+        try:
+            try:
+                pk = pk.check_identifiers()
+                table = f"{pk.database}.{pk.table}"
+                engine = self.engine(pk.destination)
+            except ConfigError as exc:
+                # The key names a destination this runner cannot reach: the file's author fixes the key.
+                raise InputError(exc.message, hint=exc.hint) from None
+            done = engine.ledger_rows(pk.database, key_hash(key, etag))
+            if done is not None:
+                # Loaded before (a crash between commit and move, or a re-drop of the same bytes).
+                return self._heal(pk, done, t0, table)
+            plan, source = self._plan(pk, engine, etag, info.size, materialize=True)
+            result = engine.run(plan, source)
+            if result.duplicate:
+                return self._heal(pk, engine.ledger_rows(pk.database, plan.key_hash) or 0, t0, table)
+        except TransientError:
+            raise
+        except ShipyardError as exc:
+            return self._fail(pk, exc, t0, table)
+        finally:
+            if source is not None:
+                source.close()
+        return self._succeed(pk, result.rows, t0, table)
+
+    def plan_key(self, key: str) -> Plan:
+        """The statements `key` would run, without running anything or moving the file."""
+        pk = parse_key(key)
+        if not pk.pending:
+            raise InputError(f"{key!r} is under {pk.state}/ and will not be processed again",
+                             hint="copy it back under schema/ or input/ to process it again")
+        pk = pk.check_identifiers()
+        info = self.store.head(key)
+        plan, source = self._plan(pk, self.engine(pk.destination), info.etag, info.size, materialize=False)
+        if source is not None:
+            source.close()
+        return plan
+
+    def _plan(self, pk: ParsedKey, engine: Engine, etag: str | None, size: int, *,
+              materialize: bool) -> tuple[Plan, Source | None]:
+        d = engine.dialect  # type: ignore[attr-defined]
+        _, _, cfg = destination(pk.destination, self.settings)
+        table_info = engine.describe(pk.database, pk.table)
+        if pk.operation == "create":
+            spec = parse_create(self._read_spec(pk.key))
+            if table_info is not None:
+                raise InputError(f"table {pk.database}.{pk.table} already exists",
+                                 hint="add or drop columns with a schema/update spec; a create runs once per table")
+            return plan_create(d, pk, spec, etag=etag, size=size), None
+        if table_info is None:
+            raise InputError(f"table {pk.database}.{pk.table} does not exist on {pk.destination}",
+                             hint="drop a schema/create/<name>.json spec for it first")
+        if pk.operation == "alter":
+            return plan_alter(d, pk, parse_update(self._read_spec(pk.key)), table_info, etag=etag, size=size), None
+        data = inspect(self.store, pk.key, pk.name)
+        data.size, data.etag = size, etag
+        source = Source(self.store, pk.key, data)
+        try:
+            if d.bulk == "duckdb_read":
+                ref = source.local_file() if materialize else self.store.uri(pk.key)
+            elif d.bulk == "load_data_local":
+                ref = source.plain_csv_file() if materialize else self.store.uri(pk.key)
+            else:
+                ref = self.store.uri(pk.key)
+            iam_role = getattr(cfg, "iam_role", None) if cfg is not None else None
+            fn = plan_load if pk.operation == "load" else plan_upsert
+            return fn(d, pk, table_info, data, ref, etag=etag, size=size, iam_role=iam_role), source
+        except BaseException:
+            source.close()
+            raise
+
+    def _read_spec(self, key: str) -> bytes:
+        with self.store.open(key) as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
+        return data
+
+    # -- endings ----------------------------------------------------------------------------------
+    def _gone(self, pk: ParsedKey, etag: str | None, t0: float) -> Outcome:
+        """The object is no longer under input/ or schema/: a redelivered event, or a deleted file."""
+        table = f"{pk.database}.{pk.table}"
+        done = None
+        if etag:
+            try:
+                done = self.engine(pk.destination.lower()).ledger_rows(pk.database.lower(), key_hash(pk.key, etag))
+            except (ShipyardError, Exception):  # unknown destination or bad names: cannot be in a ledger
+                done = None
+        if done is not None or self.store.exists(pk.succeeded_key):
+            return Outcome(pk.key, "duplicate", table=table, rows=done, seconds=time.perf_counter() - t0,
+                           moved_to=pk.succeeded_key, reason="already processed (in the ledger / under succeeded/)")
+        if self.store.exists(pk.failed_key):
+            return Outcome(pk.key, "duplicate", table=table, seconds=time.perf_counter() - t0,
+                           moved_to=pk.failed_key, reason="already processed (under failed/)")
+        return Outcome(pk.key, "skipped", table=table, reason="the object no longer exists")
+
+    def _heal(self, pk: ParsedKey, rows: int, t0: float, table: str) -> Outcome:
+        log.info("%s was already loaded (ledger): moving it to succeeded/", pk.key)
+        self.store.move(pk.key, pk.succeeded_key)
+        secs = time.perf_counter() - t0
+        self._notify("success", f"{table}: already loaded", f"{pk.key} was loaded before ({rows} rows); "
+                     f"moved to {pk.succeeded_key}", {"table": table, "rows": rows, "seconds": round(secs, 3)})
+        return Outcome(pk.key, "succeeded", table=table, rows=rows, seconds=secs, moved_to=pk.succeeded_key,
+                       reason="already in the ledger (healed after an interrupted run, or the same bytes dropped again)")
+
+    def _succeed(self, pk: ParsedKey, rows: int, t0: float, table: str) -> Outcome:
+        self.store.move(pk.key, pk.succeeded_key)
+        secs = time.perf_counter() - t0
+        verb = {"create": "created", "alter": "altered", "load": "loaded", "upsert": "upserted"}[str(pk.operation)]
+        msg = (f"{verb} {table}" if pk.operation in ("create", "alter")
+               else f"{verb} {rows} rows into {table}") + f" in {secs:.2f}s from {pk.name}"
+        self._notify("success", f"{table}: {verb}", msg, {"table": table, "rows": rows, "seconds": round(secs, 3),
+                                                          "operation": pk.operation, "file": pk.succeeded_key})
+        log.info("%s: %s", pk.key, msg)
+        return Outcome(pk.key, "succeeded", table=table, rows=rows, seconds=secs, moved_to=pk.succeeded_key)
+
+    def _fail(self, pk: ParsedKey, exc: ShipyardError, t0: float, table: str) -> Outcome:
+        report = error_report(pk, exc)
+        # Report first, then the move: a reader who finds the file under failed/ finds its report.
+        self.store.put(pk.error_key, json.dumps(report, indent=2, default=str).encode())
+        self.store.move(pk.key, pk.failed_key)
+        secs = time.perf_counter() - t0
+        where = _where_text(report.get("where"))
+        self._notify(
+            "failure", f"{table}: {pk.name} failed",
+            f"{report['what']}{where}. Fix: {report['how_to_fix']}. The file is now at {pk.failed_key}",
+            {"table": table, "operation": pk.operation, "file": pk.failed_key, "report": pk.error_key},
+            attachment=Attachment(bucket=self.store.url, key=pk.error_key),
+        )
+        log.warning("%s failed: %s", pk.key, report["what"])
+        return Outcome(pk.key, "failed", table=table, seconds=secs, moved_to=pk.failed_key, error=report,
+                       reason=report["what"])
+
+    def _notify(self, level: str, title: str, message: str, fields: dict[str, Any],
+                attachment: Attachment | None = None) -> None:
+        try:
+            self.notifier.send(Notice("propagator", level, redact(title), redact(message),  # type: ignore[arg-type]
+                                      channel=self.channel, fields=redact_obj(fields), attachment=attachment))
+        except Exception as exc:  # a notification problem must not undo or repeat a load
+            log.error("could not send the notice %r: %s", title, exc)
+
+    # -- many keys --------------------------------------------------------------------------------
+    def pending(self) -> list[ParsedKey]:
+        """Every pending key, ordered for processing."""
+        out = []
+        for obj in self.store.list(""):
+            try:
+                pk = parse_key(obj.key)
+            except OutsideLayout:
+                continue
+            except InputError:
+                continue
+            if pk.pending:
+                out.append(pk)
+        return sorted(out, key=lambda p: (p.table_prefix, _RANK[str(p.operation)], p.key))
+
+    def process_pending(self) -> list[Outcome]:
+        """Every pending key: tables in parallel, one table's files one after another."""
+        groups: dict[str, list[ParsedKey]] = {}
+        for pk in self.pending():
+            groups.setdefault(pk.table_prefix.lower(), []).append(pk)
+        if not groups:
+            return []
+
+        def run_table(keys: list[ParsedKey]) -> list[Outcome]:
+            outs = []
+            for pk in keys:
+                try:
+                    outs.append(self.process_key(pk.key))
+                except TransientError as exc:
+                    log.warning("%s: %s (left in place; will retry)", pk.key, exc.message)
+                    outs.append(Outcome(pk.key, "skipped", table=f"{pk.database}.{pk.table}",
+                                        reason=f"retry later: {exc.message}"))
+                    break  # keep this table's order: the next file waits for this one
+            return outs
+
+        workers = max(1, min(int(self.settings.propagator.workers), len(groups)))
+        results: list[Outcome] = []
+        with ThreadPoolExecutor(workers, thread_name_prefix="propagator") as pool:
+            for outs in pool.map(run_table, groups.values()):
+                results.extend(outs)
+        return results
+
+    def watch(self, *, interval: float | None = None, stop: threading.Event | None = None,
+              on_outcome: Any = None) -> None:
+        """Poll the bucket until `stop` is set; a bad file never stops the loop."""
+        interval = float(self.settings.propagator.poll_interval if interval is None else interval)
+        stop = stop or threading.Event()
+        log.info("watching %s every %.1fs", self.store.url, interval)
+        while not stop.is_set():
+            try:
+                for outcome in self.process_pending():
+                    if on_outcome is not None:
+                        on_outcome(outcome)
+            except Exception as exc:  # keep serving: log, wait, try again
+                log.error("watch: %s: %s", type(exc).__name__, redact(exc))
+            stop.wait(interval)
+
+
+def _where_text(where: dict[str, Any] | None) -> str:
+    if not where:
+        return ""
+    parts = []
+    if where.get("line"):
+        parts.append(f"line {where['line']}")
+    if where.get("column_name") or where.get("column"):
+        c = where.get("column_name")
+        n = where.get("column")
+        parts.append(f"column {c!r} ({n})" if c and n else f"column {c or n}")
+    if where.get("field"):
+        parts.append(f"field {where['field']}")
+    return " at " + ", ".join(parts) if parts else ""
+
+
+def error_report(pk: ParsedKey, exc: ShipyardError) -> dict[str, Any]:
+    """The `<name>.error.json` written beside a failed file: what, where, how to fix."""
+    details = {k: v for k, v in exc.details.items() if k != "where" and v is not None}
+    report = {
+        "file": pk.failed_key,
+        "original_key": pk.key,
+        "destination": pk.destination,
+        "database": pk.database,
+        "table": pk.table,
+        "operation": pk.operation,
+        "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "error": type(exc).__name__,
+        "what": exc.message,
+        "where": exc.details.get("where"),
+        "how_to_fix": exc.hint or "correct the file and drop it again under its original folder",
+        "retry": "fix the file and drop it again (same folder); the failed copy stays here for reference",
+    }
+    if details:
+        report["details"] = details
+    return redact_obj(report)

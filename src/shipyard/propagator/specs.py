@@ -1,0 +1,195 @@
+"""Schema files: pydantic models for create and update specs, and their JSON Schema.
+
+create: {"column_specification": {"id": "INTEGER", ...}, "primary_key": ["id"],
+         "dist_key": "uuid", "sort_key": ["time_stamp"]}
+update: {"column_specification": {"city": "VARCHAR"}, "operation_type": "add"}
+        {"column_specification": ["city", "state"], "operation_type": "drop"}
+
+Parsing reports what is wrong and where: a JSON syntax error by line and column, a field
+error by its path (`column_specification.id`), always with how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from shipyard.errors import InputError
+from shipyard.propagator.layout import check_identifier
+
+# A schema file is a few lines; refuse anything that is clearly not one before parsing it.
+MAX_SPEC_BYTES = 1 << 20
+
+
+def _ident(name: str, what: str) -> str:
+    try:
+        return check_identifier(name, what)
+    except InputError as exc:
+        # pydantic turns ValueError into a located validation error
+        raise ValueError(f"{exc.message}; {exc.hint}") from None
+
+
+def _key_list(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
+
+class CreateSpec(BaseModel):
+    """schema/create/<name>.json: the table's columns and keys."""
+
+    model_config = ConfigDict(extra="forbid", title="Propagator create spec")
+
+    column_specification: dict[str, str] = Field(
+        ..., description="column name -> SQL type, in table order", min_length=1,
+        examples=[{"id": "INTEGER", "name": "VARCHAR(100)", "time_stamp": "TIMESTAMP"}])
+    primary_key: list[str] = Field(default_factory=list, description="columns of the primary key (optional)")
+    dist_key: str | None = Field(None, description="Redshift distribution key column (required for Redshift)")
+    sort_key: list[str] = Field(default_factory=list,
+                                description="Redshift compound sort key (required for Redshift); "
+                                "an index on other engines")
+
+    _norm = field_validator("primary_key", "sort_key", mode="before")(_key_list)
+
+    @field_validator("column_specification")
+    @classmethod
+    def _columns(cls, v: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, typ in v.items():
+            n = _ident(name, "column name")
+            if n in out:
+                raise ValueError(f"column {name!r} is given twice (names are case-insensitive)")
+            if not isinstance(typ, str) or not typ.strip():
+                raise ValueError(f"column {name!r} needs a type string such as \"INTEGER\"")
+            out[n] = typ.strip()
+        return out
+
+    @model_validator(mode="after")
+    def _keys_name_columns(self) -> "CreateSpec":
+        cols = self.column_specification
+        self.primary_key = [_ident(c, "primary key column") for c in self.primary_key]
+        self.sort_key = [_ident(c, "sort key column") for c in self.sort_key]
+        if self.dist_key is not None:
+            self.dist_key = _ident(self.dist_key, "dist key column")
+        for field, names in (("primary_key", self.primary_key), ("sort_key", self.sort_key),
+                             ("dist_key", [self.dist_key] if self.dist_key else [])):
+            for n in names:
+                if n not in cols:
+                    raise ValueError(f"{field} names {n!r}, which is not in column_specification "
+                                     f"({', '.join(cols)})")
+            if len(set(names)) != len(names):
+                raise ValueError(f"{field} names a column twice")
+        return self
+
+
+class AddColumns(BaseModel):
+    """schema/update: add columns (one ALTER each, one transaction)."""
+
+    model_config = ConfigDict(extra="forbid", title="Add columns")
+    operation_type: Literal["add"]
+    column_specification: dict[str, str] = Field(..., min_length=1, description="column name -> SQL type")
+
+    _cols = field_validator("column_specification")(CreateSpec._columns.__func__)  # type: ignore[attr-defined]
+
+
+class DropColumns(BaseModel):
+    """schema/update: drop columns (one ALTER each, one transaction)."""
+
+    model_config = ConfigDict(extra="forbid", title="Drop columns")
+    operation_type: Literal["drop"]
+    column_specification: list[str] = Field(..., min_length=1, description="names of the columns to drop")
+
+    @field_validator("column_specification")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        out = [_ident(n, "column name") for n in v]
+        if len(set(out)) != len(out):
+            raise ValueError("a column is named twice")
+        return out
+
+
+UpdateSpec = Annotated[Union[AddColumns, DropColumns], Field(discriminator="operation_type")]
+_update_adapter: TypeAdapter[AddColumns | DropColumns] = TypeAdapter(UpdateSpec)
+
+
+def create_schema() -> dict[str, Any]:
+    return CreateSpec.model_json_schema()
+
+
+def update_schema() -> dict[str, Any]:
+    s = _update_adapter.json_schema()
+    s["title"] = "Propagator update spec"
+    return s
+
+
+def _load_json(data: bytes, kind: str) -> Any:
+    if not data.strip():
+        raise InputError(f"the {kind} spec is empty", hint=f"write a JSON object; see `shipyard propagator schema {kind}`",
+                         where={"line": 1, "column": 1})
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(f"the {kind} spec is not UTF-8 (byte {e.start})", hint="save the file as UTF-8",
+                         where={"line": line, "byte": e.start}) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(
+            f"the {kind} spec is not valid JSON: {e.msg}",
+            hint="fix the JSON syntax at that line and column (a missing comma or quote, a trailing comma)",
+            where={"line": e.lineno, "column": e.colno},
+        ) from None
+
+
+def _from_validation(exc: ValidationError, kind: str) -> InputError:
+    errs = exc.errors(include_url=False)
+    first = errs[0]
+    path = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p in ("add", "drop")))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "union_tag_invalid":
+        tag = first.get("input", {}).get("operation_type") if isinstance(first.get("input"), dict) else None
+        msg = f"unknown operation_type {tag!r}"
+        path = "operation_type"
+        hint = "operation_type is \"add\" (column_specification: {name: type}) or \"drop\" (column_specification: [names])"
+    elif first["type"] == "union_tag_not_found":
+        msg, path = "operation_type is missing", "operation_type"
+        hint = "add \"operation_type\": \"add\" or \"drop\""
+    elif first["type"] == "extra_forbidden":
+        msg = f"unknown field {path!r}"
+        allowed = ("column_specification, primary_key, dist_key, sort_key" if kind == "create"
+                   else "column_specification, operation_type")
+        hint = f"the fields are: {allowed}"
+    elif first["type"] == "missing":
+        msg = f"{path} is required"
+        hint = f"see `shipyard propagator schema {kind}` for the format"
+    else:
+        hint = f"see `shipyard propagator schema {kind}` for the format"
+    more = f" (and {len(errs) - 1} more problem(s))" if len(errs) > 1 else ""
+    return InputError(f"{kind} spec: {path + ': ' if path else ''}{msg}{more}", hint=hint,
+                      where={"field": path or None}, problems=[
+                          {"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in errs[:20]])
+
+
+def parse_create(data: bytes) -> CreateSpec:
+    if len(data) > MAX_SPEC_BYTES:
+        raise InputError("the create spec is larger than 1 MiB", hint="a spec lists columns; is this a data file?")
+    obj = _load_json(data, "create")
+    if not isinstance(obj, dict):
+        raise InputError("the create spec must be a JSON object", hint="see `shipyard propagator schema create`")
+    try:
+        return CreateSpec.model_validate(obj)
+    except ValidationError as exc:
+        raise _from_validation(exc, "create") from None
+
+
+def parse_update(data: bytes) -> AddColumns | DropColumns:
+    if len(data) > MAX_SPEC_BYTES:
+        raise InputError("the update spec is larger than 1 MiB", hint="a spec lists columns; is this a data file?")
+    obj = _load_json(data, "update")
+    if not isinstance(obj, dict):
+        raise InputError("the update spec must be a JSON object", hint="see `shipyard propagator schema update`")
+    try:
+        return _update_adapter.validate_python(obj)
+    except ValidationError as exc:
+        raise _from_validation(exc, "update") from None

@@ -16,7 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-BUCKET_HELP = "The bucket: a local folder or s3://bucket[/prefix]."
+BUCKET_HELP = "The bucket: a local folder, or s3://bucket or s3://bucket/prefix."
 
 
 def _outcome_rows(outcomes):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -613,9 +614,11 @@ def merge(files: dict[str, list[Monitor]]) -> LoadResult:
 
 def load_dir(config_dir: Path) -> LoadResult:
     """Parse every monitor file under `config_dir`; problems are collected, not raised."""
-    root = Path(config_dir)
+    # Resolve the sync's symlink once: every file then comes from the same version, even if
+    # a sync swaps versions while we read.
+    root = Path(os.path.realpath(config_dir))
     if not root.is_dir():
-        raise ConfigError(f"monitor config directory {str(root)!r} does not exist",
+        raise ConfigError(f"monitor config directory {str(config_dir)!r} does not exist",
                           hint="create it, or run `shipyard pulse sync --from ... --to DIR` first")
     files: dict[str, list[Monitor]] = {}
     problems: list[ConfigProblem] = []

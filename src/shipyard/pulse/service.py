@@ -140,12 +140,17 @@ class PulseService:
             return False
         self._dir_missing_reported = False
         files: dict[str, _FileEntry] = {}
-        for p in monitor_files(self.config_dir):
-            name = str(p.relative_to(self.config_dir))
+        # Resolve the sync's symlink once, so one reload reads one version of the tree.
+        root = Path(os.path.realpath(self.config_dir))
+        for p in monitor_files(root):
+            name = str(p.relative_to(root))
             try:
                 data = p.read_bytes()
             except OSError:
-                continue  # vanished between listing and reading (a sync swap): next scan sees it
+                # Vanished between listing and reading (an old version pruned): do not treat
+                # it as deleted; try the whole reload again on the next scan.
+                self._fingerprint = None
+                return False
             digest = hashlib.sha1(data).hexdigest()
             old = self._files.get(name)
             if old is not None and old.digest == digest:

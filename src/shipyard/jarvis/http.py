@@ -14,6 +14,10 @@ import hmac
 import logging
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
 from shipyard.errors import ConfigError
 from shipyard.jarvis.service import Jarvis, get_jarvis
 
@@ -40,11 +44,7 @@ def _status(result: dict[str, Any]) -> int:
     return _STATUS_BY_ERROR.get(str(code), 502)
 
 
-def create_app(settings: Any = None, *, jarvis: Jarvis | None = None) -> Any:
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-    from starlette.concurrency import run_in_threadpool
-
+def create_app(settings: Any = None, *, jarvis: Jarvis | None = None) -> FastAPI:
     if settings is None:
         from shipyard.settings import get_settings
 

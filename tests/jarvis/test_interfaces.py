@@ -210,3 +210,24 @@ def test_shipyard_jarvis_send_as_a_real_process(slack, tmp_path):
                        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "fix:" in r.stderr and "Traceback" not in r.stderr
     assert sys.executable  # the venv's interpreter runs the tests and the subprocess alike
+
+
+# -- examples ------------------------------------------------------------------------------
+
+def test_example_payloads_are_valid():
+    from shipyard.jarvis import parse_payload
+
+    files = sorted((REPO / "examples" / "jarvis").glob("*.json"))
+    assert len(files) >= 3
+    for f in files:
+        parse_payload(f.read_bytes())
+
+
+def test_example_curl_script_against_the_endpoint(http, slack):
+    env = {**os.environ, "JARVIS_URL": str(http.base_url).rstrip("/"), "JARVIS_SECRET": "s3cret"}
+    r = subprocess.run(["bash", str(REPO / "examples/jarvis/notify.sh"), str(REPO / "examples/jarvis/payload.json")],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ok"] is True
+    (msg,) = slack.messages_in("data-loader-notification")
+    assert msg["blocks"][0]["text"]["text"] == "Nightly load finished"

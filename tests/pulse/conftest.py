@@ -42,6 +42,7 @@ class Backend:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else headers + body cost a 40 ms delayed ACK
 
             def log_message(self, *a):  # keep test output quiet
                 pass

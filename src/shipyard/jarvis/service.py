@@ -13,6 +13,7 @@ Without SLACK_BOT_TOKEN, notifications go to the outbox (`settings.outbox`, ./ou
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import asdict, dataclass
@@ -92,6 +93,11 @@ class Jarvis:
 
     def send(self, payload: Any) -> SendResult:
         """Deliver one payload (dict, JSON text or Payload); raise after reporting a failure."""
+        if isinstance(payload, (str, bytes, bytearray)):
+            try:  # decoded here so a report can name the channel even when a field is wrong
+                payload = json.loads(payload)
+            except (ValueError, UnicodeDecodeError):
+                pass  # parse_payload says what is wrong with it
         try:
             p = parse_payload(payload)
             return self._send(p)

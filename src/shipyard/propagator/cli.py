@@ -68,15 +68,12 @@ def watch(
     from shipyard.propagator.runner import Propagator
 
     if queue:
-        try:
-            from shipyard.propagator import aws  # built with the Lambda handler (issue 4)
-        except ImportError:
-            raise InputError("--queue needs shipyard.propagator.aws, which is not installed in this build",
-                             hint="poll the bucket instead: drop --queue") from None
-        consume = getattr(aws, "consume_queue", None)
-        if consume is None:
-            raise InputError("--queue is not available yet", hint="poll the bucket instead: drop --queue")
-        consume(bucket=bucket, queue_url=queue)
+        # The SQS consumer lives with the Lambda handler (shipyard.propagator.aws).
+        from shipyard.propagator.aws import consume_queue
+
+        stats = consume_queue(queue_url=queue, bucket=bucket)
+        console.print(f"stopped: {getattr(stats, 'received', 0)} message(s) received, "
+                      f"{getattr(stats, 'deleted', 0)} done, {getattr(stats, 'kept', 0)} left for a retry")
         return
 
     stop = threading.Event()

@@ -56,6 +56,9 @@ class Step:
 class TableInfo:
     columns: dict[str, str]  # name -> type, in table order
     primary_key: list[str] = field(default_factory=list)
+    # Secondary indexes: name -> (columns, CREATE INDEX statement); filled where the dialect
+    # needs them (DuckDB cannot drop a column while an index is on its table).
+    indexes: dict[str, tuple[list[str], str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -233,10 +236,21 @@ def plan_alter(d: Dialect, pk: ParsedKey, spec: AddColumns | DropColumns, info: 
         if len(set(spec.column_specification)) >= len(existing):
             raise InputError("cannot drop every column of a table", hint="keep at least one column")
         clauses = [f"DROP COLUMN {d.q(c)}" for c in spec.column_specification]
+    rebuild: list[Step] = []
+    if isinstance(spec, DropColumns) and d.drop_column_blocked_by_index and info.indexes:
+        # DuckDB refuses ALTER ... DROP COLUMN while any index is on the table
+        # (https://duckdb.org/docs/stable/sql/indexes#limitations): drop them, alter, recreate
+        # the ones whose columns all remain; in the same transaction.
+        dropped = set(spec.column_specification)
+        pre = [Step(f"DROP INDEX {d.q(pk.database)}.{d.q(name)}" if d.database_is_schema else f"DROP INDEX {d.q(name)}")
+               for name in info.indexes]
+        rebuild = [Step(sql) for cols, sql in info.indexes.values() if not dropped & set(cols)]
+    else:
+        pre = []
     if d.transactional_ddl:
         # One ALTER per column: Redshift allows only one (https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html);
         # the transaction makes them all-or-nothing.
-        body = [Step(f"ALTER TABLE {table} {c}") for c in clauses]
+        body = [*pre, *[Step(f"ALTER TABLE {table} {c}") for c in clauses], *rebuild]
     else:
         # MySQL commits DDL implicitly; one ALTER with every clause is atomic by itself.
         body = [Step(f"ALTER TABLE {table} " + ", ".join(clauses))]

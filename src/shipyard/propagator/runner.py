@@ -31,7 +31,7 @@ from shipyard.propagator.engines import Engine, Source, destination, open_engine
 from shipyard.propagator.inputs import inspect
 from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
 from shipyard.propagator.plan import Plan, key_hash, plan_alter, plan_create, plan_load, plan_upsert
-from shipyard.propagator.specs import MAX_SPEC_BYTES, parse_create, parse_update
+from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, parse_create, parse_update
 from shipyard.redact import redact, redact_obj
 from shipyard.store import ObjectStore, open_store
 
@@ -125,6 +125,7 @@ class Propagator:
             except ConfigError as exc:
                 # The key names a destination this runner cannot reach: the file's author fixes the key.
                 raise InputError(exc.message, hint=exc.hint) from None
+            self._validate_spec(pk, engine)  # a bad spec is refused before touching the database
             done = engine.ledger_rows(pk.database, key_hash(key, etag))
             if done is not None:
                 # Loaded before (a crash between commit and move, or a re-drop of the same bytes).
@@ -187,6 +188,16 @@ class Propagator:
         except BaseException:
             source.close()
             raise
+
+    def _validate_spec(self, pk: ParsedKey, engine: Engine) -> None:
+        d = engine.dialect  # type: ignore[attr-defined]
+        if pk.operation == "create":
+            plan_create(d, pk, parse_create(self._read_spec(pk.key)))
+        elif pk.operation == "alter":
+            spec = parse_update(self._read_spec(pk.key))
+            if isinstance(spec, AddColumns):
+                for c, t in spec.column_specification.items():
+                    d.type_sql(t, c)
 
     def _read_spec(self, key: str) -> bytes:
         with self.store.open(key) as f:

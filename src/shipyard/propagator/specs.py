@@ -11,6 +11,7 @@ error by its path (`column_specification.id`), always with how to fix it.
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Annotated, Any, Literal, Union
 
@@ -143,7 +144,8 @@ def _load_json(data: bytes, kind: str) -> Any:
 
 
 def _from_validation(exc: ValidationError, kind: str) -> InputError:
-    errs = exc.errors(include_url=False)
+    # An unknown field is usually a misspelt one: report it before the "missing" it causes.
+    errs = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     first = errs[0]
     path = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p in ("add", "drop")))
     msg = first["msg"].removeprefix("Value error, ")
@@ -157,9 +159,10 @@ def _from_validation(exc: ValidationError, kind: str) -> InputError:
         hint = "add \"operation_type\": \"add\" or \"drop\""
     elif first["type"] == "extra_forbidden":
         msg = f"unknown field {path!r}"
-        allowed = ("column_specification, primary_key, dist_key, sort_key" if kind == "create"
-                   else "column_specification, operation_type")
-        hint = f"the fields are: {allowed}"
+        allowed = (["column_specification", "primary_key", "dist_key", "sort_key"] if kind == "create"
+                   else ["column_specification", "operation_type"])
+        close = difflib.get_close_matches(path, allowed, n=1, cutoff=0.4)
+        hint = (f"did you mean {close[0]!r}? " if close else "") + f"the fields are: {', '.join(allowed)}"
     elif first["type"] == "missing":
         msg = f"{path} is required"
         hint = f"see `shipyard propagator schema {kind}` for the format"

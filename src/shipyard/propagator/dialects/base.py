@@ -35,6 +35,8 @@ class Dialect:
     dist_sort_keys: ClassVar[bool] = False
     # Engines without a sort key get an index on the sort_key columns instead.
     sort_key_as_index: ClassVar[bool] = True
+    # DuckDB cannot drop a column while its table has an index: plans drop and recreate them.
+    drop_column_blocked_by_index: ClassVar[bool] = False
     # How rows get in: COPY ... FROM STDIN, DuckDB's reader, LOAD DATA LOCAL, COPY FROM S3.
     bulk: ClassVar[Literal["copy_stdin", "duckdb_read", "load_data_local", "copy_s3"]] = "copy_stdin"
     # How an upsert is written.

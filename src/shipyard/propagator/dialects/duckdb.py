@@ -17,3 +17,4 @@ class DuckDBDialect(Dialect):
     upsert_dedupe = "always"
     # One process owns a DuckDB file for writing; inside it a lock per table is enough.
     lock = "process"
+    drop_column_blocked_by_index = True

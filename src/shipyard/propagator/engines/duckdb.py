@@ -86,11 +86,15 @@ class DuckDBEngine:
             pk = cur.execute(
                 "SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name = current_database() "
                 "AND schema_name = ? AND table_name = ? AND constraint_type = 'PRIMARY KEY'", [database, table]).fetchone()
+            idx = cur.execute(
+                "SELECT index_name, expressions, sql FROM duckdb_indexes() WHERE database_name = current_database() "
+                "AND schema_name = ? AND table_name = ?", [database, table]).fetchall()
         except duckdb.Error as exc:
             raise map_duckdb_error(exc, None, f"reading {database}.{table}") from None
         finally:
             cur.close()
-        return TableInfo({r[0]: r[1] for r in rows}, list(pk[0]) if pk else [])
+        indexes = {name: ([str(e).strip('"').lower() for e in _exprs(exprs)], sql) for name, exprs, sql in idx}
+        return TableInfo({r[0]: r[1] for r in rows}, list(pk[0]) if pk else [], indexes)
 
     def ledger_rows(self, database: str, key_hash: str) -> int | None:
         cur = self.cursor()
@@ -149,6 +153,13 @@ class DuckDBEngine:
             if self._con is not None:
                 self._con.close()
                 self._con = None
+
+
+def _exprs(exprs: Any) -> list[str]:
+    # duckdb_indexes().expressions is a list of column expressions (older versions: a string).
+    if isinstance(exprs, str):
+        return [e.strip() for e in exprs.strip("[]").split(",") if e.strip()]
+    return list(exprs or [])
 
 
 def _fill(params: tuple[Any, ...], rows: int, seconds: float) -> list[Any]:

@@ -1,0 +1,104 @@
+"""Every operation on every engine that runs here: create, add, drop, load, upsert, gzip, BOM."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from shipyard.propagator.plan import LEDGER_TABLE
+
+
+def test_create_makes_table_records_ledger_and_moves_file(h):
+    h.create()
+    assert h.dest.columns("orders") == ["id", "name", "amount", "city"]
+    key = h.dest.key("orders", "schema/create", "orders.json")
+    assert not h.store.exists(key)
+    assert h.store.exists(h.dest.key("orders", "succeeded", "orders.json"))
+    assert h.dest.query(f"SELECT object_key, status FROM {LEDGER_TABLE}") == [(key, "succeeded")]
+    [n] = h.notes.notices
+    assert n.level == "success" and n.fields["table"] == f"{h.dest.db}.orders"
+    assert n.channel == "data-loader-notification"
+
+
+def test_add_then_drop_columns(h):
+    h.create()
+    o = h.run("orders", "schema/update", "add.json",
+              {"column_specification": {"state": "VARCHAR(20)", "zip": "INTEGER"}, "operation_type": "add"})
+    assert o.status == "succeeded", o
+    assert h.dest.columns("orders") == ["id", "name", "amount", "city", "state", "zip"]
+    o = h.run("orders", "schema/update", "drop.json", {"column_specification": ["city", "zip"], "operation_type": "drop"})
+    assert o.status == "succeeded", o
+    assert h.dest.columns("orders") == ["id", "name", "amount", "state"]
+
+
+def test_load_matches_header_by_name_and_defaults_missing_columns(h):
+    h.create()
+    o = h.run("orders", "input/load", "a.csv", "amount,ID,name\n10,1,ann\n20,2,\"bo, b\"\n")
+    assert o.status == "succeeded" and o.rows == 2, o
+    assert h.dest.rows("orders") == [(1, "ann", 10, None), (2, "bo, b", 20, None)]
+    # input/load appends
+    o = h.run("orders", "input/load", "b.csv", "id,city\n3,Pune\n")
+    assert o.rows == 1
+    assert h.dest.rows("orders", "id, city") == [(1, None), (2, None), (3, "Pune")]
+    assert [n.fields["rows"] for n in h.notes.notices[1:]] == [2, 1]
+
+
+def test_upsert_updates_only_file_columns_and_last_row_wins(h):
+    h.create()
+    h.run("orders", "input/load", "a.csv", "id,name,amount,city\n1,ann,10,Pune\n2,bob,20,Goa\n")
+    o = h.run("orders", "input/update", "u.csv", "id,amount\n2,21\n3,30\n2,22\n")
+    assert o.status == "succeeded" and o.rows == 3, o
+    # name and city kept for id 2; id 3 inserted with only the file's columns; the last 2 wins.
+    assert h.dest.rows("orders") == [(1, "ann", 10, "Pune"), (2, "bob", 22, "Goa"), (3, None, 30, None)]
+
+
+def test_upsert_without_duplicates_uses_fast_path_and_updates(h):
+    h.create()
+    h.run("orders", "input/load", "a.csv", "id,name,amount\n1,ann,10\n")
+    o = h.run("orders", "input/update", "u.csv", "name,id\nANN,1\nzed,9\n")
+    assert o.status == "succeeded", o
+    assert h.dest.rows("orders", "id, name, amount") == [(1, "ANN", 10), (9, "zed", None)]
+
+
+def test_gzip_load_and_upsert(h):
+    h.create()
+    o = h.run("orders", "input/load", "a.csv.gz", gzip.compress(b"id,name\n1,a\n2,b\n"))
+    assert o.status == "succeeded" and o.rows == 2, o
+    o = h.run("orders", "input/update", "b.csv.gz", gzip.compress(b"id,name\n2,B\n"))
+    assert o.status == "succeeded", o
+    assert h.dest.rows("orders", "id, name") == [(1, "a"), (2, "B")]
+
+
+def test_bom_and_crlf_are_handled(h):
+    h.create()
+    o = h.run("orders", "input/load", "bom.csv", b"\xef\xbb\xbfid,name\r\n1,caf\xc3\xa9\r\n")
+    assert o.status == "succeeded", o
+    assert h.dest.rows("orders", "id, name") == [(1, "café")]
+
+
+def test_create_with_sort_key_only_and_no_primary_key(h):
+    spec = {"column_specification": {"ts": "TIMESTAMP", "v": "DOUBLE PRECISION"}, "sort_key": "ts"}
+    h.create("events", spec)
+    o = h.run("events", "input/load", "e.csv", "ts,v\n2026-11-28 10:00:00,1.5\n")
+    assert o.status == "succeeded" and o.rows == 1
+
+
+def test_outcomes_are_announced_in_the_outbox(bucket, dest, tmp_path):
+    # The default notifier: one JSON line per notice in SHIPYARD_OUTBOX.
+    from shipyard.propagator import Propagator
+    from shipyard.store import open_store
+
+    store = open_store(bucket)
+    store.put(dest.key("orders", "schema/create", "o.json"),
+              json.dumps({"column_specification": {"id": "INTEGER"}, "primary_key": ["id"]}).encode())
+    store.put(dest.key("orders", "input/load", "a.csv"), b"id\n1\n")
+    store.put(dest.key("orders", "input/load", "b.csv"), b"id\nx\n")
+    with Propagator.from_settings(bucket) as p:
+        outs = p.process_pending()
+    assert [o.status for o in outs] == ["succeeded", "succeeded", "failed"]
+    lines = [json.loads(x) for x in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    assert [n["level"] for n in lines] == ["success", "success", "failure"]
+    assert lines[1]["fields"]["rows"] == 1 and "seconds" in lines[1]["fields"]
+    fail = lines[2]
+    assert "failed/b.csv" in fail["message"] and fail["attachment"]["key"].endswith("failed/b.csv.error.json")
+    assert fail["attachment"]["bucket"] == store.url

@@ -170,3 +170,350 @@ def test_local_runner_prints_the_response(capsys):
     assert aws.main([str(EVENTS / "sqs_not_json.json")]) == 0
     out = capsys.readouterr().out
     assert '"batchItemFailures"' in out and "0b6f5e4d-3c2b-4a19-8877-665544332211" in out
+
+
+# ------------------------------------------------------------------ the real propagator
+
+SPEC = json.dumps({"column_specification": {"id": "INTEGER", "name": "VARCHAR"},
+                   "primary_key": ["id"]}).encode()
+TABLE = "destination=duckdb/database=analytics/table_name=users"
+ENC_TABLE = "destination%3Dduckdb/database%3Danalytics/table_name%3Dusers"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_handler_state():
+    aws.reset()
+    yield
+    aws.reset()
+
+
+@pytest.fixture
+def bucket(s3_bucket):
+    """(name, boto3 client) of a fresh moto bucket."""
+    import boto3
+
+    return s3_bucket.removeprefix("s3://"), boto3.client("s3")
+
+
+def put(bucket, key: str, body: bytes) -> None:
+    name, s3 = bucket
+    s3.put_object(Bucket=name, Key=key, Body=body)
+
+
+def keys(bucket) -> set[str]:
+    name, s3 = bucket
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])}
+
+
+def duck_rows(tmp_path, sql="SELECT id, name FROM analytics.users ORDER BY id"):
+    import duckdb
+
+    aws.reset()  # the handler's cached engine holds the warehouse open
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        return con.execute(sql).fetchall()
+
+
+def direct(name: str, bucket_name: str, key_from: str, key_to: str) -> dict:
+    """A direct S3 event fixture retargeted at another (encoded) key."""
+    return event_text(name, bucket=bucket_name, **{key_from: key_to})
+
+
+def create_users_table(bucket, table=TABLE, enc_table=ENC_TABLE):
+    put(bucket, f"{table}/schema/create/users.json", SPEC)
+    event = direct("s3_put.json", bucket[0], f"{ENC_TABLE}/input/load/new+users+2026.csv",
+                   f"{enc_table}/schema/create/users.json")
+    assert aws.handler(event, None)["records"][0]["status"] == "succeeded"
+
+
+def test_direct_s3_events_with_encoded_keys_load_duckdb(bucket, tmp_path, capsys):
+    name, _ = bucket
+    put(bucket, f"{TABLE}/schema/create/users table.json", SPEC)
+    put(bucket, f"{TABLE}/input/load/more users.csv", b"id,name\n1,ann\n2,bob\n")
+    put(bucket, f"{TABLE}/input/load/new users 2026.csv", b"name,id\ncy,3\n")
+
+    # '+' and '%20' spaces, '%3D' equals; the create spec first, then the %20 file
+    out = aws.handler(event_text("s3_put_two_records.json", bucket=name), None)
+    assert [(r["key"].rsplit("/", 1)[1], r["status"]) for r in out["records"]] == [
+        ("users table.json", "succeeded"), ("more users.csv", "succeeded")]
+    assert out["records"][1]["rows"] == 2
+    out = aws.handler(event_text("s3_put.json", bucket=name), None)
+    assert out["records"][0]["status"] == "succeeded" and out["records"][0]["rows"] == 1
+
+    assert duck_rows(tmp_path) == [(1, "ann"), (2, "bob"), (3, "cy")]
+    assert {f"{TABLE}/succeeded/more users.csv", f"{TABLE}/succeeded/new users 2026.csv",
+            f"{TABLE}/succeeded/users table.json"} <= keys(bucket)
+    assert not any("/input/" in k or "/schema/" in k for k in keys(bucket))
+
+    # one JSON line per record: key, status, seconds
+    lines = json_lines(capsys.readouterr().out)
+    assert [(line["key"].rsplit("/", 1)[1], line["status"]) for line in lines] == [
+        ("users table.json", "succeeded"), ("more users.csv", "succeeded"),
+        ("new users 2026.csv", "succeeded")]
+    assert all(isinstance(line["seconds"], float) and line["bucket"] == name for line in lines)
+
+    # the same event again (S3 delivers at least once): a no-op
+    out = aws.handler(event_text("s3_put.json", bucket=name), None)
+    assert out["records"][0]["status"] == "duplicate"
+    # and the event of the propagator's own move to succeeded/
+    out = aws.handler(event_text("s3_copy_succeeded.json", bucket=name), None)
+    assert out["records"][0]["status"] == "ignored"
+    assert duck_rows(tmp_path) == [(1, "ann"), (2, "bob"), (3, "cy")]
+
+
+def test_sqs_batch_reports_only_the_transient_failure(bucket, tmp_path, monkeypatch, capsys):
+    from tests.conftest import free_port
+
+    name, s3 = bucket
+    # destination=unreachable: a PostgreSQL URL on a closed loopback port (connection refused)
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__UNREACHABLE__TYPE", "postgres")
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__UNREACHABLE__URL",
+                       f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    from shipyard.settings import get_settings
+
+    get_settings(fresh=True)
+    create_users_table(bucket)
+    put(bucket, f"{TABLE}/input/load/good rows.csv", b"id,name\n1,ann\n2,bob\n")
+    put(bucket, f"{TABLE}/input/load/bad rows.csv", b"id,name\n3,cy\nnot-a-number,dee\n")
+    late = "destination=unreachable/database=analytics/table_name=users/input/load/late rows.csv"
+    put(bucket, late, b"id,name\n9,zed\n")
+
+    out = aws.handler(event_text("sqs_s3_batch.json", bucket=name), None)
+    # only the transient one is retried; the bad file is terminal (already in failed/)
+    assert out == {"batchItemFailures": [{"itemIdentifier": "8c9a7f3e-2b1d-4c5e-9f0a-1b2c3d4e5f60"}]}
+    now = keys(bucket)
+    assert f"{TABLE}/succeeded/good rows.csv" in now
+    assert {f"{TABLE}/failed/bad rows.csv", f"{TABLE}/failed/bad rows.csv.error.json"} <= now
+    assert late in now  # left in place for the retry
+    report = json.loads(s3.get_object(Bucket=name, Key=f"{TABLE}/failed/bad rows.csv.error.json")["Body"].read())
+    assert report["what"] and report["how_to_fix"]
+    assert duck_rows(tmp_path) == [(1, "ann"), (2, "bob")]  # nothing of the bad file
+
+    lines = {line["key"].rsplit("/", 1)[1]: line for line in json_lines(capsys.readouterr().out)}
+    assert lines["good rows.csv"]["status"] == "succeeded"
+    assert lines["bad rows.csv"]["status"] == "failed" and "retry" not in lines["bad rows.csv"]
+    assert lines["late rows.csv"]["status"] == "transient" and lines["late rows.csv"]["retry"] is True
+    assert lines["late rows.csv"]["receive_count"] == 2
+
+
+def test_direct_invocation_raises_only_for_transient_failures(bucket, monkeypatch, pg_database):
+    from shipyard.errors import TransientError
+    from shipyard.settings import get_settings
+    from tests.conftest import free_port
+
+    name, _ = bucket
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL",
+                       f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    get_settings(fresh=True)
+    table = f"destination=postgres/database={pg_database}/table_name=users"
+    put(bucket, f"{table}/schema/create/users.json", SPEC)
+    event = direct("s3_put.json", name, f"{ENC_TABLE}/input/load/new+users+2026.csv",
+                   f"destination%3Dpostgres/database%3D{pg_database}/table_name%3Dusers/schema/create/users.json")
+    with pytest.raises(TransientError) as err:
+        aws.handler(event, None)  # Lambda's async retry runs it again
+    assert err.value.details["keys"] == [f"{table}/schema/create/users.json"]
+    assert f"{table}/schema/create/users.json" in keys(bucket)
+
+    # the warehouse is back: the retried event succeeds
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    get_settings(fresh=True)
+    assert aws.handler(event, None)["records"][0]["status"] == "succeeded"
+
+
+def test_sns_in_sqs_upserts_into_postgres_with_secret_from_secrets_manager(
+        bucket, monkeypatch, pg_database, s3_server):
+    import boto3
+    import psycopg
+
+    name, _ = bucket
+    secret_name = f"propagator-{pg_database}"
+    boto3.client("secretsmanager").create_secret(Name=secret_name, SecretString=json.dumps(
+        {"SHIPYARD_DESTINATIONS__POSTGRES__URL": "postgresql://postgres@127.0.0.1:5432/postgres"}))
+    monkeypatch.setenv("SHIPYARD_LAMBDA_SECRET", secret_name)
+    # load_secret_env sets the variable; make monkeypatch remove it afterwards
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL", "")
+    monkeypatch.delenv("SHIPYARD_DESTINATIONS__POSTGRES__URL")
+
+    table = f"destination=postgres/database={pg_database}/table_name=users"
+    enc = f"destination%3Dpostgres/database%3D{pg_database}/table_name%3Dusers"
+    create_users_table(bucket, table, enc)
+    put(bucket, f"{table}/input/update/users fix.csv", b"id,name\n1,ann\n2,bob\n1,anne\n")
+    event = event_text("sqs_sns_s3.json", bucket=name, **{ENC_TABLE: enc})
+    assert aws.handler(event, None) == {"batchItemFailures": []}
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{pg_database}") as conn:
+        assert conn.execute("SELECT id, name FROM users ORDER BY id").fetchall() == [(1, "anne"), (2, "bob")]
+    assert f"{table}/succeeded/users fix.csv" in keys(bucket)
+
+
+def test_eventbridge_direct_then_redelivered_through_sqs(bucket, tmp_path):
+    name, _ = bucket
+    create_users_table(bucket)
+    put(bucket, f"{TABLE}/input/load/new users 2026.csv", b"id,name\n7,eve\n")
+    out = aws.handler(event_text("eventbridge_object_created.json", bucket=name), None)
+    assert out["records"][0]["status"] == "succeeded" and out["records"][0]["source"] == "eventbridge"
+    # the same object's event again, via an EventBridge rule targeting SQS: a no-op, acknowledged
+    assert aws.handler(event_text("sqs_eventbridge.json", bucket=name), None) == {"batchItemFailures": []}
+    assert duck_rows(tmp_path) == [(7, "eve")]
+
+
+def test_sns_direct_with_a_layout_prefix(bucket, tmp_path, monkeypatch):
+    from shipyard.settings import get_settings
+
+    monkeypatch.setenv("SHIPYARD_PROPAGATOR__PREFIX", "landing/zone/")
+    get_settings(fresh=True)
+    name, _ = bucket
+    put(bucket, f"landing/zone/{TABLE}/schema/create/users.json", SPEC)
+    put(bucket, f"landing/zone/{TABLE}/input/load/new users 2026.csv", b"id,name\n5,fay\n")
+    create = direct("s3_put.json", name, f"{ENC_TABLE}/input/load/new+users+2026.csv",
+                    f"landing%2Fzone%2F{ENC_TABLE}/schema/create/users.json")
+    assert aws.handler(create, None)["records"][0]["status"] == "succeeded"
+    event = event_text("sns_s3.json", bucket=name, **{ENC_TABLE: f"landing%2Fzone%2F{ENC_TABLE}"})
+    assert aws.handler(event, None)["records"][0]["status"] == "succeeded"
+    assert f"landing/zone/{TABLE}/succeeded/new users 2026.csv" in keys(bucket)
+    assert duck_rows(tmp_path) == [(5, "fay")]
+
+
+def test_sqs_batch_stops_starting_messages_near_the_timeout(bucket):
+    class AlmostOutOfTime:  # Lambda's context object, as far as the handler reads it
+        def get_remaining_time_in_millis(self):
+            return 5_000
+
+    name, _ = bucket
+    put(bucket, f"{TABLE}/input/load/good rows.csv", b"id,name\n1,ann\n")
+    out = aws.handler(event_text("sqs_s3_batch.json", bucket=name), AlmostOutOfTime())
+    assert len(out["batchItemFailures"]) == 3
+    assert f"{TABLE}/input/load/good rows.csv" in keys(bucket)  # not started
+
+
+# ------------------------------------------------------------------ watch --queue
+
+@pytest.fixture
+def queue(bucket, s3_server):
+    """An SQS queue on moto that receives the bucket's ObjectCreated events under destination=."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"q-{bucket[0]}", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bucket[1].put_bucket_notification_configuration(Bucket=bucket[0], NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"], "Filter": {
+            "Key": {"FilterRules": [{"Name": "prefix", "Value": "destination="}]}}}]})
+    return url, sqs
+
+
+def test_consume_queue_of_real_s3_notifications(bucket, queue, tmp_path, monkeypatch):
+    import time
+
+    from shipyard.propagator.events import PropagatorCache, consume_queue
+    from shipyard.settings import get_settings
+    from tests.conftest import free_port
+
+    url, sqs = queue
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__LATER__TYPE", "duckdb")
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__LATER__URL", str(tmp_path / "later.duckdb"))
+    settings = get_settings(fresh=True)
+
+    later_table = "destination=later/database=analytics/table_name=users"
+    put(bucket, f"{TABLE}/schema/create/users.json", SPEC)
+    put(bucket, f"{later_table}/schema/create/users.json", SPEC)
+    cache = PropagatorCache(settings)
+    stats = consume_queue(url, cache, wait_seconds=1, drain=True)
+    # s3:TestEvent + the creates; then the moves' own ObjectCreated:Copy, ignored
+    assert [r.status for r in stats.results if r.status != "ignored"] == ["succeeded", "succeeded"]
+
+    put(bucket, f"{TABLE}/input/load/a b+c.csv", b"id,name\n1,ann\n")
+    put(bucket, f"{TABLE}/input/load/bad.csv", b"id,name\nx,y\n")
+    put(bucket, "not-the-layout/x.csv", b"id\n1\n")  # filtered out by the notification
+    # a destination whose warehouse is unreachable for now
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__LATER__TYPE", "postgres")
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__LATER__URL", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
+    cache.close()
+    cache = PropagatorCache(get_settings(fresh=True))
+    later = f"{later_table}/input/load/late.csv"
+    put(bucket, later, b"id,name\n9,zed\n")
+
+    stats = consume_queue(url, cache, wait_seconds=1, drain=True)
+    by_name = {r.key.rsplit("/", 1)[1]: r for r in stats.results if r.status != "ignored"}
+    assert by_name["a b+c.csv"].status == "succeeded"  # '+' in a real key survives the encoding
+    assert by_name["bad.csv"].status == "failed"
+    assert by_name["late.csv"].status == "transient" and stats.kept == 1
+    assert later in keys(bucket)
+
+    # the kept message comes back after its visibility timeout (1 s); the warehouse is back too
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__LATER__TYPE", "duckdb")
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__LATER__URL", str(tmp_path / "later.duckdb"))
+    cache.close()
+    cache = PropagatorCache(get_settings(fresh=True))
+    deadline = time.monotonic() + 20
+    done: dict[str, str] = {}
+    while time.monotonic() < deadline and done.get("late.csv") != "succeeded":
+        stats = consume_queue(url, cache, wait_seconds=1, drain=True)
+        done.update({r.key.rsplit("/", 1)[1]: r.status for r in stats.results if r.status != "ignored"})
+    cache.close()
+    assert done.get("late.csv") == "succeeded", done
+    assert [r.receive_count for r in stats.results if r.key.endswith("late.csv")][0] >= 2
+    # everything acknowledged: nothing left in the queue
+    time.sleep(1.1)
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None
+    assert duck_rows(tmp_path) == [(1, "ann")]
+
+
+def test_consume_queue_missing_queue_is_a_config_error(s3_server):
+    from shipyard.errors import ConfigError
+    from shipyard.propagator.events import PropagatorCache, consume_queue
+
+    with pytest.raises(ConfigError) as err:
+        consume_queue(f"{s3_server}/123456789012/no-such-queue", PropagatorCache(), wait_seconds=0, drain=True)
+    assert "does not exist" in err.value.message and err.value.hint
+
+
+def test_watch_queue_entry_point_serves_only_its_bucket_and_prefix(bucket, queue, tmp_path, s3_bucket):
+    """What `shipyard propagator watch --bucket s3://... --queue URL` calls (aws.consume_queue)."""
+    from shipyard.errors import ConfigError
+
+    url, sqs = queue
+    name, _ = bucket
+    put(bucket, f"{TABLE}/schema/create/users.json", SPEC)
+    # an event of another bucket (as a shared queue could carry) is ignored, and acknowledged
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event_text("s3_put.json", bucket="someone-else")))
+    stats = aws.consume_queue(queue_url=url, bucket=f"s3://{name}", drain=True, wait_seconds=1)
+    statuses = sorted((r.status, r.reason or "") for r in stats.results)
+    assert ("succeeded", "") in statuses
+    assert ("ignored", "bucket 'someone-else' is not the one served ('%s')" % name) in statuses
+    assert stats.kept == 0 and stats.deleted == stats.received
+    assert f"{TABLE}/succeeded/users.json" in keys(bucket)
+
+    with pytest.raises(ConfigError) as err:
+        aws.consume_queue(queue_url=url, bucket=str(tmp_path / "folder"), drain=True)
+    assert "needs an S3 bucket" in err.value.message
+
+
+def test_cli_watch_queue_runs_until_sigterm(bucket, queue, tmp_path):
+    """`shipyard propagator watch --bucket s3://... --queue URL` in a real process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    url, _ = queue
+    name, _ = bucket
+    env = {**os.environ, "SHIPYARD_PROPAGATOR__QUEUE_WAIT_SECONDS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipyard.cli", "propagator", "watch", "--bucket", f"s3://{name}",
+         "--queue", url], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        put(bucket, f"{TABLE}/schema/create/users.json", SPEC)
+        put(bucket, f"{TABLE}/input/load/a b.csv", b"id,name\n1,ann\n")
+        deadline = time.monotonic() + 30
+        want = {f"{TABLE}/succeeded/users.json", f"{TABLE}/succeeded/a b.csv"}
+        while time.monotonic() < deadline and not want <= keys(bucket):
+            time.sleep(0.2)
+            assert proc.poll() is None, proc.communicate()[0]
+        assert want <= keys(bucket)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert duck_rows(tmp_path) == [(1, "ann")]

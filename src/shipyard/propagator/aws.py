@@ -134,6 +134,15 @@ def _propagators() -> tuple[PropagatorFactory, str]:
         return _state["cache"], configured_prefix(settings)
 
 
+def reset() -> None:
+    """Forget the cached propagators, closing their connections (tests, local runs)."""
+    with _lock:
+        cache = _state["cache"]
+        _state.update(settings=None, cache=None, secret=None)
+    if cache is not None:
+        cache.close()
+
+
 def _seconds_left(context: Any) -> float | None:
     getter = getattr(context, "get_remaining_time_in_millis", None)
     return getter() / 1000.0 if callable(getter) else None
@@ -186,6 +195,31 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     reserve = float(extra.get("lambda_reserve_seconds", DEFAULT_RESERVE_SECONDS))
     return handle_event(event, get_propagator, prefix=prefix, context=context,
                         reserve_seconds=reserve)
+
+
+def consume_queue(*, queue_url: str, bucket: str | None = None, settings: Any = None,
+                  stop: threading.Event | None = None, drain: bool = False,
+                  wait_seconds: int | None = None) -> Any:
+    """`shipyard propagator watch --bucket s3://bucket[/prefix] --queue URL`: the same processing
+    as the Lambda handler, as a long-running SQS consumer (see events.consume_queue).
+
+    `bucket`, when given, restricts it to that bucket and prefix (events of others are ignored);
+    otherwise each event's bucket is used with SHIPYARD_PROPAGATOR__PREFIX, as in Lambda.
+    Returns the QueueStats when stopped (Ctrl-C, SIGTERM, or `drain` and the queue is empty).
+    """
+    from shipyard.propagator.events import normalize_prefix, run_queue
+    from shipyard.store import is_s3_url
+
+    name = prefix = None
+    if bucket:
+        if not is_s3_url(bucket):
+            raise ConfigError(f"--queue needs an S3 bucket, not {bucket!r}",
+                              hint="use --bucket s3://bucket[/prefix] with --queue, or drop --queue "
+                              "to poll a local folder")
+        name, _, rest = bucket[len("s3://"):].partition("/")
+        prefix = normalize_prefix(rest)
+    return run_queue(queue_url, settings=settings, prefix=prefix, bucket=name, stop=stop,
+                     drain=drain, wait_seconds=wait_seconds)
 
 
 class _LocalContext:

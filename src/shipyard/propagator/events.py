@@ -307,10 +307,16 @@ class Route:
     key: str  # relative to the store, what Propagator.process_key takes
 
 
-def route_event(event: ObjectEvent, prefix: str | None = None) -> tuple[Route | None, str | None]:
-    """Where an event goes: (Route, None), or (None, why it is ignored)."""
+def route_event(event: ObjectEvent, prefix: str | None = None,
+                bucket: str | None = None) -> tuple[Route | None, str | None]:
+    """Where an event goes: (Route, None), or (None, why it is ignored).
+
+    `bucket`, when given, is the only bucket served (events of other buckets are ignored).
+    """
     if not event.created:
         return None, f"{event.event_name or 'unknown'} is not an object-created event"
+    if bucket and event.bucket != bucket:
+        return None, f"bucket {event.bucket!r} is not the one served ({bucket!r})"
     p = normalize_prefix(prefix)
     key = event.key
     if p:
@@ -336,7 +342,8 @@ def _outcome_field(outcome: Any, name: str) -> Any:
 
 
 def process_event(event: ObjectEvent, get_propagator: PropagatorFactory, *,
-                  prefix: str | None = None, message: Message | None = None) -> RecordResult:
+                  prefix: str | None = None, bucket: str | None = None,
+                  message: Message | None = None) -> RecordResult:
     """Run one event through the propagator. Never raises: the result says what happened and
     whether a retry can help (transient errors, and anything unexpected, which leaves the file
     where it is)."""
@@ -345,7 +352,7 @@ def process_event(event: ObjectEvent, get_propagator: PropagatorFactory, *,
                           source=event.source,
                           message_id=message.message_id if message else None,
                           receive_count=message.receive_count if message else None)
-    route, reason = route_event(event, prefix)
+    route, reason = route_event(event, prefix, bucket)
     if route is None:
         result.reason = reason
     else:
@@ -373,7 +380,7 @@ def process_event(event: ObjectEvent, get_propagator: PropagatorFactory, *,
 
 
 def handle_message(message: Message, get_propagator: PropagatorFactory, *,
-                   prefix: str | None = None) -> list[RecordResult]:
+                   prefix: str | None = None, bucket: str | None = None) -> list[RecordResult]:
     """Process every event of one message, independently of each other."""
     if message.error is not None:
         record_log.info(json.dumps({"status": "unreadable", "message_id": message.message_id,
@@ -382,7 +389,7 @@ def handle_message(message: Message, get_propagator: PropagatorFactory, *,
         return []
     if message.note:
         log.info("ignoring %s (message %s)", message.note, message.message_id)
-    return [process_event(e, get_propagator, prefix=prefix, message=message)
+    return [process_event(e, get_propagator, prefix=prefix, bucket=bucket, message=message)
             for e in message.events]
 
 
@@ -415,6 +422,15 @@ class PropagatorCache:
                 found = build(store_url, settings=self.settings, notifier=self.notifier)
                 self._by_url[store_url] = found
             return found
+
+    def close(self) -> None:
+        """Close every propagator's connections (end of `watch --queue`, tests)."""
+        with self._lock:
+            for propagator in self._by_url.values():
+                close = getattr(propagator, "close", None)
+                if callable(close):
+                    close()
+            self._by_url.clear()
 
 
 # --------------------------------------------------------------------------- SQS consumer
@@ -470,7 +486,7 @@ class QueueStats:
 
 def consume_queue(queue_url: str, propagator_factory: PropagatorFactory,
                   stop: threading.Event | None = None, *, prefix: str | None = None,
-                  wait_seconds: int = 20, max_messages: int = 10, drain: bool = False,
+                  bucket: str | None = None, wait_seconds: int = 20, max_messages: int = 10, drain: bool = False,
                   client: Any = None) -> QueueStats:
     """Long-poll an SQS queue of S3 (or SNS- or EventBridge-wrapped) events until `stop` is set.
 
@@ -479,6 +495,7 @@ def consume_queue(queue_url: str, propagator_factory: PropagatorFactory,
     transient failure, or a body we cannot read, is left alone: it becomes visible again when its
     visibility timeout expires, and lands in the queue's dead-letter queue after maxReceiveCount
     receives. `drain=True` returns after the first empty receive (cron jobs, tests).
+    `prefix` / `bucket` restrict what is served, as in `route_event`.
     Raises ConfigError when the queue cannot be used at all; rides out transient SQS errors.
     """
     stop = stop or threading.Event()
@@ -513,7 +530,7 @@ def consume_queue(queue_url: str, propagator_factory: PropagatorFactory,
             if stop.is_set():
                 break  # not started: it reappears after its visibility timeout
             message = message_from_sqs(raw)
-            results = handle_message(message, propagator_factory, prefix=prefix)
+            results = handle_message(message, propagator_factory, prefix=prefix, bucket=bucket)
             stats.results.extend(results)
             if message_done(message, results):
                 done.append({"Id": str(len(done)), "ReceiptHandle": raw["ReceiptHandle"]})
@@ -538,21 +555,44 @@ def _delete(sqs: Any, queue_url: str, entries: list[dict[str, str]]) -> int:
 
 
 def run_queue(queue_url: str, *, settings: Any = None, prefix: str | None = None,
-              stop: threading.Event | None = None, drain: bool = False) -> QueueStats:
+              bucket: str | None = None, stop: threading.Event | None = None,
+              drain: bool = False, wait_seconds: int | None = None) -> QueueStats:
     """`shipyard propagator watch --queue URL`: consume until Ctrl-C / SIGTERM.
 
-    The prefix defaults to `propagator.prefix` (SHIPYARD_PROPAGATOR__PREFIX), as in Lambda.
+    The prefix defaults to `propagator.prefix` (SHIPYARD_PROPAGATOR__PREFIX), as in Lambda; the
+    long-poll wait to `propagator.queue_wait_seconds` (default 20, SQS's maximum: fewest empty
+    receives). The first Ctrl-C / SIGTERM stops after the current message and receive; a second
+    Ctrl-C interrupts at once (the message then reappears after its visibility timeout).
     """
     from shipyard.settings import get_settings
 
     settings = settings or get_settings()
+    extra = getattr(settings.propagator, "model_extra", None) or {}
     if prefix is None:
         prefix = configured_prefix(settings)
+    if wait_seconds is None:
+        wait_seconds = int(extra.get("queue_wait_seconds", 20))
     stop = stop or threading.Event()
+    previous: dict[int, Any] = {}
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("stopping after the current message (up to %d s); Ctrl-C again to stop now",
+                 wait_seconds)
+        stop.set()
+        signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-    return consume_queue(queue_url, PropagatorCache(settings), stop, prefix=prefix, drain=drain)
+            previous[sig] = signal.signal(sig, _stop)
+    log.info("consuming %s (prefix %r); Ctrl-C to stop", queue_url, prefix or "")
+    cache = PropagatorCache(settings)
+    try:
+        return consume_queue(queue_url, cache, stop, prefix=prefix, bucket=bucket, drain=drain,
+                             wait_seconds=wait_seconds)
+    finally:
+        cache.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def configured_prefix(settings: Any) -> str:

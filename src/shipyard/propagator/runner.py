@@ -224,7 +224,11 @@ class Propagator:
 
     def _heal(self, pk: ParsedKey, rows: int, t0: float, table: str) -> Outcome:
         log.info("%s was already loaded (ledger): moving it to succeeded/", pk.key)
-        self.store.move(pk.key, pk.succeeded_key)
+        try:
+            self.store.move(pk.key, pk.succeeded_key)
+        except NotFoundError:  # another worker finished it between our check and the move
+            return Outcome(pk.key, "duplicate", table=table, rows=rows, seconds=time.perf_counter() - t0,
+                           moved_to=pk.succeeded_key, reason="processed by another worker at the same time")
         secs = time.perf_counter() - t0
         self._notify("success", f"{table}: already loaded", f"{pk.key} was loaded before ({rows} rows); "
                      f"moved to {pk.succeeded_key}", {"table": table, "rows": rows, "seconds": round(secs, 3)})
@@ -232,7 +236,10 @@ class Propagator:
                        reason="already in the ledger (healed after an interrupted run, or the same bytes dropped again)")
 
     def _succeed(self, pk: ParsedKey, rows: int, t0: float, table: str) -> Outcome:
-        self.store.move(pk.key, pk.succeeded_key)
+        try:
+            self.store.move(pk.key, pk.succeeded_key)
+        except NotFoundError:  # deleted while we loaded it; the rows and the ledger stand
+            log.warning("%s vanished before it could be moved to succeeded/", pk.key)
         secs = time.perf_counter() - t0
         verb = {"create": "created", "alter": "altered", "load": "loaded", "upsert": "upserted"}[str(pk.operation)]
         msg = (f"{verb} {table}" if pk.operation in ("create", "alter")
@@ -246,7 +253,10 @@ class Propagator:
         report = error_report(pk, exc)
         # Report first, then the move: a reader who finds the file under failed/ finds its report.
         self.store.put(pk.error_key, json.dumps(report, indent=2, default=str).encode())
-        self.store.move(pk.key, pk.failed_key)
+        try:
+            self.store.move(pk.key, pk.failed_key)
+        except NotFoundError:
+            log.warning("%s vanished before it could be moved to failed/", pk.key)
         secs = time.perf_counter() - t0
         where = _where_text(report.get("where"))
         self._notify(

@@ -3,7 +3,6 @@
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 
@@ -211,7 +210,6 @@ def test_shipyard_jarvis_send_as_a_real_process(slack, tmp_path):
     r = subprocess.run([str(REPO / ".venv/bin/shipyard"), "jarvis", "send", "--channel", "nope", "--message", "m"],
                        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "fix:" in r.stderr and "Traceback" not in r.stderr
-    assert sys.executable  # the venv's interpreter runs the tests and the subprocess alike
 
 
 # -- examples ------------------------------------------------------------------------------

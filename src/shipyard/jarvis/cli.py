@@ -104,7 +104,13 @@ def send(
                 data["heading"] = heading
             if attach:
                 data["attachment"] = attachment_arg(attach)
-        result = get_jarvis().send(data)
+        jarvis = get_jarvis()
+        if err_console.is_terminal and jarvis.configured:
+            # an attachment can take a while (download from S3, upload to Slack)
+            with err_console.status("sending to Slack…"):
+                result = jarvis.send(data)
+        else:
+            result = jarvis.send(data)
     except ShipyardError as exc:
         _fail(exc, as_json)
         return

@@ -134,10 +134,12 @@ def compact(
 @app.command()
 def ddl(
     name: str = typer.Argument(..., help="Dataset name."),
+    dialect: str = typer.Option("athena", "--dialect", help="athena (Hive DDL) or trino (Hive connector)."),
     table: Optional[str] = typer.Option(None, "--table", help="Table name (default: the dataset's)."),
     database: Optional[str] = typer.Option(None, "--database", help="Athena database / Trino schema."),
+    catalog: str = typer.Option("hive", "--catalog", help="Trino catalog of the Hive connector."),
 ) -> None:
-    """Print Athena/Trino CREATE EXTERNAL TABLE DDL for the lake."""
+    """Print Athena/Trino external-table DDL for the lake (partitioned, Parquet, its location)."""
     from shipyard.lake.ops import ddl as run
 
-    typer.echo(run(name, table=table, database=database), nl=False)
+    typer.echo(run(name, dialect=dialect, table=table, database=database, catalog=catalog), nl=False)

@@ -113,6 +113,19 @@ class DatasetConfig(BaseModel):
             raise ValueError("two raw fields renamed to the same column")
         return v
 
+    @field_validator("columns")
+    @classmethod
+    def _types(cls, v: dict[str, str]) -> dict[str, str]:
+        import duckdb
+
+        for name, t in v.items():
+            try:
+                duckdb.sqltype(t)
+            except duckdb.Error:
+                raise ValueError(f"{name!r}: {t!r} is not a SQL type (e.g. VARCHAR, BIGINT, DOUBLE, "
+                                 "TIMESTAMP, DECIMAL(12,2))") from None
+        return v
+
     @field_validator("time_unit")
     @classmethod
     def _unit(cls, v: str | None) -> str | None:

@@ -209,30 +209,46 @@ def _hive_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def ddl(name: str, *, table: str | None = None, database: str | None = None,
-        settings: Any = None) -> str:
-    """Athena / Trino (Hive connector) DDL for the lake: CREATE EXTERNAL TABLE ... STORED AS PARQUET.
+def ddl(name: str, *, dialect: str = "athena", table: str | None = None,
+        database: str | None = None, catalog: str = "hive", settings: Any = None) -> str:
+    """DDL for an external table over the lake, for Athena (Hive DDL) or Trino (Hive connector).
 
-    Partition columns are `string` (their folder text). New partitions must be registered:
-    `MSCK REPAIR TABLE` on Athena, `CALL system.sync_partition_metadata(...)` on Trino.
+    Partition columns are text (their folder names). New partitions must be registered:
+    `MSCK REPAIR TABLE` on Athena, `system.sync_partition_metadata` on Trino.
     """
     from shipyard.lake.read import lake_columns
 
+    if dialect not in ("athena", "trino"):
+        raise InputError(f"unknown DDL dialect {dialect!r}", hint="use athena or trino")
     ds = get_dataset(name, settings)
     m = read_manifest(open_store(ds.lake_url), name)
     cols = lake_columns(ds, m)
     if not cols:
         raise InputError(f"lake {name!r} has no schema yet",
                          hint=f"run `shipyard lake ingest {name}` first")
-    location = ds.lake_url if ds.lake_url.startswith("s3://") else "file://" + ds.lake_url
-    tname = ".".join(_hive_ident(x) for x in ([database] if database else []) + [table or name])
-    body = ",\n".join(f"  {_hive_ident(n)} {sch.to_hive(t)}" for n, t in cols.items())
+    location = (ds.lake_url if ds.lake_url.startswith("s3://") else "file://" + ds.lake_url).rstrip("/") + "/"
     parts = partition_names(ds)
-    out = f"CREATE EXTERNAL TABLE IF NOT EXISTS {tname} (\n{body}\n)\n"
+    tname = table or name
+    if dialect == "trino":
+        schema_name = database or "default"
+        full = f'{catalog}."{schema_name}"."{tname}"'
+        body = ",\n".join([f'  "{n}" {sch.to_trino(t)}' for n, t in cols.items()]
+                          + [f'  "{p}" varchar' for p in parts])
+        with_ = [f"format = 'PARQUET'", f"external_location = '{location}'"]
+        if parts:
+            with_.append("partitioned_by = ARRAY[" + ", ".join(f"'{p}'" for p in parts) + "]")
+        out = f"CREATE TABLE IF NOT EXISTS {full} (\n{body}\n)\nWITH (\n  " + ",\n  ".join(with_) + "\n);\n"
+        if parts:
+            out += (f"-- then load the partitions: CALL {catalog}.system.sync_partition_metadata"
+                    f"('{schema_name}', '{tname}', 'ADD');\n")
+        return out
+    tfull = ".".join(_hive_ident(x) for x in ([database] if database else []) + [tname])
+    body = ",\n".join(f"  {_hive_ident(n)} {sch.to_hive(t)}" for n, t in cols.items())
+    out = f"CREATE EXTERNAL TABLE IF NOT EXISTS {tfull} (\n{body}\n)\n"
     if parts:
         out += "PARTITIONED BY (" + ", ".join(f"{_hive_ident(p)} string" for p in parts) + ")\n"
-    out += (f"STORED AS PARQUET\nLOCATION '{location.rstrip('/')}/'\n"
+    out += (f"STORED AS PARQUET\nLOCATION '{location}'\n"
             "TBLPROPERTIES ('parquet.compression'='SNAPPY');\n")
     if parts:
-        out += f"-- then load the partitions: MSCK REPAIR TABLE {tname};\n"
+        out += f"-- then load the partitions: MSCK REPAIR TABLE {tfull};\n"
     return out

@@ -127,7 +127,8 @@ def register_lake(con: Any, view: str, ds: Dataset, store: ObjectStore, m: Manif
         schema=pa.schema(fields + list(part_schema)),
         format="parquet",
         filesystem=s3_filesystem(),
-        partitioning=pads.partitioning(part_schema, flavor="hive") if parts else None,
+        # Keep __HIVE_DEFAULT_PARTITION__ as text, as DuckDB's read_parquet does on local lakes.
+        partitioning=pads.HivePartitioning(part_schema, null_fallback="\x00") if parts else None,
         partition_base_dir=base,
     )
     con.register(f"__arrow_{view}", dataset)

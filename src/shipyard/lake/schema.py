@@ -289,3 +289,18 @@ def to_hive(t: Type) -> str:
         "BOOLEAN": "boolean", "DATE": "date", "TIME": "string", "TIMESTAMP": "timestamp",
         "TIMESTAMP WITH TIME ZONE": "timestamp", NULL: "string",
     }.get(t, t.lower() if t.startswith("DECIMAL") else "string")
+
+
+def to_trino(t: Type) -> str:
+    """Trino type for its Hive connector (https://trino.io/docs/current/connector/hive.html)."""
+    if isinstance(t, dict):
+        if "struct" in t:
+            return "row(" + ", ".join(f'"{n}" {to_trino(c)}' for n, c in t["struct"].items()) + ")"
+        if "list" in t:
+            return f"array({to_trino(t['list'])})"
+        return f"map({to_trino(t['map'][0])}, {to_trino(t['map'][1])})"
+    return {
+        "BIGINT": "bigint", "UBIGINT": "decimal(20,0)", "DOUBLE": "double", "VARCHAR": "varchar",
+        "BOOLEAN": "boolean", "DATE": "date", "TIME": "varchar", "TIMESTAMP": "timestamp(6)",
+        "TIMESTAMP WITH TIME ZONE": "timestamp(6)", NULL: "varchar",
+    }.get(t, t.lower() if t.startswith("DECIMAL") else "varchar")

@@ -30,6 +30,7 @@ def session(master: str | None = None) -> Any:
         SparkSession.builder.master(master or os.environ.get("SHIPYARD_LAKE_SPARK_MASTER", "local[2]"))
         .appName("shipyard-lake")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.parquet.compression.codec", "snappy")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
 
 import typer
 
@@ -85,6 +87,25 @@ def send(
 
     Exit status: 0 delivered, 2 failed (fix the input or config), 3 failed but worth a retry.
     """
+    with _quiet_library_warnings():
+        _send(channel, message, heading, attach, payload, as_json)
+
+
+@contextmanager
+def _quiet_library_warnings() -> Iterator[None]:
+    """The CLI prints the error and its fix itself; the library's warning would repeat it."""
+    log = logging.getLogger("shipyard.jarvis")
+    old = log.level
+    if logging.getLogger().level > logging.DEBUG:
+        log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
+def _send(channel: Optional[str], message: Optional[str], heading: Optional[str], attach: Optional[str],
+          payload: Optional[str], as_json: bool) -> None:
     from shipyard.jarvis import get_jarvis
 
     try:

@@ -257,6 +257,7 @@ def test_upload_failure_after_the_message_is_reported_with_its_ts(slack, tmp_pat
     with pytest.raises(TransientError) as e:
         send("with log", "data-team", attachment=(str(tmp_path), "log.txt"))
     assert "posted but its attachment was not" in e.value.message
+    assert e.value.details["code"] == "http_500" and "HTTP 500 to files_upload_v2" in e.value.message
     (msg,) = slack.messages_in("data-team")
     assert e.value.details["ts"] == msg["ts"]
     assert "log.txt" in _report(slack)

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from typing import Any, Iterator
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError, TransientError
 
@@ -49,6 +49,11 @@ def invite_hint(channel: str, bot_name: str = "jarvis") -> str:
 def not_found_hint(channel: str, bot_name: str = "jarvis") -> str:
     return (f"check the channel name (Slack names are lowercase, without '#'); if #{channel} is private, "
             f"the bot sees it only once invited: open it and type `/invite @{bot_name}`")
+
+
+def _doc_method(method: str) -> str:
+    # files_upload_v2 is slack_sdk's name for three calls; its errors come from the last one.
+    return "files.completeUploadExternal" if method == "files_upload_v2" else method
 
 
 def map_slack_error(exc: BaseException, *, channel: str | None = None, method: str = "",
@@ -96,9 +101,15 @@ def map_slack_error(exc: BaseException, *, channel: str | None = None, method: s
                                   **details)
         if code in _INPUT_ERRORS:
             return InputError(f"Slack rejected the message for {where}: {code}",
-                              hint="see https://docs.slack.dev/reference/methods/" + method, **details)
+                              hint="see https://docs.slack.dev/reference/methods/" + _doc_method(method), **details)
         return ShipyardError(f"Slack answered {code} to {method} for {where}",
-                             hint="see https://docs.slack.dev/reference/methods/" + method, **details)
+                             hint="see https://docs.slack.dev/reference/methods/" + _doc_method(method), **details)
+    if isinstance(exc, HTTPError):  # the upload URL (files_upload_v2 step 2) answers outside the API
+        details = {"code": f"http_{exc.code}", "channel": channel, "slack_method": method}
+        if exc.code >= 500 or exc.code == 429:
+            return TransientError(f"Slack answered HTTP {exc.code} to {method}", hint="retry later", **details)
+        return ShipyardError(f"Slack answered HTTP {exc.code} to {method}",
+                             hint="see https://docs.slack.dev/messaging/working-with-files", **details)
     if isinstance(exc, (URLError, ConnectionError, TimeoutError, OSError)):
         return TransientError(f"cannot reach Slack ({type(exc).__name__}: {exc})",
                               hint="check the network and SHIPYARD_SLACK_BASE_URL; retry later",
@@ -257,7 +268,7 @@ class SlackSender:
                name: str | None = None) -> str | None:
         """files_upload_v2 (getUploadURLExternal, POST to the upload URL, completeUploadExternal)
         into the thread of `thread_ts`; returns the file ID."""
-        resp = self._call("files.completeUploadExternal", name or channel_id, self.client.files_upload_v2,
+        resp = self._call("files_upload_v2", name or channel_id, self.client.files_upload_v2,
                           file=path, filename=filename, title=filename, channel=channel_id,
                           thread_ts=thread_ts)
         f = resp.get("file") or {}

@@ -119,7 +119,7 @@ def ledger_ddl(d: Dialect, database: str) -> str:
         f"CREATE TABLE IF NOT EXISTS {d.table_ref(database, LEDGER_TABLE)} ("
         "key_hash CHAR(64) NOT NULL PRIMARY KEY, object_key VARCHAR(1024) NOT NULL, etag VARCHAR(128), "
         "size BIGINT, operation VARCHAR(16) NOT NULL, table_name VARCHAR(64) NOT NULL, "
-        "status VARCHAR(16) NOT NULL, row_count BIGINT, seconds DOUBLE PRECISION, processed_at TIMESTAMP)"
+        f"status VARCHAR(16) NOT NULL, row_count BIGINT, seconds DOUBLE PRECISION, processed_at {d.type_sql('TIMESTAMP')})"
     )
 
 
@@ -136,7 +136,9 @@ def _lock(d: Dialect, pk: ParsedKey) -> list[Step]:
         # Held until commit or rollback: one writer per table, other tables untouched.
         return [Step(f"SELECT pg_advisory_xact_lock({d.param})", "lock", (lock_id("shipyard:" + pk.lock_name),))]
     if d.lock == "lock_table":
-        return [Step(f"LOCK {d.table_ref(pk.database, pk.table)}, {d.table_ref(pk.database, LEDGER_TABLE)}", "lock")]
+        # A create has no table to lock yet: the ledger's lock serialises creates.
+        tables = [LEDGER_TABLE] if pk.operation == "create" else [pk.table, LEDGER_TABLE]
+        return [Step("LOCK " + ", ".join(d.table_ref(pk.database, t) for t in tables), "lock")]
     if d.lock == "get_lock":
         # Session lock; 60 s wait, then the file is retried (TransientError).
         name = "shipyard:" + pk.lock_name

@@ -18,4 +18,7 @@ class MySQLDialect(Dialect):
     upsert_dedupe = "engine"
     lock = "get_lock"
     # MySQL needs a length on VARCHAR; 256 is Redshift's default for a bare VARCHAR too.
-    type_overrides = {"VARCHAR": "VARCHAR(256)", "CHARACTER VARYING": "VARCHAR(256)"}
+    # TIMESTAMP is DATETIME: MySQL's TIMESTAMP ends in 2038 and may update itself
+    # (https://dev.mysql.com/doc/refman/8.0/en/datetime.html).
+    type_overrides = {"VARCHAR": "VARCHAR(256)", "CHARACTER VARYING": "VARCHAR(256)", "TEXT": "LONGTEXT",
+                      "TIMESTAMP": "DATETIME", "TIMESTAMP WITHOUT TIME ZONE": "DATETIME"}

@@ -1,0 +1,138 @@
+"""The CLI, through the real `shipyard` entry point: process, plan, schema, watch, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shipyard.cli import app
+from shipyard.store import open_store
+
+D = "destination=duckdb/database=sales/table_name=t/"
+
+
+def _shipyard(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "shipyard.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=os.environ.copy())
+
+
+def test_process_exit_codes_and_json(tmp_path):
+    store = open_store(str(tmp_path / "b"))
+    store.put(D + "schema/create/t.json", b'{"column_specification": {"id": "INTEGER"}}')
+    store.put(D + "input/load/a.csv", b"id\n1\n")
+    r = CliRunner().invoke(app, ["propagator", "process", "--bucket", str(tmp_path / "b"), "--json"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in r.output.splitlines() if x.startswith("{")]
+    assert [x["status"] for x in lines] == ["succeeded", "succeeded"]
+    store.put(D + "input/load/bad.csv", b"id\nnope\n")
+    r = _shipyard("propagator", "process", "--bucket", str(tmp_path / "b"))
+    assert r.returncode == 1 and "failed" in r.stdout and "Traceback" not in r.stderr
+    r = _shipyard("propagator", "process", "--bucket", str(tmp_path / "b"))
+    assert r.returncode == 0 and "nothing pending" in r.stdout
+
+
+def test_plan_prints_sql_and_moves_nothing(tmp_path):
+    store = open_store(str(tmp_path / "b"))
+    store.put(D + "schema/create/t.json", b'{"column_specification": {"id": "INTEGER", "v": "TEXT"}, "primary_key": "id"}')
+    r = CliRunner().invoke(app, ["propagator", "plan", "--bucket", str(tmp_path / "b"), D + "schema/create/t.json"])
+    assert r.exit_code == 0, r.output
+    assert 'CREATE TABLE "sales"."t" ("id" INT NOT NULL, "v" TEXT, PRIMARY KEY ("id"))' in r.output
+    assert "BEGIN;" in r.output and "COMMIT;" in r.output
+    assert store.exists(D + "schema/create/t.json")
+    CliRunner().invoke(app, ["propagator", "process", "--bucket", str(tmp_path / "b")])
+    store.put(D + "input/update/u.csv", b"v,id\nx,1\n")
+    r = CliRunner().invoke(app, ["propagator", "plan", "--bucket", str(tmp_path / "b"), D + "input/update/u.csv"])
+    assert "ON CONFLICT" in r.output and "read_csv(" in r.output and store.exists(D + "input/update/u.csv")
+
+
+def test_plan_errors_are_short(tmp_path):
+    r = _shipyard("propagator", "plan", "--bucket", str(tmp_path), D + "input/load/../x.csv")
+    assert r.returncode == 2 and "'..'" in r.stderr and "Traceback" not in r.stderr
+    r = _shipyard("propagator", "plan", "--bucket", str(tmp_path), D + "input/load/missing.csv")
+    assert r.returncode == 2 and "not found" in " ".join(r.stderr.split())
+
+
+def test_schema_command_prints_json_schema():
+    r = CliRunner().invoke(app, ["propagator", "schema", "create"])
+    assert r.exit_code == 0 and "column_specification" in json.loads(r.output)["properties"]
+    r = CliRunner().invoke(app, ["propagator", "schema", "update"])
+    assert r.exit_code == 0 and "operation_type" in r.output
+    r = _shipyard("propagator", "schema", "delete")
+    assert r.returncode == 2 and "schema create" in " ".join(r.stderr.split())
+
+
+def test_watch_picks_up_new_files_within_a_second_and_survives_bad_ones(tmp_path):
+    from shipyard.propagator import Propagator
+
+    store = open_store(str(tmp_path / "b"))
+    seen = []
+    stop = threading.Event()
+    with Propagator.from_settings(str(tmp_path / "b")) as p:
+        t = threading.Thread(target=p.watch, kwargs={"interval": 0.2, "stop": stop, "on_outcome": seen.append})
+        t.start()
+        try:
+            store.put(D + "schema/create/t.json", b'{"column_specification": {"id": "INTEGER"}}')
+            _wait(lambda: len(seen) == 1)
+            store.put(D + "input/load/bad.csv", b"")
+            _wait(lambda: len(seen) == 2)
+            t0 = time.monotonic()
+            store.put(D + "input/load/good.csv", b"id\n7\n")
+            _wait(lambda: len(seen) == 3)
+            assert time.monotonic() - t0 < 1.0
+        finally:
+            stop.set()
+            t.join(10)
+    assert [o.status for o in seen] == ["succeeded", "failed", "succeeded"]
+
+
+def test_watch_cli_runs_until_interrupted(tmp_path):
+    import signal
+
+    store = open_store(str(tmp_path / "b"))
+    proc = subprocess.Popen([sys.executable, "-m", "shipyard.cli", "propagator", "watch", "--bucket", str(tmp_path / "b"),
+                             "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    try:
+        store.put(D + "schema/create/t.json", b'{"column_specification": {"id": "INTEGER"}}')
+        _wait(lambda: store.exists(D + "succeeded/t.json"), 20)
+        store.put(D + "input/load/x.csv", b"id\nbad\n")
+        _wait(lambda: store.exists(D + "failed/x.csv"), 20)
+        store.put(D + "input/load/y.csv", b"id\n1\n")
+        _wait(lambda: store.exists(D + "succeeded/y.csv"), 20)
+        assert proc.poll() is None  # still running after a bad file
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode in (0, 130), err
+
+
+def test_demo_runs_twice_cleanly(tmp_path):
+    for _ in range(2):
+        r = _shipyard("propagator", "demo", cwd=tmp_path)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "demo.orders" in r.stdout and "2026-11-02-orders-bad" in r.stdout
+        assert "delivered" in r.stdout  # the last row of id 2 in the update file won
+    root = tmp_path / "demo-bucket" / "destination=duckdb" / "database=demo" / "table_name=orders"
+    assert sorted(p.name for p in (root / "failed").iterdir()) == ["2026-11-02-orders-bad.csv",
+                                                                    "2026-11-02-orders-bad.csv.error.json"]
+    assert len(list((root / "succeeded").iterdir())) == 4
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    assert con.execute("SELECT count(*) FROM demo.orders").fetchone() == (6,)
+
+
+def _wait(cond, timeout: float = 10) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")

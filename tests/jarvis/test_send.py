@@ -251,9 +251,19 @@ def test_failure_in_the_error_channel_itself_is_not_reported_there(slack, tmp_pa
     assert r["reported_to"] == "outbox" and len(_outbox(tmp_path)) == 1
 
 
+def test_upload_url_5xx_is_retried_with_a_new_upload_url(slack, tmp_path):
+    (tmp_path / "log.txt").write_text("boom")
+    slack.fail("upload", status=503, times=2)
+    r = send("with log", "data-team", attachment=(str(tmp_path), "log.txt"))
+    assert slack.files[r.file_id]["data"] == b"boom" and slack.files[r.file_id]["thread_ts"] == r.ts
+    assert [c.status for c in slack.calls_to("upload")] == [503, 503, 200]
+    assert len(slack.calls_to("files.getUploadURLExternal")) == 3
+    assert len(slack.calls_to("files.completeUploadExternal")) == 1
+
+
 def test_upload_failure_after_the_message_is_reported_with_its_ts(slack, tmp_path):
     (tmp_path / "log.txt").write_text("boom")
-    slack.fail("upload", status=500)
+    slack.fail("upload", status=500, times=3)
     with pytest.raises(TransientError) as e:
         send("with log", "data-team", attachment=(str(tmp_path), "log.txt"))
     assert "posted but its attachment was not" in e.value.message

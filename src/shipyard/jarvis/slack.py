@@ -159,10 +159,13 @@ def make_client(token: str, base_url: str, *, timeout: int = 30, rate_limit_retr
 class SlackSender:
     """Posts messages and files for one bot token. Thread-safe; caches channel name -> ID."""
 
-    def __init__(self, client: Any, *, bot_name: str = "jarvis", cache_ttl: float = 600.0) -> None:
+    def __init__(self, client: Any, *, bot_name: str = "jarvis", cache_ttl: float = 600.0,
+                 upload_retries: int = 2, retry_backoff: float = 0.5) -> None:
         self.client = client
         self.bot_name = bot_name
         self.cache_ttl = cache_ttl
+        self.upload_retries = upload_retries
+        self.retry_backoff = retry_backoff
         self._channels: dict[str, str] = {}
         self._loaded_at = 0.0
         self._lock = threading.Lock()
@@ -182,7 +185,9 @@ class SlackSender:
             retry_backoff=_setting(j, "retry_backoff", 0.5, float),
         )
         return cls(client, bot_name=_setting(j, "bot_name", "jarvis", str),
-                   cache_ttl=_setting(j, "channel_cache_seconds", 600.0, float))
+                   cache_ttl=_setting(j, "channel_cache_seconds", 600.0, float),
+                   upload_retries=_setting(j, "server_error_retries", 2, int),
+                   retry_backoff=_setting(j, "retry_backoff", 0.5, float))
 
     def _call(self, method: str, channel: str | None, fn: Any, /, **kwargs: Any) -> Any:
         try:
@@ -268,8 +273,26 @@ class SlackSender:
                name: str | None = None) -> str | None:
         """files_upload_v2 (getUploadURLExternal, POST to the upload URL, completeUploadExternal)
         into the thread of `thread_ts`; returns the file ID."""
-        resp = self._call("files_upload_v2", name or channel_id, self.client.files_upload_v2,
-                          file=path, filename=filename, title=filename, channel=channel_id,
-                          thread_ts=thread_ts)
+        # slack_sdk's retry handlers cover the two API calls but not the POST to the upload URL
+        # (a plain urlopen). A file is shared only by files.completeUploadExternal, so starting
+        # over with a new upload URL after a 5xx there cannot post it twice.
+        attempt = 0
+        while True:
+            try:
+                resp = self.client.files_upload_v2(file=path, filename=filename, title=filename,
+                                                   channel=channel_id, thread_ts=thread_ts)
+                break
+            except HTTPError as exc:
+                if (exc.code >= 500 or exc.code == 429) and attempt < self.upload_retries:
+                    attempt += 1
+                    log.info("jarvis: upload URL answered HTTP %s; retry %d of %d", exc.code, attempt,
+                             self.upload_retries)
+                    time.sleep(self.retry_backoff * 2 ** (attempt - 1))
+                    continue
+                raise map_slack_error(exc, channel=name or channel_id, method="files_upload_v2",
+                                      bot_name=self.bot_name) from exc
+            except Exception as exc:
+                raise map_slack_error(exc, channel=name or channel_id, method="files_upload_v2",
+                                      bot_name=self.bot_name) from exc
         f = resp.get("file") or {}
         return f.get("id")

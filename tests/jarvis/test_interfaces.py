@@ -80,6 +80,19 @@ def test_http_notify_with_the_secret(http, slack):
     assert len(slack.messages_in("data-team")) == 1
 
 
+def test_http_concurrent_requests_share_one_channel_lookup(http, slack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(i):
+        return http.post("/notify", json={**BLOG, "message": f"n{i}"}, headers={SECRET_HEADER: "s3cret"})
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(post, range(24)))
+    assert [r.status_code for r in responses] == [200] * 24
+    assert sorted(m["text"] for m in slack.messages_in("data-team")) == sorted(f"Heading\nn{i}" for i in range(24))
+    assert len(slack.calls_to("users.conversations")) == 1
+
+
 def test_http_refuses_a_wrong_or_missing_secret(http, slack):
     for headers in ({}, {SECRET_HEADER: "nope"}):
         r = http.post("/notify", json=BLOG, headers=headers)
@@ -190,11 +203,15 @@ def test_cli_serve_without_a_secret_explains(slack):
     assert r.exit_code == 2 and "SHIPYARD_JARVIS__HTTP_SECRET" in r.output
 
 
-def test_cli_channels_lists_where_the_bot_can_post(slack):
+def test_cli_channels_lists_where_the_bot_can_post(slack, monkeypatch):
     slack.add_channel("not-mine", member=False)
     r = runner.invoke(app, ["jarvis", "channels"])
     assert r.exit_code == 0, r.output
     assert "#data-team" in r.output and "#not-mine" not in r.output
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    get_settings(fresh=True)
+    r = runner.invoke(app, ["jarvis", "channels"])
+    assert r.exit_code == 2 and "SLACK_BOT_TOKEN is not set" in r.output
 
 
 def test_shipyard_jarvis_send_as_a_real_process(slack, tmp_path):

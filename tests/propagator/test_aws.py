@@ -523,3 +523,25 @@ def test_cli_watch_queue_runs_until_sigterm(bucket, queue, tmp_path):
             proc.kill()
     assert proc.returncode == 0, out
     assert duck_rows(tmp_path) == [(1, "ann")]
+
+
+def test_local_runner_with_key_and_bucket(bucket, tmp_path, capsys, monkeypatch):
+    from shipyard.settings import get_settings
+    from tests.conftest import free_port
+
+    name, _ = bucket
+    put(bucket, f"{TABLE}/schema/create/users.json", SPEC)
+    put(bucket, f"{TABLE}/input/load/my file+1.csv", b"id,name\n4,dan\n")
+    for key in (f"{TABLE}/schema/create/users.json", f"{TABLE}/input/load/my file+1.csv"):
+        assert aws.main([str(EVENTS / "s3_put.json"), "--bucket", name, "--key", key]) == 0
+    out = capsys.readouterr().out
+    assert out.count('"status": "succeeded"') == 4  # a log line and the response, per file
+    assert duck_rows(tmp_path) == [(4, "dan")]
+    # a transient failure: exit code 3, like the umbrella CLI; the file stays
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
+    get_settings(fresh=True)
+    late = "destination=postgres/database=a/table_name=b/input/load/x.csv"
+    put(bucket, late, b"id\n1\n")
+    assert aws.main([str(EVENTS / "eventbridge_object_created.json"), "--bucket", name, "--key", late]) == 3
+    assert "TransientError" in capsys.readouterr().err and late in keys(bucket)
+    assert aws.main([str(EVENTS / "sqs_s3_batch.json"), "--key", "x"]) == 2  # --key: direct events only

@@ -232,6 +232,23 @@ class _LocalContext:
         return int(max(0.0, self._deadline - time.monotonic()) * 1000)
 
 
+def _set_key(event: dict[str, Any], key: str) -> None:
+    from urllib.parse import quote_plus
+
+    from shipyard.errors import InputError
+
+    encoded = quote_plus(key, safe="/")
+    if isinstance(event.get("detail"), dict) and "object" in event["detail"]:
+        event["detail"]["object"]["key"] = encoded
+        return
+    records = [r for r in event.get("Records", []) if isinstance(r, dict) and "s3" in r]
+    if not records:
+        raise InputError("--key works with direct S3 and EventBridge events only",
+                         hint="edit the key inside the message body of SQS/SNS events")
+    for record in records:
+        record["s3"]["object"]["key"] = encoded
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m shipyard.propagator.aws EVENT.json [--bucket NAME]`: run the handler locally on
     an event file (AWS_ENDPOINT_URL pointing at moto or LocalStack, or real AWS credentials).
@@ -244,13 +261,19 @@ def main(argv: list[str] | None = None) -> int:
                                      description=main.__doc__)
     parser.add_argument("event", help="a Lambda event JSON file (e.g. tests/propagator/events/s3_put.json)")
     parser.add_argument("--bucket", help="replace the bucket name amzn-s3-demo-bucket in the event")
+    parser.add_argument("--key", help="set the object key of a direct S3 or EventBridge event "
+                        "(plain text; it is URL-encoded as S3 does)")
     parser.add_argument("--timeout", type=float, default=900.0, help="simulated function timeout (s)")
     args = parser.parse_args(argv)
-    text = open(args.event, encoding="utf-8").read()
+    with open(args.event, encoding="utf-8") as f:
+        text = f.read()
     if args.bucket:
         text = text.replace("amzn-s3-demo-bucket", args.bucket)
     try:
-        response = handler(json.loads(text), _LocalContext(args.timeout))
+        event = json.loads(text)
+        if args.key:
+            _set_key(event, args.key)
+        response = handler(event, _LocalContext(args.timeout))
     except ShipyardError as exc:
         print(json.dumps({"errorType": type(exc).__name__, **exc.to_dict()}), file=sys.stderr)
         return exc.exit_code

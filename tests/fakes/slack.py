@@ -13,7 +13,7 @@ files.getUploadURLExternal, the upload URL, files.completeUploadExternal.
 Failures are programmable per test:
 
     slack.fail("chat.postMessage", "ratelimited", status=429, retry_after=1)
-    slack.fail("chat.postMessage", status=500, times=2)
+    slack.fail("chat.postMessage", status=500, times=2)  # an HTML error page, as Slack's edge sends
     slack.fail("files.completeUploadExternal", "not_in_channel")
     slack.fail("upload", status=500)                       # the upload URL itself
 
@@ -198,9 +198,12 @@ class FakeSlack:
 
     def _reply(self, req: BaseHTTPRequestHandler, status: int, body: dict[str, Any],
                extra: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode("utf-8")
+        if "_html" in body:
+            data, ctype = body["_html"].encode("utf-8"), "text/html; charset=utf-8"
+        else:
+            data, ctype = json.dumps(body).encode("utf-8"), "application/json; charset=utf-8"
         req.send_response(status)
-        req.send_header("Content-Type", "application/json; charset=utf-8")
+        req.send_header("Content-Type", ctype)
         req.send_header("Content-Length", str(len(data)))
         for k, v in (extra or {}).items():
             req.send_header(k, v)
@@ -226,8 +229,10 @@ class FakeSlack:
         f = self._scripted(method, params)
         if f is not None:
             extra = {"Retry-After": str(f.retry_after)} if f.retry_after is not None else {}
-            body = {"ok": False, "error": f.error or f"http_{f.status}"}
-            return f.status, body, extra
+            if f.error is None and f.status >= 500:
+                # Slack's edge answers a 5xx with an HTML page, not JSON.
+                return f.status, {"_html": f"<html><body><h1>{f.status} Server Error</h1></body></html>"}, extra
+            return f.status, {"ok": False, "error": f.error or f"http_{f.status}"}, extra
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
@@ -319,6 +324,8 @@ class FakeSlack:
         f = self._scripted("upload", {"file_id": fid})
         if f is not None:
             call.status = f.status
+            if f.error is None and f.status >= 500:
+                return self._reply(req, f.status, {"_html": f"<html><body>{f.status}</body></html>"})
             return self._reply(req, f.status, {"ok": False, "error": f.error or f"http_{f.status}"})
         entry = self.files.get(fid)
         if entry is None:

@@ -69,6 +69,10 @@ def map_slack_error(exc: BaseException, *, channel: str | None = None, method: s
         status = getattr(resp, "status_code", 200) or 200
         data = resp.data if isinstance(getattr(resp, "data", None), dict) else {}
         code = str(data.get("error") or f"http_{status}")
+        if status >= 500 or " " in code:
+            # A 5xx usually comes from Slack's edge as HTML; slack_sdk then puts a sentence in
+            # "error" ("Received a response in a non-JSON format: ..."). The status is the code.
+            code = f"http_{status}"
         details = {"code": code, "channel": channel, "slack_method": method}
         if code == "not_in_channel":
             return NotFoundError(f"the bot is not a member of {where}",

@@ -79,8 +79,9 @@ def test_local_attachment_is_uploaded_into_the_message_thread(slack, tmp_path):
     f = slack.files[r.file_id]
     assert f["data"] == "id,error\n1,bad ✗\n".encode()
     assert f["filename"] == "errors.csv" and f["channel"] == r.channel_id and f["thread_ts"] == r.ts
-    steps = [c.method for c in slack.calls if c.method != "users.conversations"]
-    assert steps == ["chat.postMessage", "files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    steps = [c.method for c in slack.calls]
+    assert steps == ["users.conversations", "chat.postMessage", "files.getUploadURLExternal", "upload",
+                     "files.completeUploadExternal"]
 
 
 def test_5mb_attachment_from_s3_is_streamed_and_uploaded(slack, s3_bucket, tmp_path, monkeypatch):
@@ -135,7 +136,7 @@ def test_missing_local_folder_and_bad_bucket_names(slack):
 def test_bot_not_in_channel(slack):
     slack.add_channel("marketing", member=False)
     r = deliver({"heading": "Heads up", "message": "hello", "slack_channel": "marketing"})
-    assert r["ok"] is False and r["error"] == "not_in_channel"
+    assert r["ok"] is False and r["error"] == "not_in_channel" and r["channel"] == "marketing"
     assert "/invite @jarvis" in r["hint"] and r["reported_to"] == "error_channel"
     report = _report(slack)
     assert "#marketing" in report and "not a member" in report and "/invite @jarvis" in report

@@ -102,7 +102,8 @@ class Jarvis:
             p = parse_payload(payload)
             return self._send(p)
         except ShipyardError as exc:
-            exc.details.setdefault("channel", _raw_field(payload, "slack_channel"))
+            if exc.details.get("channel") is None:
+                exc.details["channel"] = _raw_field(payload, "slack_channel")
             exc.details["reported_to"] = self.report(exc, payload)
             raise
         except Exception as exc:  # a bug: still reported, still structured
@@ -126,11 +127,11 @@ class Jarvis:
             self.outbox.send(Notice(tool="jarvis", level="info", title=p.heading or "",
                                     message=p.message, channel=p.slack_channel, attachment=att))
             return SendResult(ok=True, channel=p.slack_channel, outbox=str(self.outbox.path))
+        channel_id = self.sender.resolve(p.slack_channel)
         # The attachment is checked and staged before anything is posted: a missing file must
         # not leave a message without it.
         staged = stage(p.attachment) if p.attachment else None
         try:
-            channel_id = self.sender.resolve(p.slack_channel)
             try:
                 ts = self.sender.post(channel_id, text=p.text(), blocks=p.blocks(), name=p.slack_channel)
             except ShipyardError as exc:

@@ -545,3 +545,31 @@ def test_local_runner_with_key_and_bucket(bucket, tmp_path, capsys, monkeypatch)
     assert aws.main([str(EVENTS / "eventbridge_object_created.json"), "--bucket", name, "--key", late]) == 3
     assert "TransientError" in capsys.readouterr().err and late in keys(bucket)
     assert aws.main([str(EVENTS / "sqs_s3_batch.json"), "--key", "x"]) == 2  # --key: direct events only
+
+
+def test_sqs_batch_keeps_a_tables_order_after_a_transient_failure(bucket, monkeypatch, capsys):
+    from shipyard.settings import get_settings
+    from tests.conftest import free_port
+
+    name, _ = bucket
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__UNREACHABLE__TYPE", "postgres")
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__UNREACHABLE__URL",
+                       f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    get_settings(fresh=True)
+    slow = "destination=unreachable/database=analytics/table_name=users"
+    put(bucket, f"{slow}/schema/create/users.json", SPEC)
+    put(bucket, f"{slow}/input/load/late rows.csv", b"id,name\n9,zed\n")
+    put(bucket, f"{TABLE}/input/load/bad rows.csv", b"id,name\nx,y\n")
+    # message 1: the create of the unreachable table; 2: another table; 3: a load after the create
+    event = event_text("sqs_s3_batch.json", bucket=name, **{
+        f"{ENC_TABLE}/input/load/good+rows.csv": "destination%3Dunreachable/database%3Danalytics/"
+                                                 "table_name%3Dusers/schema/create/users.json"})
+    out = aws.handler(event, None)
+    assert out == {"batchItemFailures": [{"itemIdentifier": "059f36b4-87a3-44ab-83d2-661975830a7d"},
+                                         {"itemIdentifier": "8c9a7f3e-2b1d-4c5e-9f0a-1b2c3d4e5f60"}]}
+    lines = [line for line in json_lines(capsys.readouterr().out) if "late rows" in line["key"]
+             or "create/users" in line["key"] or "bad rows" in line["key"]]
+    assert [(line["key"].rsplit("/", 1)[1], line["status"]) for line in lines] == [
+        ("users.json", "transient"), ("bad rows.csv", "failed"), ("late rows.csv", "deferred")]
+    assert "keep the table's order" in lines[2]["reason"] and lines[2]["seconds"] < 0.05
+    assert {f"{slow}/schema/create/users.json", f"{slow}/input/load/late rows.csv"} <= keys(bucket)

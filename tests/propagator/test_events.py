@@ -214,3 +214,13 @@ def test_copy_into_succeeded_fixture_is_ignored():
     [msg] = parse_lambda_event(load("s3_copy_succeeded.json")).messages
     route, reason = route_event(msg.events[0])
     assert route is None and "succeeded/" in reason
+
+
+def test_table_of():
+    from shipyard.propagator.events import table_of
+
+    assert table_of(f"{TABLE}/input/load/a.csv") == TABLE
+    assert table_of("Destination=x/database=y/table_name=Z/input/load/a.csv") is None
+    assert table_of("destination=X/database=y/table_name=Z/input/load/a.csv") == \
+        "destination=x/database=y/table_name=z"
+    assert table_of("other/x.csv") is None

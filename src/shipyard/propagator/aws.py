@@ -158,6 +158,7 @@ def handle_event(event: Any, get_propagator: PropagatorFactory, *, prefix: str |
     event had a record that should be retried.
     """
     invocation = parse_lambda_event(event)
+    held: dict[str, str] = {}  # keeps each table's order within this batch (process_event)
     if invocation.kind == "sqs":
         failures: list[dict[str, str]] = []
         for message in invocation.messages:
@@ -167,14 +168,14 @@ def handle_event(event: Any, get_propagator: PropagatorFactory, *, prefix: str |
                             left, message.message_id)
                 failures.append({"itemIdentifier": message.message_id})
                 continue
-            results = handle_message(message, get_propagator, prefix=prefix)
+            results = handle_message(message, get_propagator, prefix=prefix, held=held)
             if not message_done(message, results):
                 failures.append({"itemIdentifier": message.message_id})
         return {"batchItemFailures": failures}
 
     results: list[RecordResult] = []
     for message in invocation.messages:
-        results.extend(handle_message(message, get_propagator, prefix=prefix))
+        results.extend(handle_message(message, get_propagator, prefix=prefix, held=held))
     retry = [r for r in results if r.retry]
     if retry:
         raise TransientError(

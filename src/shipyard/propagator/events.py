@@ -100,7 +100,8 @@ class RecordResult:
 
     bucket: str
     key: str
-    status: str  # succeeded|failed|skipped|duplicate (from the runner), ignored, transient, error
+    # succeeded|failed|skipped|duplicate (from the runner); ignored, transient, error, deferred
+    status: str
     seconds: float = 0.0
     retry: bool = False
     table: str | None = None
@@ -341,20 +342,40 @@ def _outcome_field(outcome: Any, name: str) -> Any:
     return str(value)
 
 
+def table_of(key: str) -> str | None:
+    """`destination=../database=../table_name=..` of a layout key (lower-cased), else None."""
+    parts = key.split("/")
+    if len(parts) > 3 and parts[0].startswith("destination=") and parts[2].startswith("table_name="):
+        return "/".join(parts[:3]).lower()
+    return None
+
+
 def process_event(event: ObjectEvent, get_propagator: PropagatorFactory, *,
                   prefix: str | None = None, bucket: str | None = None,
-                  message: Message | None = None) -> RecordResult:
+                  message: Message | None = None,
+                  held: dict[str, str] | None = None) -> RecordResult:
     """Run one event through the propagator. Never raises: the result says what happened and
     whether a retry can help (transient errors, and anything unexpected, which leaves the file
-    where it is)."""
+    where it is).
+
+    `held` (shared by the records of one batch) keeps a table's order: once a file of a table
+    needs a retry, later files of that table in the batch are deferred (retried too) rather than
+    run ahead of it - a load must not overtake the create or the earlier load it follows. This is
+    what `process_pending` does for a polled bucket."""
     started = time.perf_counter()
     result = RecordResult(bucket=event.bucket, key=event.key, status="ignored",
                           source=event.source,
                           message_id=message.message_id if message else None,
                           receive_count=message.receive_count if message else None)
     route, reason = route_event(event, prefix, bucket)
+    table = table_of(route.key) if route is not None else None
+    table_id = f"{route.store_url}/{table}" if route is not None and table else None
     if route is None:
         result.reason = reason
+    elif held is not None and table_id in held:
+        result.status, result.retry = "deferred", True
+        result.reason = (f"{held[table_id]} of the same table needs a retry; this file waits for it "
+                         "to keep the table's order")
     else:
         try:
             propagator = get_propagator(route.store_url)
@@ -374,14 +395,17 @@ def process_event(event: ObjectEvent, get_propagator: PropagatorFactory, *,
             result.status = str(getattr(outcome, "status", "succeeded"))
             for name in ("table", "rows", "moved_to", "reason", "error"):
                 setattr(result, name, _outcome_field(outcome, name))
+        if result.retry and held is not None and table_id:
+            held.setdefault(table_id, route.key)
     result.seconds = time.perf_counter() - started
     record_log.info(json.dumps(result.to_json(), default=str, ensure_ascii=False))
     return result
 
 
 def handle_message(message: Message, get_propagator: PropagatorFactory, *,
-                   prefix: str | None = None, bucket: str | None = None) -> list[RecordResult]:
-    """Process every event of one message, independently of each other."""
+                   prefix: str | None = None, bucket: str | None = None,
+                   held: dict[str, str] | None = None) -> list[RecordResult]:
+    """Process every event of one message, each on its own (`held`: see process_event)."""
     if message.error is not None:
         record_log.info(json.dumps({"status": "unreadable", "message_id": message.message_id,
                                     "error": str(message.error), "retry": True},
@@ -389,8 +413,8 @@ def handle_message(message: Message, get_propagator: PropagatorFactory, *,
         return []
     if message.note:
         log.info("ignoring %s (message %s)", message.note, message.message_id)
-    return [process_event(e, get_propagator, prefix=prefix, bucket=bucket, message=message)
-            for e in message.events]
+    return [process_event(e, get_propagator, prefix=prefix, bucket=bucket, message=message,
+                          held=held) for e in message.events]
 
 
 def message_done(message: Message, results: Iterable[RecordResult]) -> bool:
@@ -526,11 +550,13 @@ def consume_queue(queue_url: str, propagator_factory: PropagatorFactory,
             continue
         stats.received += len(received)
         done: list[dict[str, str]] = []
+        held: dict[str, str] = {}
         for raw in received:
             if stop.is_set():
                 break  # not started: it reappears after its visibility timeout
             message = message_from_sqs(raw)
-            results = handle_message(message, propagator_factory, prefix=prefix, bucket=bucket)
+            results = handle_message(message, propagator_factory, prefix=prefix, bucket=bucket,
+                                     held=held)
             stats.results.extend(results)
             if message_done(message, results):
                 done.append({"Id": str(len(done)), "ReceiptHandle": raw["ReceiptHandle"]})

@@ -90,9 +90,10 @@ def _plain(v: Any) -> Any:
     return v
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=["duckdb", "postgres", "mysql"])
 def dest(request, monkeypatch) -> Dest:
-    """Part 1's destinations: DuckDB (no configuration) and PostgreSQL (a fresh database)."""
+    """Every destination that runs here: DuckDB (no configuration), PostgreSQL and MariaDB (a
+    fresh database each). Redshift is covered by golden SQL + its plans on PostgreSQL (test_plan)."""
     return _make_dest(request, monkeypatch, request.param)
 
 

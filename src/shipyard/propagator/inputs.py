@@ -51,6 +51,8 @@ class DataFile:
     compression: str | None
     columns: list[str]  # lower-cased, validated, in file order
     has_bom: bool = False
+    # "\r\n" when the header line ends so (MySQL's LOAD DATA must be told; the others detect it).
+    line_ending: str = "\n"
     size: int = 0
     etag: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -183,7 +185,8 @@ def inspect_csv(store: ObjectStore, key: str, compression: str | None) -> DataFi
                 raise InputError("the file has a header row but no data rows",
                                  hint="add rows under the header (an empty export usually means the query "
                                  "returned nothing)", where={"line": 2})
-    return DataFile(key, "csv", compression, _columns(header, key, source="header"), has_bom=has_bom)
+    return DataFile(key, "csv", compression, _columns(header, key, source="header"), has_bom=has_bom,
+                    line_ending="\r\n" if head.endswith(b"\r") else "\n")
 
 
 def inspect_jsonl(store: ObjectStore, key: str, compression: str | None) -> DataFile:

@@ -311,10 +311,12 @@ def _copy_csv(d: Dialect, table: str, cols: list[str], data: DataFile, source: s
         # Fields go through user variables so an empty field is NULL, not '' or 0
         # (https://dev.mysql.com/doc/refman/8.0/en/load-data.html#load-data-null-handling).
         vars_ = ", ".join(f"@v{i}" for i in range(len(cols)))
+        # The file MySQL reads is always DuckDB's strict rewrite (engines/common.py): "\n" lines.
+        eol = "\\n"
         sets = ", ".join(f"{d.q(c)} = NULLIF(@v{i}, '')" for i, c in enumerate(cols))
         return Step(f"LOAD DATA LOCAL INFILE {d.literal(source)} INTO TABLE {table} CHARACTER SET utf8mb4 "
                     "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
-                    f"LINES TERMINATED BY '\\n' IGNORE 1 LINES ({vars_}) SET {sets}", "copy", counts=True)
+                    f"LINES TERMINATED BY '{eol}' IGNORE 1 LINES ({vars_}) SET {sets}", "copy", counts=True)
     raise AssertionError(d.bulk)
 
 

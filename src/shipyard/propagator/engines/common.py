@@ -83,23 +83,17 @@ class Source:
             yield from iter_chunks(f)
 
     def plain_csv_file(self) -> str:
-        """A local, uncompressed UTF-8 CSV file without BOM (MySQL's LOAD DATA LOCAL reads it)."""
-        d = self.data
-        local = self.store.local_path(self.key)
-        if d.format == "csv" and d.compression is None and not d.has_bom and local is not None:
-            return str(local)
-        if d.format != "csv":
-            return self.converted_csv()
-        fd, path = tempfile.mkstemp(prefix="shipyard-", suffix=".csv")
-        self._temps.append(path)
-        with os.fdopen(fd, "wb") as out:
-            for chunk in self.csv_chunks():
-                out.write(chunk)
-        return path
+        """A local, strictly checked UTF-8 CSV file (MySQL's LOAD DATA LOCAL reads it).
+
+        LOAD DATA is lenient by design (a short row, a stray quote or a bad byte load as a guess),
+        so the file first goes through DuckDB's strict reader: malformed CSV and non-UTF-8 fail
+        here with their line; values are then checked by MySQL in strict mode."""
+        return self.converted_csv()
 
     def converted_csv(self) -> str:
-        """JSON lines / JSON array / Parquet -> a temp CSV, by DuckDB's readers (streaming, typed
-        as text so values reach the destination unchanged and are checked there)."""
+        """Any input -> a temp CSV (header, '\\n', UTF-8, no BOM) by DuckDB's strict readers:
+        streaming, every column read as text so values reach the destination unchanged and
+        are checked there."""
         import duckdb
 
         from shipyard.propagator.dialects import get_dialect

@@ -43,10 +43,6 @@ record_log = logging.getLogger("shipyard.propagator.records")
 OWN_FOLDERS = ("succeeded", "failed")
 
 
-class _Outcome(Protocol):  # shipyard.propagator.runner.Outcome, as far as we read it
-    status: str
-
-
 class PropagatorLike(Protocol):
     def process_key(self, key: str, *, etag: str | None = None,
                     sequencer: str | None = None) -> Any: ...

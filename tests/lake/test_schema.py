@@ -96,13 +96,34 @@ def test_inference_reads_every_row(local_env):
 
 
 def test_declared_types_and_widening(local_env):
-    local_env.write_config(columns={"amount": "DOUBLE", "user_id": "UUID"})
+    local_env.write_config(columns={"amount": "DOUBLE"})
     events = make_events(4)
     local_env.put("a.jsonl", events)
     ingest("events")
     schema = read_manifest(local_env.lake, "events").schema
     assert schema["amount"] == "DOUBLE"   # integers read into a declared DOUBLE
-    assert schema["user_id"] == "VARCHAR"  # UUIDs are kept as text (Athena/Spark have no UUID)
+    assert schema["user_id"] == "VARCHAR"  # inferred UUIDs are kept as text (portable)
     local_env.put("b.jsonl", [dict(make_events(1, prefix="f")[0], amount=9.75)])
     ingest("events")
     assert query("SELECT amount FROM events WHERE event_id = 'f000000'").rows == [(9.75,)]
+
+
+def test_declared_uuid_columns_are_binary_and_checked(lake_env):
+    # Declared UUID: 16 bytes in Parquet instead of 36 characters of text.
+    lake_env.write_config(columns={"event_id": "UUID"}, id=["event_id"])
+    import uuid
+
+    events = make_events(30)
+    for i, e in enumerate(events):
+        e["event_id"] = str(uuid.UUID(int=i + 1))
+    lake_env.put("a.jsonl", events)
+    ingest("events")
+    assert read_manifest(lake_env.lake, "events").schema["event_id"] == "UUID"
+    assert query("SELECT typeof(event_id), count(*) FROM events GROUP BY 1").rows == [("UUID", 30)]
+    assert query(f"SELECT amount FROM events WHERE event_id = '{events[3]['event_id']}'").rows == [
+        (events[3]["amount"],)]
+    lake_env.put("b.jsonl", events[:10])
+    assert ingest("events").rows_written == 0  # dedupe on a UUID key
+    lake_env.put("c.jsonl", [dict(events[0], event_id="not-a-uuid")])
+    with pytest.raises(InputError, match=r"c\.jsonl, line 1: field 'event_id' is UUID"):
+        ingest("events")

@@ -288,19 +288,16 @@ def duckdb_write(con: Any, b: Batch) -> tuple[int, int, int]:
     # Field partitions: the derived text column replaces the raw one (it lives in the path).
     select += [f"{e} AS {q(n)}" for n, e in parts.items()]
     ids = ", ".join(q(i) for i in c.id)
+    # One materialization: typed rows plus their rank within the batch by id (first file
+    # wins; ties within a file are identical events re-sent, which is what this is for).
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE batch AS SELECT {', '.join(select)}, filename AS __file "
+        f"CREATE OR REPLACE TEMP TABLE batch AS SELECT {', '.join(select)}, "
+        f"row_number() OVER (PARTITION BY {ids} ORDER BY filename) AS __rn "
         f"FROM {_read_json_sql(b.paths, b.raw_schema, filename=True)}"
     )
-    rows_read = con.execute("SELECT count(*) FROM batch").fetchone()[0]
-    # Within the batch: one row per id (first file wins; ties within a file are identical
-    # events re-sent, which is the duplicate this exists for).
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE uniq AS SELECT * EXCLUDE (__file) FROM batch "
-        f"QUALIFY row_number() OVER (PARTITION BY {ids} ORDER BY __file) = 1"
-    )
-    con.execute("DROP TABLE batch")
-    rows_unique = con.execute("SELECT count(*) FROM uniq").fetchone()[0]
+    rows_read, rows_unique = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE __rn = 1) FROM batch").fetchone()
+    con.execute("CREATE OR REPLACE TEMP VIEW uniq AS SELECT * EXCLUDE (__rn) FROM batch WHERE __rn = 1")
     pnames = list(parts)
     touched = {tuple(r) for r in con.execute(
         f"SELECT DISTINCT {', '.join(q(p) for p in pnames) or '1'} FROM uniq").fetchall()}
@@ -326,7 +323,8 @@ def duckdb_write(con: Any, b: Batch) -> tuple[int, int, int]:
     written = con.execute(
         f"COPY (SELECT u.* FROM uniq u {where} {order}) TO {lit(target)} ({', '.join(opts)})"
     ).fetchone()[0]
-    con.execute("DROP TABLE uniq")
+    con.execute("DROP VIEW uniq")
+    con.execute("DROP TABLE batch")
     return rows_read, rows_unique, int(written)
 
 

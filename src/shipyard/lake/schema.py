@@ -29,9 +29,15 @@ NULL = "NULL"
 
 
 def from_duckdb(t: Any) -> Type:
-    """A DuckDBPyType (as detected by read_json) to our tree, normalised for portability."""
+    """A DuckDBPyType (as detected by read_json) to our tree, normalised for portability.
+
+    UUID stays "UUID" here so a column declared UUID can check its values; a column that is
+    only *inferred* as UUID is kept as text (merge), since Spark and Hive read Parquet's UUID
+    type as plain binary."""
     tid = t.id
     s = str(t)
+    if tid == "uuid":
+        return "UUID"
     if tid == "struct":
         return {"struct": {name: from_duckdb(ct) for name, ct in t.children}}
     if tid == "list":
@@ -92,10 +98,23 @@ def _is_scalar(t: Type) -> bool:
     return isinstance(t, str)
 
 
+def _infer(t: Type) -> Type:
+    """The type a new field gets: what was found, with UUIDs as text (see from_duckdb)."""
+    if t == "UUID":
+        return "VARCHAR"
+    if isinstance(t, dict):
+        if "struct" in t:
+            return {"struct": {n: _infer(c) for n, c in t["struct"].items()}}
+        if "list" in t:
+            return {"list": _infer(t["list"])}
+        return {"map": [_infer(t["map"][0]), _infer(t["map"][1])]}
+    return t
+
+
 def merge(kept: Type | None, found: Type, path: str = "") -> tuple[Type | None, list[tuple[str, Type, Type]]]:
     """Widen `kept` by what a new batch `found`; conflicts are (path, kept, found)."""
     if kept is None or kept == NULL:
-        return (None if found == NULL else found), []
+        return (None if found == NULL else _infer(found)), []
     if found == NULL or found == kept:
         return kept, []
     if _is_scalar(kept) and _is_scalar(found):
@@ -251,7 +270,7 @@ def to_arrow(t: Type):
         "BIGINT": pa.int64(), "UBIGINT": pa.uint64(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(),
         "BOOLEAN": pa.bool_(), "DATE": pa.date32(), "TIME": pa.time64("us"),
         "TIMESTAMP": pa.timestamp("us"), "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
-        NULL: pa.string(),
+        NULL: pa.string(), "UUID": pa.uuid(),
     }
     if t in simple:
         return simple[t]
@@ -287,7 +306,7 @@ def to_hive(t: Type) -> str:
     return {
         "BIGINT": "bigint", "UBIGINT": "decimal(20,0)", "DOUBLE": "double", "VARCHAR": "string",
         "BOOLEAN": "boolean", "DATE": "date", "TIME": "string", "TIMESTAMP": "timestamp",
-        "TIMESTAMP WITH TIME ZONE": "timestamp", NULL: "string",
+        "TIMESTAMP WITH TIME ZONE": "timestamp", NULL: "string", "UUID": "binary",
     }.get(t, t.lower() if t.startswith("DECIMAL") else "string")
 
 
@@ -302,5 +321,15 @@ def to_trino(t: Type) -> str:
     return {
         "BIGINT": "bigint", "UBIGINT": "decimal(20,0)", "DOUBLE": "double", "VARCHAR": "varchar",
         "BOOLEAN": "boolean", "DATE": "date", "TIME": "varchar", "TIMESTAMP": "timestamp(6)",
-        "TIMESTAMP WITH TIME ZONE": "timestamp(6)", NULL: "varchar",
+        "TIMESTAMP WITH TIME ZONE": "timestamp(6)", NULL: "varchar", "UUID": "uuid",
     }.get(t, t.lower() if t.startswith("DECIMAL") else "varchar")
+
+
+def has_uuid(t: Type) -> bool:
+    if isinstance(t, dict):
+        if "struct" in t:
+            return any(has_uuid(c) for c in t["struct"].values())
+        if "list" in t:
+            return has_uuid(t["list"])
+        return any(has_uuid(c) for c in t["map"])
+    return t == "UUID"

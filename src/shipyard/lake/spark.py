@@ -64,6 +64,15 @@ def spark_write(spark: Any, con: Any, b: Batch) -> tuple[int, int, int]:
     from pyspark.sql import functions as F
 
     ds, c = b.ds, b.ds.config
+    uuids = [n for n, t in b.raw_schema.items() if sch.has_uuid(t)]
+    if uuids:
+        from shipyard.errors import ConfigError
+
+        raise ConfigError(
+            f"dataset {ds.name!r}: the Spark engine cannot write Parquet UUID columns ({', '.join(uuids)})",
+            hint="use --engine duckdb, or drop the UUID declaration from "
+            f"[lake.datasets.{ds.name}.columns] (UUIDs are then kept as text)",
+        )
     ddl = ", ".join(f"`{n}` {_spark_type(t)}" for n, t in b.raw_schema.items())
     df = (spark.read.schema(ddl).option("mode", "FAILFAST")
           .option("timestampFormat", "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS][.SSS][XXX][X]")

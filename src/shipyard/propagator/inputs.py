@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator, Literal
@@ -55,6 +56,8 @@ class DataFile:
     line_ending: str = "\n"
     size: int = 0
     etag: str | None = None
+    # A local copy made while inspecting an S3 object (reused by the loader, then deleted).
+    spooled: str | None = None
     notes: list[str] = field(default_factory=list)
 
     def column_number(self, name: str) -> int | None:
@@ -215,7 +218,8 @@ def inspect_jsonl(store: ObjectStore, key: str, compression: str | None) -> Data
         if not isinstance(rec, dict):
             raise InputError(f"line {line_no} is a JSON {type(rec).__name__}, not an object",
                              hint="write one JSON object per line, e.g. {\"id\": 1}", where={"line": line_no})
-    return DataFile(key, "jsonl", compression, _columns(list(rec), key, source="first record"))
+    _columns(list(rec), key, source="first record")
+    return _json_fields(store, key, DataFile(key, "jsonl", compression, []))
 
 
 def inspect_json_array(store: ObjectStore, key: str, compression: str | None) -> DataFile:
@@ -245,29 +249,64 @@ def inspect_json_array(store: ObjectStore, key: str, compression: str | None) ->
     if not isinstance(rec, dict):
         raise InputError("the array's records must be JSON objects", hint="use [{\"id\": 1}, ...]",
                          where={"line": 1})
-    return DataFile(key, "json", compression, _columns(list(rec), key, source="first record"))
+    _columns(list(rec), key, source="first record")
+    return _json_fields(store, key, DataFile(key, "json", compression, []))
+
+
+def _json_fields(store: ObjectStore, key: str, data: DataFile) -> DataFile:
+    """The fields of the records, as DuckDB's JSON reader finds them in its sample (the first
+    20,480 records: https://duckdb.org/docs/stable/data/json/loading_json), not just the first."""
+    import duckdb
+
+    from shipyard.propagator.engines.common import spooled_copy
+
+    local = store.local_path(key)
+    if local is None:
+        suffix = ".json.gz" if data.compression == "gzip" else ".json"
+        data.spooled = spooled_copy(store, key, suffix)
+    path = str(local) if local is not None else data.spooled
+    fmt = "newline_delimited" if data.format == "jsonl" else "array"
+    comp = ", compression = 'gzip'" if data.compression == "gzip" else ""
+    con = duckdb.connect()
+    try:
+        lit = "'" + str(path).replace("'", "''") + "'"
+        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_json({lit}, format = '{fmt}', hive_partitioning = false{comp})").fetchall()]
+    except duckdb.Error as exc:
+        from shipyard.propagator.engines.duckdb import map_duckdb_error
+
+        if data.spooled:
+            os.unlink(data.spooled)
+        raise map_duckdb_error(exc, data, "reading the file") from None
+    finally:
+        con.close()
+    data.columns = _columns(names, key, source="records")
+    return data
 
 
 def inspect_parquet(store: ObjectStore, key: str) -> DataFile:
     import pyarrow.parquet as pq
 
     local = store.local_path(key)
-    try:
-        if local is not None:
-            pf = pq.ParquetFile(local)
-        else:
-            # Parquet's footer is at the end; S3 is read through a seekable temp copy.
-            from shipyard.propagator.engines.common import spooled_copy
+    spooled = None
+    if local is None:
+        # Parquet's footer is at the end; S3 is read through a seekable temp copy (reused to load).
+        from shipyard.propagator.engines.common import spooled_copy
 
-            pf = pq.ParquetFile(spooled_copy(store, key, ".parquet"))
-    except InputError:
+        spooled = spooled_copy(store, key, ".parquet")
+    try:
+        try:
+            pf = pq.ParquetFile(local if local is not None else spooled)
+        except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a bad file
+            raise InputError(f"not a readable Parquet file ({type(e).__name__}: {e})",
+                             hint="write the file with a Parquet writer (pandas.to_parquet, pyarrow, Spark)") from None
+        if pf.metadata.num_rows == 0:
+            raise InputError("the Parquet file has no rows", hint="write at least one row")
+        return DataFile(key, "parquet", None, _columns(pf.schema_arrow.names, key, source="Parquet schema"),
+                        spooled=spooled)
+    except BaseException:
+        if spooled:
+            os.unlink(spooled)
         raise
-    except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a bad file
-        raise InputError(f"not a readable Parquet file ({type(e).__name__}: {e})",
-                         hint="write the file with a Parquet writer (pandas.to_parquet, pyarrow, Spark)") from None
-    if pf.metadata.num_rows == 0:
-        raise InputError("the Parquet file has no rows", hint="write at least one row")
-    return DataFile(key, "parquet", None, _columns(pf.schema_arrow.names, key, source="Parquet schema"))
 
 
 def inspect(store: ObjectStore, key: str, name: str) -> DataFile:

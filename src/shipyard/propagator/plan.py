@@ -282,18 +282,20 @@ def _reader(d: Dialect, data: DataFile, source: str, info: TableInfo) -> str:
         cols = "{" + ", ".join(f"{d.literal(c)}: {d.literal(info.columns[c])}" for c in data.columns) + "}"
         # Strict: a short or long row, a stray quote or a bad value is an error with its line,
         # never skipped (https://duckdb.org/docs/stable/data/csv/reading_faulty_csv_files).
-        return (f"read_csv({path}, header = true, auto_detect = false, delim = ',', quote = '\"', "
+        # hive_partitioning off: the key's destination=/database=/table_name= folders are not columns.
+        return (f"read_csv({path}, header = true, auto_detect = false, hive_partitioning = false, delim = ',', quote = '\"', "
                 f"escape = '\"', strict_mode = true, null_padding = false, columns = {cols}"
                 + (", compression = 'gzip'" if data.compression == "gzip" else "") + ")")
     if data.format in ("jsonl", "json"):
         cols = "{" + ", ".join(f"{d.literal(c)}: {d.literal(info.columns[c])}" for c in data.columns) + "}"
         fmt = "newline_delimited" if data.format == "jsonl" else "array"
-        return (f"read_json({path}, format = '{fmt}', columns = {cols}"
+        return (f"read_json({path}, format = '{fmt}', hive_partitioning = false, columns = {cols}"
                 + (", compression = 'gzip'" if data.compression == "gzip" else "") + ")")
-    return f"read_parquet({path})"
+    return f"read_parquet({path}, hive_partitioning = false)"
 
 
-def _copy_csv(d: Dialect, table: str, cols: list[str], data: DataFile, source: str, iam_role: str | None) -> Step:
+def _copy_csv(d: Dialect, table: str, cols: list[str], data: DataFile, source: str, iam_role: str | None,
+              info: TableInfo | None = None) -> Step:
     if d.bulk == "copy_stdin":
         # Everything reaches COPY as CSV with a header (JSON and Parquet are converted on the fly).
         return Step(f"COPY {table} ({_cols(d, cols)}) FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')",
@@ -313,7 +315,16 @@ def _copy_csv(d: Dialect, table: str, cols: list[str], data: DataFile, source: s
         vars_ = ", ".join(f"@v{i}" for i in range(len(cols)))
         # The file MySQL reads is always DuckDB's strict rewrite (engines/common.py): "\n" lines.
         eol = "\\n"
-        sets = ", ".join(f"{d.q(c)} = NULLIF(@v{i}, '')" for i, c in enumerate(cols))
+        types = info.columns if info else {}
+
+        def value(i: int, c: str) -> str:
+            # BOOLEAN is TINYINT(1) in MySQL, which refuses 'true' / 'false' as text.
+            if types.get(c, "").lower().startswith("tinyint(1)"):
+                return (f"CASE LOWER(@v{i}) WHEN 'true' THEN 1 WHEN 't' THEN 1 WHEN 'false' THEN 0 WHEN 'f' THEN 0 "
+                        f"ELSE NULLIF(@v{i}, '') END")
+            return f"NULLIF(@v{i}, '')"
+
+        sets = ", ".join(f"{d.q(c)} = {value(i, c)}" for i, c in enumerate(cols))
         return Step(f"LOAD DATA LOCAL INFILE {d.literal(source)} INTO TABLE {table} CHARACTER SET utf8mb4 "
                     "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
                     f"LINES TERMINATED BY '{eol}' IGNORE 1 LINES ({vars_}) SET {sets}", "copy", counts=True)
@@ -331,7 +342,7 @@ def plan_load(d: Dialect, pk: ParsedKey, info: TableInfo, data: DataFile, source
         body = [Step(f"INSERT INTO {table} ({_cols(d, cols)}) SELECT {sel} FROM {_reader(d, data, source, info)}",
                      counts=True)]
     else:
-        body = [_copy_csv(d, table, cols, data, source, iam_role)]
+        body = [_copy_csv(d, table, cols, data, source, iam_role, info)]
     plan = _finish(_new(d, pk, etag), d, pk, body, etag, size)
     plan.source = source if d.bulk == "copy_stdin" else None
     return plan
@@ -377,7 +388,7 @@ def plan_upsert(d: Dialect, pk: ParsedKey, info: TableInfo, data: DataFile, sour
             body.append(Step(f"DROP TABLE {stage}"))
         else:
             body.append(Step(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA"))
-            body.append(_copy_csv(d, stage, cols, data, source, iam_role))
+            body.append(_copy_csv(d, stage, cols, data, source, iam_role, info))
             fast = f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {stage} ON CONFLICT ({_cols(d, key)}) {action}"
             # A freshly COPYed temp table's ctid follows the file's order: keep the last row per key.
             dedup = (f"INSERT INTO {table} ({col_list}) SELECT DISTINCT ON ({_cols(d, key)}) {col_list} FROM {stage} "
@@ -387,13 +398,13 @@ def plan_upsert(d: Dialect, pk: ParsedKey, info: TableInfo, data: DataFile, sour
         # MySQL: a key-less copy of the file's columns, then one INSERT ... ON DUPLICATE KEY UPDATE
         # that applies rows in file order, so the last row of a key wins.
         body.append(Step(f"CREATE TEMPORARY TABLE {stage} AS SELECT {col_list} FROM {table} LIMIT 0"))
-        body.append(_copy_csv(d, stage, cols, data, source, iam_role))
+        body.append(_copy_csv(d, stage, cols, data, source, iam_role, info))
         sets = ", ".join(f"{d.q(c)} = VALUES({d.q(c)})" for c in (rest or key[:1]))
         body.append(Step(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {stage} ON DUPLICATE KEY UPDATE {sets}"))
         body.append(Step(f"DROP TEMPORARY TABLE {stage}"))
     else:  # update_then_insert: Redshift's merge by column list
         body.append(Step(f"CREATE TEMP TABLE {stage} (LIKE {table})"))
-        body.append(_copy_csv(d, stage, cols, data, source, iam_role))
+        body.append(_copy_csv(d, stage, cols, data, source, iam_role, info))
         match = " AND ".join(f"{table}.{d.q(c)} = {stage}.{d.q(c)}" for c in key)
         if rest:
             sets = ", ".join(f"{d.q(c)} = {stage}.{d.q(c)}" for c in rest)

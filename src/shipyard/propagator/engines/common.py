@@ -56,7 +56,7 @@ class Source:
         self.store = store
         self.key = key
         self.data = data
-        self._temps: list[str] = []
+        self._temps: list[str] = [data.spooled] if data.spooled else []
 
     def uri(self) -> str:
         return self.store.uri(self.key)
@@ -66,6 +66,8 @@ class Source:
         p = self.store.local_path(self.key)
         if p is not None:
             return str(p)
+        if self.data.spooled:
+            return self.data.spooled
         name = self.key.rsplit("/", 1)[-1]
         suffix = "".join(Path(name).suffixes[-2:]) if name.lower().endswith(".gz") else Path(name).suffix
         path = spooled_copy(self.store, self.key, suffix)
@@ -128,7 +130,7 @@ class Source:
 
 
 _PG_CONTEXT = re.compile(r"line (\d+)(?:, column (\w+))?")
-_DUCK_LINE = re.compile(r"(?:CSV Error on Line|Line): (\d+)")
+_DUCK_LINE = re.compile(r"(?:CSV Error on Line: |Line: |in line )(\d+)")
 _DUCK_COLUMN = re.compile(r'column "?([A-Za-z_][A-Za-z0-9_]*)"?')
 
 
@@ -139,7 +141,7 @@ def where_from_text(text: str | None, data: DataFile | None, pattern: re.Pattern
     m = pattern.search(text)
     if not m:
         return None
-    where: dict[str, Any] = {"line": int(m.group(1))}
+    where: dict[str, Any] = to_file_position(int(m.group(1)), data)
     col = m.group(2) if m.lastindex and m.lastindex >= 2 else None
     if col:
         where["column_name"] = col
@@ -148,10 +150,22 @@ def where_from_text(text: str | None, data: DataFile | None, pattern: re.Pattern
     return where
 
 
+def to_file_position(csv_line: int, data: DataFile | None) -> dict[str, Any]:
+    """A line of the CSV an engine read, as the author of the original file counts it: the same
+    line for CSV; JSON / Parquet reach the engine as CSV (header on line 1), so line N there is
+    JSON line N-1 of a .jsonl file, or record N-1 of a JSON array or Parquet file."""
+    if data is None or data.format == "csv":
+        return {"line": csv_line}
+    if data.format == "jsonl":
+        return {"line": csv_line - 1}
+    return {"record": csv_line - 1}
+
+
 def duck_where(text: str, data: DataFile | None) -> dict[str, Any] | None:
     m = _DUCK_LINE.search(text)
     if not m:
         return None
+    # DuckDB reads the user's file itself: its line numbers are the file's.
     where: dict[str, Any] = {"line": int(m.group(1))}
     c = re.search(r'converting column "([^"]+)"', text)
     if c:

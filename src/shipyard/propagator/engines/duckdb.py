@@ -7,6 +7,7 @@ one writer per table, while different tables load in parallel.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -30,8 +31,9 @@ def _table_lock(path: str, name: str) -> threading.Lock:
 
 
 def map_duckdb_error(exc: BaseException, data: DataFile | None = None, what: str = "loading") -> ShipyardError:
-    text = str(exc)
-    first = text.split("\n")[0]
+    # The file's path (a temp copy, or the bucket folder) is noise to the reader of a report.
+    text = re.sub(r' in file "[^"]*"', "", str(exc))
+    first = text.split("\n")[0].strip()
     if isinstance(exc, (duckdb.TransactionException, duckdb.IOException, duckdb.InterruptException,
                         duckdb.OutOfMemoryException)):
         # A write-write conflict, the file locked by another process, memory: try again later.
@@ -41,6 +43,8 @@ def map_duckdb_error(exc: BaseException, data: DataFile | None = None, what: str
         hint = "fix the value at that line and column so it fits the column's type"
     elif isinstance(exc, duckdb.ConstraintException):
         hint = "the row breaks a constraint (NOT NULL, primary key): fix or remove it"
+    elif "JSON" in text:
+        hint = "fix the JSON at that line: one object per line (.jsonl) or one array of objects (.json)"
     elif "CSV Error" in text or "unicode" in text.lower():
         hint = ("save the file as UTF-8 CSV: a header row, ',' between fields, '\"' around fields with commas "
                 "or line breaks, the same number of fields on every line")

@@ -19,7 +19,7 @@ import pymysql
 
 from shipyard.errors import ConfigError, InputError, ShipyardError, TransientError
 from shipyard.propagator.dialects import Dialect
-from shipyard.propagator.engines.common import RunResult, Source, crash_point
+from shipyard.propagator.engines.common import RunResult, Source, crash_point, to_file_position
 from shipyard.propagator.inputs import DataFile
 from shipyard.propagator.plan import LEDGER_TABLE, ROWS, SECONDS, Plan, TableInfo
 from shipyard.redact import redact
@@ -39,8 +39,8 @@ def _where(text: str, data: DataFile | None) -> dict[str, Any] | None:
     m = _ROW.search(text)
     if not m:
         return None
-    # MySQL counts data rows; the header is line 1 of the file.
-    where: dict[str, Any] = {"line": int(m.group(1)) + (1 if data is None or data.format == "csv" else 0)}
+    # MySQL counts data rows of the CSV it reads (its header is line 1).
+    where: dict[str, Any] = to_file_position(int(m.group(1)) + 1, data)
     c = _COLUMN.search(text)
     if c:
         where["column_name"] = c.group(1)

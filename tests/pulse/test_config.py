@@ -121,6 +121,17 @@ def test_every_schedule_does_not_drift_and_skips_missed_slots():
     assert s.next_after(t0, now=t0 + 35) == t0 + 40
 
 
+def test_every_first_run_is_spread_by_id():
+    s, hourly = parse_schedule("@every 10s"), parse_schedule("@every 1h")
+    t0 = 1_000_000.0
+    offsets = [s.first(t0, f"m{i}") - t0 for i in range(1000)]
+    assert all(0 <= o < 10 for o in offsets)
+    assert s.first(t0, "m1") - t0 == offsets[1]  # stable: same id, same offset
+    # Spread over the interval: every second of it gets some monitors.
+    assert {int(o) for o in offsets} == set(range(10))
+    assert all(0 <= hourly.first(t0, f"m{i}") - t0 < 60 for i in range(100))  # at most a minute
+
+
 def test_cron_with_seconds_in_heartbeat_field_order():
     base = datetime(2026, 11, 28, 10, 0, 1, tzinfo=timezone.utc).timestamp()
     every5 = parse_schedule("*/5 * * * * * *")  # sec min hour dom month dow year

@@ -28,11 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import httpx
-
 from shipyard.notify import Notice, Notifier, get_notifier
 from shipyard.pulse.alerting import AlertEvent, MonitorState, observe
-from shipyard.pulse.checks import CheckResult, make_client, run_check
+from shipyard.pulse.checks import CheckResult, ClientPool, run_check
 from shipyard.pulse.config import ConfigProblem, Monitor, monitor_files, parse_text
 from shipyard.pulse.history import HistoryStore, open_history
 
@@ -75,7 +73,7 @@ class PulseService:
         clock: Callable[[], float] = time.time,
         reload_interval: float = 1.0,
         flush_interval: float = 0.5,
-        max_connections: int = 200,
+        concurrency: int | None = None,
         retention_days: float | None = None,
     ) -> None:
         if settings is None:
@@ -90,8 +88,10 @@ class PulseService:
         self.clock = clock
         self.reload_interval = reload_interval
         self.flush_interval = flush_interval
-        self.max_connections = max_connections
         extra = settings.pulse.model_extra or {}
+        # Checks in flight at once (pulse.concurrency); more wait for a slot, and that wait
+        # shows up as scheduling lag.
+        self.concurrency = int(concurrency if concurrency is not None else extra.get("concurrency", 256))
         self.retention = float(retention_days if retention_days is not None
                                else extra.get("retention_days", 35)) * 86400
         self.default_channel = settings.pulse.channel
@@ -115,7 +115,7 @@ class PulseService:
         self.reloads = 0
         self.started_at: float | None = None
         self._stop: asyncio.Event | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._pool: ClientPool | None = None
         self._db = ThreadPoolExecutor(1, thread_name_prefix="pulse-db")
         self._notify = ThreadPoolExecutor(1, thread_name_prefix="pulse-notify")
         self.port: int | None = None
@@ -216,15 +216,15 @@ class PulseService:
         ))
 
     def _apply(self, merged: dict[str, Monitor]) -> bool:
-        changed = False
+        added = updated = removed = 0
         now = self.clock()
         for mid in list(self.monitors):
             if mid not in merged or not merged[mid].enabled:
                 del self.monitors[mid]
                 self.states.pop(mid, None)
                 self._gen[mid] = self._gen.get(mid, 0) + 1
-                log.info("pulse: monitor %s removed", mid)
-                changed = True
+                log.debug("pulse: monitor %s removed", mid)
+                removed += 1
         for mid, m in merged.items():
             if not m.enabled:
                 continue
@@ -236,13 +236,19 @@ class PulseService:
             self.states.setdefault(mid, MonitorState())
             if old is None or old.schedule != m.schedule:
                 self._gen[mid] = self._gen.get(mid, 0) + 1
-                self._push(m.schedule.first(now), mid)
-            log.info("pulse: monitor %s %s (%s, %s)", mid, "updated" if old else "added",
-                     m.schedule.text, ", ".join(m.targets))
-            changed = True
-        if changed:
+                self._push(m.schedule.first(now, mid), mid)
+            log.debug("pulse: monitor %s %s (%s, %s)", mid, "updated" if old else "added",
+                      m.schedule.text, ", ".join(m.targets))
+            if old is None:
+                added += 1
+            else:
+                updated += 1
+        if added or updated or removed:
             self.reloads += 1
-        return changed
+            log.info("pulse: %d monitors (%d added, %d updated, %d removed)",
+                     len(self.monitors), added, updated, removed)
+            return True
+        return False
 
     def _push(self, due: float, mid: str) -> None:
         self._seq += 1
@@ -273,10 +279,12 @@ class PulseService:
 
     async def _check(self, m: Monitor, due: float) -> None:
         try:
-            start = self.clock()
+            assert self._pool is not None
+            async with self._pool.slot() as client:
+                start = self.clock()
+                ok, rtt, status, err = await run_check(client, m)
             lag_ms = max(0.0, (start - due) * 1000)
             maint = m.in_maintenance(start)
-            ok, rtt, status, err = await run_check(self._client, m)  # type: ignore[arg-type]
             r = CheckResult(m.id, start, ok, rtt, status, err, lag_ms, maint)
             self.lags.append(lag_ms)
             self.checks_total += 1
@@ -386,7 +394,7 @@ class PulseService:
                               hint="create it, or run `shipyard pulse sync --from ... --to DIR` first")
         self._stop = asyncio.Event()
         self.started_at = self.clock()
-        self._client = make_client(self.max_connections)
+        self._pool = ClientPool(self.concurrency)
         self._fingerprint = self._scan()
         self.reload()
         server = None
@@ -418,7 +426,7 @@ class PulseService:
                 for t in running:
                     t.cancel()
             await self.flush()
-            await self._client.aclose()
+            await self._pool.aclose()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self._db.shutdown)
             await loop.run_in_executor(None, self._notify.shutdown)

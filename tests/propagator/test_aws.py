@@ -72,6 +72,16 @@ def test_unreadable_sqs_message_is_reported_for_the_dlq(capsys):
     assert line["status"] == "unreadable" and "not JSON" in line["error"]
 
 
+def test_events_of_another_bucket_are_ignored(monkeypatch):
+    monkeypatch.setenv("SHIPYARD_PROPAGATOR__BUCKET", "acme-data-drop")
+    from shipyard.settings import get_settings
+
+    get_settings(fresh=True)
+    out = aws.handler(event_text("s3_put.json", bucket="someone-elses"), None)
+    assert out["records"][0]["status"] == "ignored"
+    assert out["records"][0]["reason"] == "bucket 'someone-elses' is not the one served ('acme-data-drop')"
+
+
 def test_outside_the_configured_prefix_is_ignored(monkeypatch, capsys):
     monkeypatch.setenv("SHIPYARD_PROPAGATOR__PREFIX", "landing/")
     from shipyard.settings import get_settings
@@ -160,6 +170,7 @@ def test_template_policy_and_environment(template):
     assert statements["WarehouseSecret"]["Action"] == "secretsmanager:GetSecretValue"
     env = fn["Environment"]["Variables"]
     assert env["SHIPYARD_PROPAGATOR__PREFIX"] == {"Ref": "LayoutPrefix"}
+    assert env["SHIPYARD_PROPAGATOR__BUCKET"] == {"Ref": "BucketName"}
     assert env["SHIPYARD_OUTBOX"].startswith("/tmp/")  # the only writable path in Lambda
     assert re.match(r"^\^\$\|", template["Parameters"]["LayoutPrefix"]["AllowedPattern"])
 

@@ -16,8 +16,9 @@ Every record is handled on its own (shipyard.propagator.events.process_event). R
   are no-ops then (gone from input/, in the ledger: status "duplicate").
   https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
 
-The bucket comes from each record; `SHIPYARD_PROPAGATOR__PREFIX` maps `s3://bucket/<prefix>`
-as the store when the layout does not start at the bucket root. Secrets (warehouse URLs with
+The bucket comes from each record (`SHIPYARD_PROPAGATOR__BUCKET`, when set, is the only one
+served); `SHIPYARD_PROPAGATOR__PREFIX` maps `s3://bucket/<prefix>` as the store when the layout
+does not start at the bucket root. Secrets (warehouse URLs with
 passwords, the Slack token) can live in one Secrets Manager secret named by
 `SHIPYARD_LAMBDA_SECRET`: a JSON object of environment variables, read once per cold start.
 """
@@ -149,9 +150,10 @@ def _seconds_left(context: Any) -> float | None:
 
 
 def handle_event(event: Any, get_propagator: PropagatorFactory, *, prefix: str | None = None,
-                 context: Any = None,
+                 bucket: str | None = None, context: Any = None,
                  reserve_seconds: float = DEFAULT_RESERVE_SECONDS) -> dict[str, Any]:
     """The handler's logic, for any factory of propagators (a store URL -> Propagator).
+    `bucket`, when given, is the only bucket served; events of others are ignored.
 
     Returns `{"batchItemFailures": [...]}` for SQS batches, `{"records": [...]}` otherwise.
     Raises InputError for an event of no known shape, TransientError when a directly invoked
@@ -168,14 +170,16 @@ def handle_event(event: Any, get_propagator: PropagatorFactory, *, prefix: str |
                             left, message.message_id)
                 failures.append({"itemIdentifier": message.message_id})
                 continue
-            results = handle_message(message, get_propagator, prefix=prefix, held=held)
+            results = handle_message(message, get_propagator, prefix=prefix, bucket=bucket,
+                                     held=held)
             if not message_done(message, results):
                 failures.append({"itemIdentifier": message.message_id})
         return {"batchItemFailures": failures}
 
     results: list[RecordResult] = []
     for message in invocation.messages:
-        results.extend(handle_message(message, get_propagator, prefix=prefix, held=held))
+        results.extend(handle_message(message, get_propagator, prefix=prefix, bucket=bucket,
+                                      held=held))
     retry = [r for r in results if r.retry]
     if retry:
         raise TransientError(
@@ -194,8 +198,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     extra = getattr(get_settings().propagator, "model_extra", None) or {}
     reserve = float(extra.get("lambda_reserve_seconds", DEFAULT_RESERVE_SECONDS))
-    return handle_event(event, get_propagator, prefix=prefix, context=context,
-                        reserve_seconds=reserve)
+    # SHIPYARD_PROPAGATOR__BUCKET (the template sets it): events of any other bucket are ignored.
+    return handle_event(event, get_propagator, prefix=prefix, bucket=extra.get("bucket") or None,
+                        context=context, reserve_seconds=reserve)
 
 
 def consume_queue(*, queue_url: str, bucket: str | None = None, settings: Any = None,

@@ -21,7 +21,7 @@ def test_new_fields_are_added(lake_env):
     later = [dict(e, country="IN", device={**e["device"], "model": "pixel"}) for e in events[20:]]
     lake_env.put("b.jsonl", later)
     r = ingest("events")
-    assert r.new_columns == ["country"]
+    assert r.new_columns == ["device.model", "country"]
     schema = read_manifest(lake_env.lake, "events").schema
     assert schema["country"] == "VARCHAR"
     assert schema["device"] == {"struct": {"os": "VARCHAR", "version": "BIGINT", "model": "VARCHAR"}}

@@ -148,7 +148,8 @@ class _RawError(Exception):
     """DuckDB could not read a raw file (malformed JSON, not objects...)."""
 
 
-def _explain_file(con: Any, path: str, key: str, kept: dict[str, Any]) -> str | None:
+def _explain_file(con: Any, path: str, key: str, kept: dict[str, Any],
+                  declared: dict[str, Any]) -> str | None:
     """Why one raw file cannot join the lake, with its line; None when it can."""
     try:
         found = detect(con, [path])
@@ -158,7 +159,7 @@ def _explain_file(con: Any, path: str, key: str, kept: dict[str, Any]) -> str | 
         if hit:
             return f"{key}, line {hit[0]}: {hit[1]}"
         return f"{key}: {exc}"
-    _, conflicts = sch.merge_schema(kept, found)
+    _, conflicts = sch.merge_schema(kept, found, declared)
     if not conflicts:
         return None
     path_, want, got = conflicts[0]
@@ -172,18 +173,18 @@ def _explain_file(con: Any, path: str, key: str, kept: dict[str, Any]) -> str | 
 def _type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
                 result: IngestResult) -> tuple[dict[str, Any], list[str]]:
     """Merged raw schema and the paths that can be ingested; conflicts fail or are skipped."""
-    overrides = {k: sch.from_sql(v) for k, v in ds.config.columns.items()}
-    kept = {**m.schema, **overrides}
+    declared = {k: sch.from_sql(v) for k, v in ds.config.columns.items()}
+    kept = {n: declared.get(n, t) for n, t in m.schema.items()}
     paths = list(staged)
     bad: dict[str, str] = {}
     try:
         found = detect(con, paths)
-        merged, conflicts = sch.merge_schema(kept, found)
+        merged, conflicts = sch.merge_schema(kept, found, declared)
     except _RawError:
         conflicts = [("", None, None)]
     if conflicts:
         for p in paths:
-            why = _explain_file(con, p, staged[p], kept)
+            why = _explain_file(con, p, staged[p], kept, declared)
             if why:
                 bad[p] = why
         if not bad:  # only the union conflicts: report what DuckDB saw
@@ -202,11 +203,13 @@ def _type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
             result.rejected[staged[p]] = why
         merged = kept
         if paths:
-            merged, conflicts = sch.merge_schema(kept, detect(con, paths))
+            merged, conflicts = sch.merge_schema(kept, detect(con, paths), declared)
             if conflicts:
                 raise InputError(f"dataset {ds.name!r}: cannot type the raw batch: {conflicts[0]}")
     merged = {k: v for k, v in merged.items() if v != sch.NULL}
-    result.new_columns += [k for k in merged if k not in m.schema and m.version > 0]
+    if m.version > 0:
+        old = set(sch.field_paths(m.schema))
+        result.new_columns += [p for p in sch.field_paths(merged) if p not in old]
     return merged, paths
 
 
@@ -420,7 +423,7 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
                 else:
                     rows = duckdb_write(con, b)
                 con.close()
-                say(f"  {rows[0]} rows read, {rows[0] - rows[2]} duplicates dropped; publishing")
+                say(f"  {rows[0]} rows read, {rows[0] - rows[2]} duplicate(s) dropped; publishing")
                 entries = publish(lake, b.outdir, txn)
             expected = m.version
             at = now_iso()

@@ -153,14 +153,20 @@ def merge(kept: Type | None, found: Type, path: str = "") -> tuple[Type | None, 
     return kept, [(path, kept, found)]
 
 
-def merge_schema(kept: dict[str, Type], found: dict[str, Type]) -> tuple[dict[str, Type], list]:
-    out = dict(kept)
+def merge_schema(kept: dict[str, Type], found: dict[str, Type],
+                 declared: dict[str, Type] | None = None) -> tuple[dict[str, Type], list]:
+    """Kept columns first, then new ones in the order found; `declared` types (the config's
+    `columns`) win over kept and inferred ones without moving a column."""
+    declared = declared or {}
+    out = {n: declared.get(n, t) for n, t in kept.items()}
     conflicts: list = []
     for name, ft in found.items():
-        m, c = merge(out.get(name), ft, name)
+        m, c = merge(out.get(name, declared.get(name)), ft, name)
         conflicts += c
         if m is not None:
             out[name] = m
+    for name, t in declared.items():
+        out.setdefault(name, t)
     return out, conflicts
 
 
@@ -333,3 +339,14 @@ def has_uuid(t: Type) -> bool:
             return has_uuid(t["list"])
         return any(has_uuid(c) for c in t["map"])
     return t == "UUID"
+
+
+def field_paths(schema: dict[str, Type], prefix: str = "") -> list[str]:
+    """Dotted paths of every field, nested struct fields included ('device.os')."""
+    out = []
+    for name, t in schema.items():
+        path = prefix + name
+        out.append(path)
+        if isinstance(t, dict) and "struct" in t:
+            out += field_paths(t["struct"], path + ".")
+    return out

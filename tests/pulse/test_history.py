@@ -50,16 +50,40 @@ def test_uptime_windows(history):
     assert history.count() == len(rows) and history.count("web") == 1
 
 
-def test_series_buckets_and_recent(history):
-    # Two checks in the first half hour (12 ms, 18 ms), one failure in the last.
-    history.write_checks([r("api", NOW - D + 60, True, 12.0), r("api", NOW - D + 120, True, 18.0),
-                          r("api", NOW - 60, False)])
-    series = history.series(NOW, span=D, buckets=48)["api"]
-    assert series[0] == (NOW - D, 15.0, 1.0)
-    assert series[-1][0] == NOW - 1800 and series[-1][1] is None and series[-1][2] == 0.0
+def test_series_hourly_and_recent(history):
+    # Two checks in the first hour of the chart (12 ms, 18 ms), one failure in the current hour.
+    first = NOW - 23 * H
+    history.write_checks([r("api", first + 60, True, 12.0), r("api", first + 120, True, 18.0),
+                          r("api", NOW + 30, False), r("api", NOW + 40, True, 7.0),
+                          r("api", first - 10, True, 99.0)])  # before the chart
+    series = history.series(NOW + 50, hours=24)["api"]
+    assert series == [(first, 15.0, 1.0), (NOW, 7.0, 0.5)]
     recent = history.recent("api", limit=2)
-    assert [x["ts"] for x in recent] == [NOW - 60, NOW - D + 120]
-    assert recent[0]["ok"] is False and recent[0]["error"] == "refused" and recent[0]["lag_ms"] == 1.5
+    assert [x["ts"] for x in recent] == [NOW + 40, NOW + 30]
+    assert recent[1]["ok"] is False and recent[1]["error"] == "refused" and recent[1]["lag_ms"] == 1.5
+
+
+def test_uptime_matches_brute_force_at_any_time(history):
+    """Whole hours come from the rollup, the partial hours at the ends from raw rows: the
+    result must equal counting every check, for windows that start mid-hour."""
+    import random
+
+    rnd = random.Random(7)
+    rows = []
+    for mid in ("a", "b"):
+        t = NOW - 32 * D
+        while t < NOW + 2 * H:
+            t += rnd.uniform(60, 1500)
+            rows.append(r(mid, t, rnd.random() > 0.1, maintenance=rnd.random() < 0.02))
+    # Written in several batches, like the service does (the rollup adds up across batches).
+    for i in range(0, len(rows), 700):
+        history.write_checks(rows[i:i + 700])
+    for now in (NOW, NOW + 1234.5, NOW - 3 * D + 59.25):
+        got = history.uptime(now)
+        for mid in ("a", "b"):
+            for name, w in (("24h", D), ("7d", 7 * D), ("30d", 30 * D)):
+                sel = [x for x in rows if x.monitor_id == mid and now - w <= x.ts < now and not x.maintenance]
+                assert got[mid][name] == pytest.approx(sum(x.ok for x in sel) / len(sel)), (now, mid, name)
 
 
 def test_incidents(history):
@@ -74,7 +98,7 @@ def test_incidents(history):
 
 
 def test_batches_are_bulk(history):
-    rows = [r(f"m{i % 100}", NOW - i * 0.01, i % 7 != 0) for i in range(20_000)]
+    rows = [r(f"m{i % 100}", NOW - (i + 1) * 0.01, i % 7 != 0) for i in range(20_000)]
     history.write_checks(rows)
     assert history.count() == 20_000
     up = history.uptime(NOW)

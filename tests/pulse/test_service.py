@@ -213,3 +213,31 @@ def test_settings_database_url_selects_postgres(tmp_path, monkeypatch, backend, 
     wait_for(lambda: run.svc.written_total >= 2, what="rows written")
     assert type(run.svc.history).__name__ == "PostgresHistory"
     assert not (tmp_path / "pulse.sqlite3").exists()
+
+
+def test_down_state_survives_a_restart(tmp_path, backend, run_pulse):
+    """Down when the service stopped -> still down after a restart: no second 'down' notice,
+    and the recovery is announced once."""
+    hist = open_history(None, default_dir=tmp_path)
+    try:
+        hist.open_incident("api", time.time() - 600, "status 500")
+        backend.mode = "fail"
+        write_monitors(tmp_path / "conf" / "a.yml", http_monitor(backend.url))
+        run = run_pulse(tmp_path / "conf", history=hist)
+        wait_for(lambda: run.svc.states["api"].checks >= 6, what="failed checks")
+        assert run.svc.snapshot()[0]["status"] == "down"
+        assert outbox(tmp_path) == []
+        backend.mode = "ok"
+        wait_for(lambda: not run.svc.states["api"].triggered, what="resolved")
+        time.sleep(0.3)
+        [n] = outbox(tmp_path)
+        assert n["level"] == "success" and "resolved after 10m" in n["message"]
+        wait_for(lambda: hist.open_incidents() == {}, what="incident closed")
+        # Removing a monitor while it is down closes its incident too.
+        backend.mode = "fail"
+        wait_for(lambda: run.svc.states["api"].triggered, what="down again")
+        wait_for(lambda: "api" in hist.open_incidents(), what="incident open")
+        (tmp_path / "conf" / "a.yml").unlink()
+        wait_for(lambda: hist.open_incidents() == {}, what="incident closed on removal")
+    finally:
+        hist.close()

@@ -41,7 +41,51 @@ _SCHEMA = [
         error TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS pulse_incidents_monitor ON pulse_incidents (monitor_id, started)",
+    # One row per monitor and hour, kept up to date by every batch: uptime and charts read
+    # these instead of every check (30 days at 1 check/s is 2.6 M rows per monitor, 720 here).
+    """CREATE TABLE IF NOT EXISTS pulse_hourly (
+        monitor_id TEXT NOT NULL,
+        hour DOUBLE PRECISION NOT NULL,
+        checks INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        rtt_sum DOUBLE PRECISION NOT NULL,
+        rtt_n INTEGER NOT NULL,
+        PRIMARY KEY (monitor_id, hour)
+    )""",
 ]
+
+HOUR = 3600.0
+
+_UPSERT_HOURLY = (
+    "INSERT INTO pulse_hourly (monitor_id, hour, checks, ok, rtt_sum, rtt_n) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (monitor_id, hour) DO UPDATE SET checks = pulse_hourly.checks + excluded.checks, "
+    "ok = pulse_hourly.ok + excluded.ok, rtt_sum = pulse_hourly.rtt_sum + excluded.rtt_sum, "
+    "rtt_n = pulse_hourly.rtt_n + excluded.rtt_n"
+)
+
+
+def _hourly(results: list[CheckResult]) -> list[tuple]:
+    """Aggregate a batch per (monitor, hour); maintenance checks do not count."""
+    agg: dict[tuple[str, float], list[float]] = {}
+    for r in results:
+        if r.maintenance:
+            continue
+        a = agg.setdefault((r.monitor_id, (r.ts // HOUR) * HOUR), [0, 0, 0.0, 0])
+        a[0] += 1
+        if r.ok:
+            a[1] += 1
+            if r.rtt_ms is not None:
+                a[2] += r.rtt_ms
+                a[3] += 1
+    return [(mid, hour, int(c), int(ok), s, int(n)) for (mid, hour), (c, ok, s, n) in agg.items()]
+
+
+def _floor_hour(t: float) -> float:
+    return (t // HOUR) * HOUR
+
+
+def _ceil_hour(t: float) -> float:
+    return -((-t) // HOUR) * HOUR
 
 _COLUMNS = ("monitor_id", "ts", "ok", "rtt_ms", "status", "error", "lag_ms", "maintenance")
 
@@ -54,8 +98,6 @@ class HistoryStore:
     """The base class holds the SQL; subclasses open connections and write batches."""
 
     placeholder = "?"
-    # SQLite's CAST(x AS INTEGER) truncates; PostgreSQL's rounds, so it needs FLOOR.
-    bucket_expr = "CAST((ts - ?) / ? AS INTEGER)"
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -120,59 +162,93 @@ class HistoryStore:
                   (resolved, monitor_id))
         c.commit()
 
-    def prune(self, before: float) -> None:
+    def prune(self, before: float, rollups_before: float | None = None) -> None:
+        """Drop raw checks older than `before` (and hourly rollups older than
+        `rollups_before`, when given); resolved incidents go with the raw checks."""
         c = self._conn()
         c.execute(self._q("DELETE FROM pulse_checks WHERE ts < ?"), (before,))
+        if rollups_before is not None:
+            c.execute(self._q("DELETE FROM pulse_hourly WHERE hour < ?"), (rollups_before,))
         c.execute(self._q("DELETE FROM pulse_incidents WHERE resolved IS NOT NULL AND resolved < ?"), (before,))
         c.commit()
 
     # reads ---------------------------------------------------------------------------------
     def uptime(self, now: float, monitor_ids: list[str] | None = None) -> dict[str, dict[str, float | None]]:
-        """Share of successful checks per window ending at `now` (maintenance excluded);
-        None when there was no check in the window."""
-        cols = []
-        params: list[Any] = []
+        """Share of successful checks per window [now - w, now) (maintenance excluded); None
+        when there was no check in the window.
+
+        Exact, and cheap at any history size: whole hours come from `pulse_hourly`; only the
+        two partial hours at the window's ends are counted from raw checks.
+        """
+        if monitor_ids is not None and not monitor_ids:
+            return {}
+        cur = _floor_hour(now)
+        edges = []  # (window start, first whole hour) per window
         for w in WINDOWS.values():
-            cols.append("SUM(CASE WHEN ts > ? AND ok THEN 1 ELSE 0 END), SUM(CASE WHEN ts > ? THEN 1 ELSE 0 END)")
-            params += [now - w, now - w]
-        sql = (f"SELECT monitor_id, {', '.join(cols)} FROM pulse_checks "
-               "WHERE ts > ? AND ts <= ? AND NOT maintenance")
-        params += [now - max(WINDOWS.values()), now]
+            lo = now - w
+            edges.append((lo, min(_ceil_hour(lo), cur)))
+        where_ids, id_params = "", []
         if monitor_ids is not None:
-            if not monitor_ids:
-                return {}
-            sql += f" AND monitor_id IN ({', '.join('?' for _ in monitor_ids)})"
-            params += monitor_ids
-        sql += " GROUP BY monitor_id"
+            where_ids = f" AND monitor_id IN ({', '.join('?' for _ in monitor_ids)})"
+            id_params = list(monitor_ids)
+
+        cols, params = [], []
+        for _, first in edges:
+            cols.append("SUM(CASE WHEN hour >= ? THEN ok ELSE 0 END), SUM(CASE WHEN hour >= ? THEN checks ELSE 0 END)")
+            params += [first, first]
+        hourly_sql = (f"SELECT monitor_id, {', '.join(cols)} FROM pulse_hourly "
+                      f"WHERE hour >= ? AND hour < ?{where_ids} GROUP BY monitor_id")
+        params += [min(e[1] for e in edges), cur, *id_params]
+
+        rcols, rparams, ranges, rng_params = [], [], [], []
+        for lo, first in edges:
+            rcols.append("SUM(CASE WHEN ts >= ? AND ts < ? AND ok THEN 1 ELSE 0 END), "
+                         "SUM(CASE WHEN ts >= ? AND ts < ? THEN 1 ELSE 0 END)")
+            rparams += [lo, first, lo, first]
+            ranges.append("(ts >= ? AND ts < ?)")
+            rng_params += [lo, first]
+        rcols.append("SUM(CASE WHEN ts >= ? AND ok THEN 1 ELSE 0 END), SUM(CASE WHEN ts >= ? THEN 1 ELSE 0 END)")
+        rparams += [cur, cur]
+        ranges.append("(ts >= ? AND ts < ?)")
+        rng_params += [cur, now]
+        raw_sql = (f"SELECT monitor_id, {', '.join(rcols)} FROM pulse_checks WHERE NOT maintenance "
+                   f"AND ({' OR '.join(ranges)}){where_ids} GROUP BY monitor_id")
+
+        totals: dict[str, list[int]] = {}
+        for row in self._fetch(hourly_sql, params):
+            t = totals.setdefault(row[0], [0] * (2 * len(WINDOWS)))
+            for i in range(2 * len(WINDOWS)):
+                t[i] += int(row[1 + i] or 0)
+        for row in self._fetch(raw_sql, [*rparams, *rng_params, *id_params]):
+            t = totals.setdefault(row[0], [0] * (2 * len(WINDOWS)))
+            now_ok, now_n = int(row[-2] or 0), int(row[-1] or 0)
+            for i in range(len(WINDOWS)):
+                t[2 * i] += int(row[1 + 2 * i] or 0) + now_ok
+                t[2 * i + 1] += int(row[2 + 2 * i] or 0) + now_n
         out: dict[str, dict[str, float | None]] = {}
-        for row in self._fetch(sql, params):
-            vals = {}
-            for i, name in enumerate(WINDOWS):
-                up, total = row[1 + 2 * i] or 0, row[2 + 2 * i] or 0
-                vals[name] = (up / total) if total else None
-            out[row[0]] = vals
+        for mid, t in totals.items():
+            out[mid] = {name: (t[2 * i] / t[2 * i + 1]) if t[2 * i + 1] else None
+                        for i, name in enumerate(WINDOWS)}
         return out
 
-    def series(self, now: float, span: float = 86400.0, buckets: int = 48,
+    def series(self, now: float, hours: int = 24,
                monitor_ids: list[str] | None = None) -> dict[str, list[tuple[float, float | None, float]]]:
-        """Per monitor and time bucket over [now - span, now]: (bucket start, mean response
-        time in ms of successful checks, share of successful checks)."""
-        start = now - span
-        width = span / buckets
-        sql = (f"SELECT monitor_id, {self.bucket_expr} AS b, "
-               "AVG(CASE WHEN ok THEN rtt_ms END), AVG(CASE WHEN ok THEN 1.0 ELSE 0.0 END) "
-               "FROM pulse_checks WHERE ts > ? AND ts <= ?")
-        params: list[Any] = [start, width, start, now]
+        """Per monitor and hour over the last `hours` hours (the current one included):
+        (hour start, mean response time in ms of successful checks, share of successful checks)."""
+        if monitor_ids is not None and not monitor_ids:
+            return {}
+        first = _floor_hour(now) - (hours - 1) * HOUR
+        sql = ("SELECT monitor_id, hour, rtt_sum, rtt_n, ok, checks FROM pulse_hourly "
+               "WHERE hour >= ? AND hour <= ?")
+        params: list[Any] = [first, now]
         if monitor_ids is not None:
-            if not monitor_ids:
-                return {}
             sql += f" AND monitor_id IN ({', '.join('?' for _ in monitor_ids)})"
             params += monitor_ids
-        sql += " GROUP BY monitor_id, b ORDER BY monitor_id, b"
+        sql += " ORDER BY monitor_id, hour"
         out: dict[str, list[tuple[float, float | None, float]]] = {}
-        for mid, b, rtt, okr in self._fetch(sql, params):
-            b = min(int(b), buckets - 1)
-            out.setdefault(mid, []).append((start + b * width, None if rtt is None else float(rtt), float(okr)))
+        for mid, hour, rtt_sum, rtt_n, ok, checks in self._fetch(sql, params):
+            out.setdefault(mid, []).append(
+                (float(hour), float(rtt_sum) / rtt_n if rtt_n else None, ok / checks if checks else 0.0))
         return out
 
     def incidents(self, limit: int = 20, monitor_id: str | None = None) -> list[dict[str, Any]]:
@@ -185,6 +261,11 @@ class HistoryStore:
         params.append(int(limit))
         return [{"monitor_id": r[0], "started": r[1], "resolved": r[2], "error": r[3]}
                 for r in self._fetch(sql, params)]
+
+    def open_incidents(self) -> dict[str, float]:
+        """monitor id -> start of its ongoing incident (to carry 'down' across a restart)."""
+        return {r[0]: r[1] for r in self._fetch(
+            "SELECT monitor_id, MIN(started) FROM pulse_incidents WHERE resolved IS NULL GROUP BY monitor_id")}
 
     def recent(self, monitor_id: str, limit: int = 50, since: float | None = None) -> list[dict[str, Any]]:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM pulse_checks WHERE monitor_id = ?"
@@ -220,14 +301,14 @@ class SQLiteHistory(HistoryStore):
         if not results:
             return
         c = self._conn()
-        with c:  # one transaction per batch
+        with c:  # one transaction per batch: the raw rows and their hourly rollups
             c.executemany(f"INSERT INTO pulse_checks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                           [_row(r) for r in results])
+            c.executemany(_UPSERT_HOURLY, _hourly(results))
 
 
 class PostgresHistory(HistoryStore):
     placeholder = "%s"
-    bucket_expr = "FLOOR((ts - %s) / %s)"
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -243,10 +324,6 @@ class PostgresHistory(HistoryStore):
                                  hint="check pulse.database_url (SHIPYARD_PULSE__DATABASE_URL) and that "
                                       "PostgreSQL is running") from None
 
-    def _q(self, sql: str) -> str:
-        # bucket_expr is already in %s form; only convert the generic '?' placeholders.
-        return sql.replace("?", "%s")
-
     def _end_read(self, conn: Any) -> None:
         # psycopg opens a transaction on the first statement; end it so a long-lived read
         # connection does not hold a snapshot (and block VACUUM) forever.
@@ -261,6 +338,7 @@ class PostgresHistory(HistoryStore):
             with cur.copy(f"COPY pulse_checks ({', '.join(_COLUMNS)}) FROM STDIN") as cp:
                 for r in results:
                     cp.write_row(_row(r))
+            cur.executemany(self._q(_UPSERT_HOURLY), _hourly(results))
         c.commit()
 
 

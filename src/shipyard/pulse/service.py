@@ -94,6 +94,7 @@ class PulseService:
         self.concurrency = int(concurrency if concurrency is not None else extra.get("concurrency", 256))
         self.retention = float(retention_days if retention_days is not None
                                else extra.get("retention_days", 35)) * 86400
+        self.rollup_retention = float(extra.get("rollup_retention_days", 400)) * 86400
         self.default_channel = settings.pulse.channel
 
         self.monitors: dict[str, Monitor] = {}
@@ -221,7 +222,10 @@ class PulseService:
         for mid in list(self.monitors):
             if mid not in merged or not merged[mid].enabled:
                 del self.monitors[mid]
-                self.states.pop(mid, None)
+                st = self.states.pop(mid, None)
+                if st is not None and st.triggered:
+                    # Removed while down: close its incident (no notice; nobody watches it now).
+                    self._db.submit(self._safe, self.history.resolve_incident, mid, now)
                 self._gen[mid] = self._gen.get(mid, 0) + 1
                 log.debug("pulse: monitor %s removed", mid)
                 removed += 1
@@ -363,7 +367,8 @@ class PulseService:
             now = self.clock()
             if now - last_prune > 3600:
                 last_prune = now
-                self._db.submit(self._safe, self.history.prune, now - self.retention)
+                self._db.submit(self._safe, self.history.prune, now - self.retention,
+                                now - self.rollup_retention)
 
     async def _watcher(self) -> None:
         assert self._stop is not None
@@ -379,6 +384,23 @@ class PulseService:
                     self.reload()
                 except Exception:  # noqa: BLE001 - a reload bug must not stop the monitor
                     log.exception("pulse: reload failed; keeping the current monitors")
+
+    async def _restore_incidents(self) -> None:
+        """A monitor that was down when the service stopped is still down after a restart:
+        no second 'down' notice; it resolves (and says so) after success_threshold successes."""
+        loop = asyncio.get_running_loop()
+        try:
+            ongoing = await loop.run_in_executor(self._db, self.history.open_incidents)
+        except Exception:  # noqa: BLE001 - history is best effort here; checks must start
+            log.exception("pulse: could not read open incidents")
+            return
+        now = self.clock()
+        for mid, started in ongoing.items():
+            st = self.states.get(mid)
+            if st is not None:
+                st.triggered = True
+                st.incident_started = started
+                st.last_alert_ts = now
 
     def stop(self) -> None:
         if self._stop is not None:
@@ -397,6 +419,7 @@ class PulseService:
         self._pool = ClientPool(self.concurrency)
         self._fingerprint = self._scan()
         self.reload()
+        await self._restore_incidents()
         server = None
         tasks = [asyncio.create_task(self._scheduler(), name="pulse-scheduler"),
                  asyncio.create_task(self._writer(), name="pulse-writer"),

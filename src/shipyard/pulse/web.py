@@ -74,7 +74,7 @@ def render_metrics(svc: "PulseService") -> str:
 
 
 def _chart(points: list[tuple[float, float | None, float]], start: float, span: float) -> str:
-    """An inline SVG: mean response time per bucket, failed buckets marked red."""
+    """An inline SVG: mean response time per hour, hours with failed checks marked red."""
     w, h, pad = 320, 64, 4
     rtts = [p[1] for p in points if p[1] is not None]
     if not points:
@@ -89,9 +89,9 @@ def _chart(points: list[tuple[float, float | None, float]], start: float, span: 
     def y(v: float) -> float:
         return h - pad - v / top * (h - 2 * pad)
 
-    pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v, _ in points if v is not None)
-    bad = "".join(f'<rect x="{x(t):.1f}" y="0" width="4" height="{h}" class="bad"><title>'
-                  f'{(1 - ok) * 100:.0f}% failed at {_fmt_time(t)}</title></rect>'
+    pts = " ".join(f"{x(t + 1800):.1f},{y(v):.1f}" for t, v, _ in points if v is not None)
+    bad = "".join(f'<rect x="{x(t):.1f}" y="0" width="{(w - 2 * pad) / 24:.1f}" height="{h}" class="bad"><title>'
+                  f'{(1 - ok) * 100:.0f}% failed in the hour from {_fmt_time(t)}</title></rect>'
                   for t, _, ok in points if ok < 1)
     return (f'<svg class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
             f'aria-label="response time, max {top:.0f} ms">{bad}'
@@ -147,7 +147,7 @@ def render_page(svc: "PulseService", uptime: dict, series: dict, incidents: list
             f"<div class='meta'>{esc(m['id'])} · {m['type']} · {esc(', '.join(m['targets']))} · {esc(m['schedule'])}</div>"
             f"<div class='meta'>last check {esc(m['last_check'] or 'pending')} · {rtt}</div>{err}</div>"
             f"<table class='uptime'><tr>{heads}</tr><tr>{cells}</tr></table>"
-            f"<div>{_chart(series.get(m['id'], []), now - 86400, 86400)}</div></section>")
+            f"<div>{_chart(series.get(m['id'], []), (now // 3600) * 3600 - 23 * 3600, 24 * 3600)}</div></section>")
     if not snap:
         parts.append("<p>No monitors loaded. Add a YAML file to the config directory.</p>")
     names = {m["id"]: m["name"] for m in snap}

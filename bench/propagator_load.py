@@ -42,6 +42,11 @@ from psycopg.conninfo import make_conninfo
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
+import shipyard.propagator.engines.duckdb  # noqa: E402,F401  (loaded up front: the run times loads, not imports)
+import shipyard.propagator.engines.mysql  # noqa: E402,F401
+import shipyard.propagator.engines.postgres  # noqa: E402,F401
+import shipyard.propagator.runner  # noqa: E402,F401
+
 PG_URL = os.environ.get("SHIPYARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("SHIPYARD_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 SPEC = {
@@ -78,6 +83,16 @@ def best(fn: Callable[[], Any], repeat: int, setup: Callable[[], Any] | None = N
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def duel(raw: Callable[[], Any], raw_setup: Callable[[], Any], prop: Callable[[], Any], prop_setup: Callable[[], Any],
+         repeat: int) -> tuple[float, float]:
+    """Best of `repeat` for each path, the two alternating so a busy moment hits both alike."""
+    t_raw, t_prop = [], []
+    for _ in range(repeat):
+        t_raw.append(best(raw, 1, raw_setup))
+        t_prop.append(best(prop, 1, prop_setup))
+    return min(t_raw), min(t_prop)
 
 
 class PgDb:
@@ -160,7 +175,6 @@ def bench_postgres(files: tuple[Path, Path], rows: int, repeat: int, work: Path)
             n[0] += 1
             db.execute(PG_DDL.format(t=f"raw{n[0]}"))
 
-        t_raw = best(lambda: raw_pg_copy(db.url, f"raw{n[0]}", load), repeat, raw_setup)
         m = [0]
         keys: list[str] = []
 
@@ -169,7 +183,8 @@ def bench_postgres(files: tuple[Path, Path], rows: int, repeat: int, work: Path)
             b.create("postgres", db.name, f"prop{m[0]}")
             keys.append(b.put_file("postgres", db.name, f"prop{m[0]}", "input/load", load, "load.csv"))
 
-        t_prop = best(lambda: b.process(keys[-1], rows), repeat, prop_setup)
+        t_raw, t_prop = duel(lambda: raw_pg_copy(db.url, f"raw{n[0]}", load), raw_setup,
+                             lambda: b.process(keys[-1], rows), prop_setup, repeat)
         out.append(("PostgreSQL load", rows, t_raw, t_prop, 0.85, "raw COPY into a bare table, same indexes"))
 
         # Upserts run against the tables loaded above; each repeat gets a fresh copy of one.
@@ -179,7 +194,6 @@ def bench_postgres(files: tuple[Path, Path], rows: int, repeat: int, work: Path)
             u[0] += 1
             db.execute(PG_DDL.format(t=f"rawup{u[0]}") + f"; INSERT INTO rawup{u[0]} SELECT * FROM raw1")
 
-        t_raw_up = best(lambda: raw_pg_upsert(db.url, f"rawup{u[0]}", upsert), repeat, raw_up_setup)
         w = [0]
         ukeys: list[str] = []
 
@@ -190,7 +204,8 @@ def bench_postgres(files: tuple[Path, Path], rows: int, repeat: int, work: Path)
             db.execute(f"INSERT INTO {t} SELECT * FROM prop1")
             ukeys.append(b.put_file("postgres", db.name, t, "input/update", upsert, "upsert.csv"))
 
-        t_prop_up = best(lambda: b.process(ukeys[-1], rows), repeat, prop_up_setup)
+        t_raw_up, t_prop_up = duel(lambda: raw_pg_upsert(db.url, f"rawup{u[0]}", upsert), raw_up_setup,
+                                   lambda: b.process(ukeys[-1], rows), prop_up_setup, repeat)
         out.append(("PostgreSQL upsert", rows, t_raw_up, t_prop_up, 0.80, "raw COPY to temp + INSERT ON CONFLICT"))
         b.p.close()
     finally:
@@ -215,7 +230,6 @@ def bench_duckdb(files: tuple[Path, Path], rows: int, repeat: int, work: Path) -
         con.execute(f"INSERT INTO t SELECT * FROM read_csv('{load}', header = true)")
         con.close()
 
-    t_raw = best(raw, repeat, raw_setup)
     m = [0]
     state: dict[str, Any] = {}
 
@@ -228,7 +242,7 @@ def bench_duckdb(files: tuple[Path, Path], rows: int, repeat: int, work: Path) -
         state["b"] = b
         state["k"] = b.put_file("duckdb", "bench", "orders", "input/load", load, "load.csv")
 
-    t_prop = best(lambda: state["b"].process(state["k"], rows), repeat, prop_setup)
+    t_raw, t_prop = duel(raw, raw_setup, lambda: state["b"].process(state["k"], rows), prop_setup, repeat)
     state["b"].p.close()
     return [("DuckDB load", rows, t_raw, t_prop, 0.85, "INSERT ... SELECT FROM read_csv, same DDL")]
 
@@ -259,7 +273,6 @@ def bench_mysql(files: tuple[Path, Path], rows: int, repeat: int, work: Path) ->
             c.commit()
             c.close()
 
-        t_raw = best(raw, repeat, raw_setup)
         b = Bucket(str(work / "mbucket"), {"mysql": {"url": MYSQL_URL}})
         m = [0]
         keys: list[str] = []
@@ -269,7 +282,7 @@ def bench_mysql(files: tuple[Path, Path], rows: int, repeat: int, work: Path) ->
             b.create("mysql", db, f"prop{m[0]}")
             keys.append(b.put_file("mysql", db, f"prop{m[0]}", "input/load", load, "load.csv"))
 
-        t_prop = best(lambda: b.process(keys[-1], rows), repeat, prop_setup)
+        t_raw, t_prop = duel(raw, raw_setup, lambda: b.process(keys[-1], rows), prop_setup, repeat)
         b.p.close()
     finally:
         admin.cursor().execute(f"DROP DATABASE IF EXISTS `{db}`")
@@ -305,9 +318,6 @@ def bench_s3(files: tuple[Path, Path], rows: int, repeat: int, work: Path) -> li
             n[0] += 1
             db.execute(PG_DDL.format(t=f"raw{n[0]}"))
 
-        t_raw = best(lambda: raw_pg_copy(db.url, f"raw{n[0]}", load,
-                                         stream=lambda: s3.get_object(Bucket="bench", Key=raw_key)["Body"]),
-                     repeat, raw_setup)
         m = [0]
         keys: list[str] = []
 
@@ -316,7 +326,9 @@ def bench_s3(files: tuple[Path, Path], rows: int, repeat: int, work: Path) -> li
             b.create("postgres", db.name, f"prop{m[0]}")
             keys.append(b.put_file("postgres", db.name, f"prop{m[0]}", "input/load", load, "load.csv"))
 
-        t_prop = best(lambda: b.process(keys[-1], rows), repeat, prop_setup)
+        t_raw, t_prop = duel(lambda: raw_pg_copy(db.url, f"raw{n[0]}", load,
+                                                 stream=lambda: s3.get_object(Bucket="bench", Key=raw_key)["Body"]),
+                             raw_setup, lambda: b.process(keys[-1], rows), prop_setup, repeat)
         b.p.close()
     finally:
         db.drop()
@@ -324,45 +336,67 @@ def bench_s3(files: tuple[Path, Path], rows: int, repeat: int, work: Path) -> li
     return [("S3 -> PostgreSQL load", rows, t_raw, t_prop, 0.85, "raw COPY streamed from the S3 object")]
 
 
-def child_load(rows: int) -> None:
-    """In a child process: one propagator load of `rows` rows into PostgreSQL; print peak RSS."""
-    work = Path(tempfile.mkdtemp(prefix="bench-mem-"))
+def child_load(path: str) -> None:
+    """In a child process: one propagator load of the file into PostgreSQL; print the peak RSS
+    sampled during the load (every 5 ms) against the RSS just before it."""
+    import threading
+
+    import psutil
+
+    load = Path(path)
+    rows = sum(1 for _ in open(load, "rb")) - 1
+    proc = psutil.Process()
+    db = PgDb()
     try:
-        load, _ = make_files(work, rows)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        db = PgDb()
+        b = Bucket(str(load.parent / f"mem-bucket-{rows}"), {"postgres": {"url": PG_URL}})
+        b.create("postgres", db.name, "orders")  # imports and connections done: the baseline
+        k = b.put_file("postgres", db.name, "orders", "input/load", load, "load.csv")
+        before = proc.memory_info().rss
+        peak = [before]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], proc.memory_info().rss)
+                done.wait(0.005)
+
+        t = threading.Thread(target=sample)
+        t.start()
         try:
-            b = Bucket(str(work / "bucket"), {"postgres": {"url": PG_URL}})
-            b.create("postgres", db.name, "orders")
-            k = b.put_file("postgres", db.name, "orders", "input/load", load, "load.csv")
             b.process(k, rows)
-            b.p.close()
         finally:
-            db.drop()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({"rows": rows, "bytes": load.stat().st_size, "rss_before_kib": before, "peak_kib": peak}))
+            done.set()
+            t.join()
+        b.p.close()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        db.drop()
+    print(json.dumps({"rows": rows, "bytes": load.stat().st_size, "rss_before_kib": before // 1024,
+                      "peak_kib": peak[0] // 1024}))
 
 
 def memory(rows_list: list[int]) -> list[dict[str, Any]]:
     out = []
     for rows in rows_list:
-        r = subprocess.run([sys.executable, __file__, "--child-load", str(rows)], capture_output=True, text=True,
-                           check=True)
-        out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        work = Path(tempfile.mkdtemp(prefix="bench-mem-"))
+        try:
+            load, _ = make_files(work, rows)
+            r = subprocess.run([sys.executable, __file__, "--child-load", str(load)], capture_output=True, text=True,
+                               check=True)
+            out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=2, help="best of N runs per path (default 2)")
+    ap.add_argument("--repeat", type=int, default=3, help="best of N runs per path, alternating (default 3)")
     ap.add_argument("--mysql", action="store_true", help="also MariaDB (raw LOAD DATA vs the propagator)")
     ap.add_argument("--s3", action="store_true", help="also the S3 store (moto's server on 127.0.0.1)")
     ap.add_argument("--memory-rows", default="", help="comma-separated sizes for the peak-memory check, "
                     "e.g. 1000000,4000000 (each in a child process)")
-    ap.add_argument("--child-load", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--child-load", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_load:
         child_load(args.child_load)
@@ -376,24 +410,21 @@ def main() -> None:
         files = make_files(work, args.rows)
         print(f"{args.rows:,} rows, {files[0].stat().st_size / 1e6:.1f} MB CSV (made in {time.perf_counter() - t0:.1f}s); "
               f"best of {args.repeat}; {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}")
-        results = bench_postgres(files, args.rows, args.repeat, work)
-        results += bench_duckdb(files, args.rows, args.repeat, work)
-        if args.mysql:
-            results += bench_mysql(files, args.rows, args.repeat, work)
-        if args.s3:
-            results += bench_s3(files, args.rows, args.repeat, work)
+        print(f"\n{'path':<24}{'raw rows/s':>14}{'propagator rows/s':>20}{'ratio':>8}{'target':>8}  result   baseline",
+              flush=True)
+        benches = [bench_postgres, bench_duckdb] + ([bench_mysql] if args.mysql else []) + ([bench_s3] if args.s3 else [])
+        for bench in benches:
+            for name, rows, t_raw, t_prop, target, base in bench(files, args.rows, args.repeat, work):
+                ratio = t_raw / t_prop
+                print(f"{name:<24}{rows / t_raw:>14,.0f}{rows / t_prop:>20,.0f}{ratio:>8.2f}{target:>8.2f}  "
+                      f"{'ok  ' if ratio >= target else 'MISS'}     {base}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{'path':<24}{'raw rows/s':>14}{'propagator rows/s':>20}{'ratio':>8}{'target':>8}  result   baseline")
-    for name, rows, t_raw, t_prop, target, base in results:
-        ratio = t_raw / t_prop
-        print(f"{name:<24}{rows / t_raw:>14,.0f}{rows / t_prop:>20,.0f}{ratio:>8.2f}{target:>8.2f}  "
-              f"{'ok  ' if ratio >= target else 'MISS'}     {base}")
     if args.memory_rows:
         print("\npeak RSS of a propagator load into PostgreSQL (child process):")
         for m in memory([int(x) for x in args.memory_rows.split(",") if x]):
-            print(f"  {m['rows']:>10,} rows  {m['bytes'] / 1e6:>8.1f} MB file  peak {m['peak_kib'] / 1024:>7.1f} MiB "
-                  f"(after imports {m['rss_before_kib'] / 1024:.1f} MiB)")
+            print(f"  {m['rows']:>10,} rows  {m['bytes'] / 1e6:>8.1f} MB file  peak RSS {m['peak_kib'] / 1024:>7.1f} MiB "
+                  f"(before the load {m['rss_before_kib'] / 1024:.1f} MiB: +{(m['peak_kib'] - m['rss_before_kib']) / 1024:.1f})")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ def results(svc, mid):
 
 
 def test_every_schedule_fires_on_time_without_drift(tmp_path, backend, run_pulse):
+    # Each check takes 60 ms: a scheduler that counted the interval from the end of a check
+    # would drift by 60 ms per check, 0.6 s over this run.
+    backend.mode, backend.delay = "slow", 0.06
     write_monitors(tmp_path / "conf" / "a.yml", http_monitor(backend.url, schedule="@every 200ms"))
     run = run_pulse(tmp_path / "conf")
     time.sleep(2.1)
@@ -30,10 +33,10 @@ def test_every_schedule_fires_on_time_without_drift(tmp_path, backend, run_pulse
     rows = results(run.svc, "api")
     assert 9 <= len(rows) <= 12, len(rows)
     t0 = rows[0]["ts"]
-    # Each check starts on its slot of the 200 ms grid (no accumulated drift over 2 s).
+    # Each check starts on its slot of the 200 ms grid.
     for i, row in enumerate(rows):
-        assert abs((row["ts"] - t0) - i * 0.2) < 0.06, (i, row["ts"] - t0)
-        assert row["lag_ms"] < 60 and row["ok"]
+        assert abs((row["ts"] - t0) - i * 0.2) < 0.1, (i, row["ts"] - t0)
+        assert row["lag_ms"] < 100 and row["ok"] and row["rtt_ms"] >= 60
     assert backend.hits == len(rows)
 
 
@@ -45,7 +48,7 @@ def test_cron_schedule_with_seconds_fires_on_the_second(tmp_path, backend, run_p
     rows = results(run.svc, "api")
     assert 2 <= len(rows) <= 3
     for row in rows:
-        assert row["ts"] % 1.0 < 0.06, row["ts"]  # at the top of a second
+        assert row["ts"] % 1.0 < 0.1, row["ts"]  # at the top of a second
 
 
 def test_down_resolved_and_reminders_one_notice_per_transition(tmp_path, backend, run_pulse):

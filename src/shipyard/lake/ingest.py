@@ -76,6 +76,10 @@ class Batch:
     manifest: Manifest
     outdir: Path
     workdir: Path
+    raw_uris: list[str] = field(default_factory=list)  # the same files as the engine's cluster sees them
+    # Set by an engine that wrote its output into the lake's store (Spark on a cluster)
+    # instead of b.outdir: the prefix to publish from.
+    staged_prefix: str | None = None
 
 
 def is_raw(key: str) -> bool:
@@ -337,7 +341,6 @@ def publish(lake: ObjectStore, outdir: Path, txn: str) -> list[dict[str, Any]]:
     """Put every Parquet file under a new unique key; returns manifest entries."""
     import pyarrow.parquet as pq
 
-    crash_after = os.environ.get(CRASH_ENV)
     entries = []
     files = sorted(p for p in outdir.rglob("*.parquet") if not p.name.startswith((".", "_")))
     for n, path in enumerate(files):
@@ -350,9 +353,45 @@ def publish(lake: ObjectStore, outdir: Path, txn: str) -> list[dict[str, Any]]:
             lake.put(key, f)
         entries.append({"key": key, "partition": partition, "rows": rows,
                         "bytes": path.stat().st_size, "txn": txn})
-        if crash_after is not None and len(entries) >= int(crash_after):
-            log.warning("%s=%s: killing this process before the manifest commit", CRASH_ENV, crash_after)
-            os.kill(os.getpid(), signal.SIGKILL)
+        _maybe_crash(len(entries))
+    return entries
+
+
+def _maybe_crash(published: int) -> None:
+    crash_after = os.environ.get(CRASH_ENV)
+    if crash_after is not None and published >= int(crash_after):
+        log.warning("%s=%s: killing this process before the manifest commit", CRASH_ENV, crash_after)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def publish_staged(lake: ObjectStore, prefix: str, txn: str) -> list[dict[str, Any]]:
+    """Like publish, for files an engine wrote into the lake's store under `prefix`
+    (`_shipyard/staging/<txn>/`, hidden from Hive/Athena): moved server-side to their keys."""
+    import pyarrow.parquet as pq
+
+    from shipyard.lake.read import s3_filesystem
+
+    entries = []
+    infos = [i for i in lake.list(prefix + "/") if i.key.endswith(".parquet")
+             and not i.key.rsplit("/", 1)[-1].startswith((".", "_"))]
+    s3fs = None
+    for n, info in enumerate(sorted(infos, key=lambda i: i.key)):
+        rel = info.key[len(prefix) + 1:]
+        partition = parse_partition_path(rel.rsplit("/", 1)[0] if "/" in rel else "")
+        rel_dir = partition_dir(partition)
+        key = (rel_dir + "/" if rel_dir else "") + f"part-{txn}-{n:05d}.parquet"
+        lp = lake.local_path(info.key)
+        if lp is not None:
+            rows = pq.ParquetFile(lp).metadata.num_rows
+        else:  # footer only, by byte range
+            s3fs = s3fs or s3_filesystem()
+            with s3fs.open_input_file(lake.uri(info.key)[len("s3://"):]) as f:
+                rows = pq.ParquetFile(f).metadata.num_rows
+        lake.move(info.key, key)
+        entries.append({"key": key, "partition": partition, "rows": rows, "bytes": info.size, "txn": txn})
+        _maybe_crash(len(entries))
+    for leftover in list(lake.list(prefix + "/")):  # _SUCCESS, .crc
+        lake.delete(leftover.key)
     return entries
 
 
@@ -415,7 +454,8 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
             rows = (0, 0, 0)
             if paths:
                 _check_columns(ds, raw_schema)
-                b = Batch(ds, txn, paths, raw_schema, lake, m, work / "out", work)
+                b = Batch(ds, txn, paths, raw_schema, lake, m, work / "out", work,
+                          raw_uris=[raw.uri(staged[p]) for p in paths])
                 if spark is not None:
                     from shipyard.lake.spark import spark_write
 
@@ -423,8 +463,11 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
                 else:
                     rows = duckdb_write(con, b)
                 con.close()
-                say(f"  {rows[0]} rows read, {rows[0] - rows[2]} duplicate(s) dropped; publishing")
-                entries = publish(lake, b.outdir, txn)
+                say(f"  {rows[0]} rows read, {rows[0] - rows[1]} duplicate(s) in the batch; publishing")
+                entries = (publish_staged(lake, b.staged_prefix, txn) if b.staged_prefix
+                           else publish(lake, b.outdir, txn))
+                if rows[2] < 0:  # the engine could not count what it wrote
+                    rows = (rows[0], rows[1], sum(e["rows"] for e in entries))
             expected = m.version
             at = now_iso()
             if paths:

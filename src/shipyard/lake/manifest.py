@@ -25,6 +25,9 @@ from shipyard.store import ObjectStore
 
 MANIFEST_KEY = "_shipyard/manifest.json"
 META_PREFIX = "_shipyard/"
+# Where an engine writing straight into the store (Spark on a cluster) puts a batch's files
+# before publishing; '_' makes Hive, Spark and Athena skip it.
+STAGING_PREFIX = "_shipyard/staging/"
 FORMAT = 1
 
 
@@ -147,6 +150,9 @@ def remove_orphans(store: ObjectStore, m: Manifest) -> list[str]:
     """Delete data files no manifest lists: leftovers of a run that crashed before its commit."""
     live = m.keys
     gone = []
+    for info in store.list(STAGING_PREFIX):
+        store.delete(info.key)
+        gone.append(info.key)
     for info in store.list(""):
         k = info.key
         if k.startswith(META_PREFIX) or not k.endswith(".parquet"):

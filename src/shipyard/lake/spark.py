@@ -26,23 +26,42 @@ def session(master: str | None = None) -> Any:
     """A local SparkSession with settings that keep small jobs quick and output comparable."""
     from pyspark.sql import SparkSession
 
+    master = master or os.environ.get("SHIPYARD_LAKE_SPARK_MASTER", "local[2]")
+    builder = SparkSession.builder.master(master).appName("shipyard-lake")
+    if master.startswith("local"):
+        # Small local jobs: no UI, few shuffle partitions (the default 200 costs seconds).
+        builder = (builder.config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.sql.shuffle.partitions", "4")
+                   .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC"))
     builder = (
-        SparkSession.builder.master(master or os.environ.get("SHIPYARD_LAKE_SPARK_MASTER", "local[2]"))
-        .appName("shipyard-lake")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
+        builder
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.parquet.compression.codec", "snappy")
         # Microsecond timestamps (not INT96): what DuckDB, Athena and Trino read natively.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         # Partition values stay text, as in DuckDB's view and the Athena DDL.
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-        .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def shared_paths(spark: Any) -> bool:
+    """Whether executors read and write through store URIs (a cluster) rather than the
+    driver's local disk. SHIPYARD_LAKE_SPARK_PATHS=uri|local forces it (tests)."""
+    mode = os.environ.get("SHIPYARD_LAKE_SPARK_PATHS")
+    if mode:
+        return mode == "uri"
+    return not spark.sparkContext.master.startswith("local")
+
+
+def _cluster_uri(uri: str) -> str:
+    """EMR's EMRFS reads s3://; open-source Spark's hadoop-aws wants s3a:// (set
+    SHIPYARD_LAKE_SPARK_S3_SCHEME=s3a there)."""
+    scheme = os.environ.get("SHIPYARD_LAKE_SPARK_S3_SCHEME", "s3")
+    return scheme + uri[2:] if uri.startswith("s3://") and scheme != "s3" else uri
 
 
 def _spark_type(t: Any) -> str:
@@ -73,10 +92,11 @@ def spark_write(spark: Any, con: Any, b: Batch) -> tuple[int, int, int]:
             hint="use --engine duckdb, or drop the UUID declaration from "
             f"[lake.datasets.{ds.name}.columns] (UUIDs are then kept as text)",
         )
+    shared = shared_paths(spark)
     ddl = ", ".join(f"`{n}` {_spark_type(t)}" for n, t in b.raw_schema.items())
     df = (spark.read.schema(ddl).option("mode", "FAILFAST")
           .option("timestampFormat", "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS][.SSS][XXX][X]")
-          .json(b.paths))
+          .json([_cluster_uri(u) for u in b.raw_uris] if shared else b.paths))
     df = df.withColumn("__file", F.col("_metadata.file_path"))
     for raw_name, lake_name in c.rename.items():
         if raw_name in b.raw_schema:
@@ -110,7 +130,10 @@ def spark_write(spark: Any, con: Any, b: Batch) -> tuple[int, int, int]:
     rows_unique = uniq.count()
     touched = {tuple(r) for r in uniq.select(*pnames).distinct().collect()} if pnames else set()
     existing = b.manifest.files_in(touched, pnames) if pnames else list(b.manifest.files)
-    if existing:
+    if existing and shared:
+        paths = [_cluster_uri(b.lake.uri(f["key"])) for f in existing]
+        root = _cluster_uri(b.lake.url)
+    elif existing:
         base = b.workdir / "existing"
         paths = []
         for f in existing:
@@ -123,6 +146,7 @@ def spark_write(spark: Any, con: Any, b: Batch) -> tuple[int, int, int]:
             paths.append(str(lp))
         root = str(base) if b.lake.local_path(existing[0]["key"]) is None else str(
             b.lake.local_path("x").parent)
+    if existing:
         old = (spark.read.option("basePath", root).parquet(*paths)
                .select(*[F.col(f"`{k}`") for k in c.id],
                        # Spark reads a __HIVE_DEFAULT_PARTITION__ folder back as NULL.
@@ -138,8 +162,16 @@ def spark_write(spark: Any, con: Any, b: Batch) -> tuple[int, int, int]:
     writer = out.write.mode("overwrite").option("compression", "snappy")
     if pnames:
         writer = writer.partitionBy(*pnames)
-    writer.parquet(str(b.outdir))
+    if shared:
+        # Into the lake's own store, under a hidden staging prefix; publish_staged moves the
+        # files to their keys (server-side on S3) and counts rows from their footers.
+        b.staged_prefix = f"_shipyard/staging/{b.txn}"
+        writer.parquet(_cluster_uri(b.lake.uri(b.staged_prefix)))
+    else:
+        writer.parquet(str(b.outdir))
     df.unpersist()
     uniq.unpersist()
+    if shared:
+        return rows_read, rows_unique, -1
     written = sum(pq.ParquetFile(p).metadata.num_rows for p in Path(b.outdir).rglob("*.parquet"))
     return rows_read, rows_unique, written

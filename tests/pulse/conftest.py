@@ -55,6 +55,19 @@ class Backend:
                 backend._conns.discard(self.connection)
                 super().finish()
 
+            def do_POST(self):
+                # Echo what the check sent, so tests can see method, headers and body.
+                n = int(self.headers.get("Content-Length") or 0)
+                body = json.dumps({"method": "POST", "body": self.rfile.read(n).decode(),
+                                   "token": self.headers.get("X-Token"), "db": "ok",
+                                   "type": self.headers.get("Content-Type")}).encode()
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Service", "billing")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self):
                 backend.hits += 1
                 if backend.mode == "slow":

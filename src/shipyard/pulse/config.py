@@ -220,7 +220,7 @@ class Monitor:
 # --- parsing ---------------------------------------------------------------------------------
 
 # Keys whose value is a mapping kept whole (not flattened into dotted keys).
-_LEAF_MAPPINGS = {"check.request.headers", "check.response.headers", "fields"}
+_LEAF_MAPPINGS = {"check.request.headers", "check.request.body", "check.response.headers", "fields"}
 
 _KNOWN = {
     "type", "id", "name", "enabled", "schedule", "timeout", "hosts", "urls", "ports",
@@ -434,7 +434,12 @@ def parse_monitor(item: Any, file: str, line: int) -> Monitor:
                                    "check.request.headers")
         if "check.request.body" in flat:
             b = get("check.request.body")
-            kw["body"] = b if isinstance(b, str) else json.dumps(b)
+            if isinstance(b, str):
+                kw["body"] = b
+            else:  # a mapping or list is sent as JSON, labelled so unless the file says otherwise
+                kw["body"] = json.dumps(b)
+                if not any(k.lower() == "content-type" for k, _ in kw.get("headers", ())):
+                    kw["headers"] = (*kw.get("headers", ()), ("Content-Type", "application/json"))
         if "check.response.status" in flat:
             st = get("check.response.status")
             st = [st] if isinstance(st, int) and not isinstance(st, bool) else st

@@ -83,3 +83,13 @@ def test_missing_time_field(local_env):
     local_env.put("a.jsonl", b'{"event_id": "a", "when": "2021-03-01T00:00:00Z"}\n')
     with pytest.raises(ConfigError, match="time column 'ts' is not in the raw records"):
         ingest("events")
+
+
+def test_missing_raw_zone_is_an_error(tmp_path):
+    from shipyard.lake.ingest import ingest
+
+    _toml(tmp_path, '[lake.datasets.ev]\nraw = "raw/evnts"\nlake = "l"\nid = ["a"]\ntime = "ts"\n')
+    get_settings(fresh=True)
+    with pytest.raises(NotFoundError, match="raw zone .*raw/evnts does not exist"):
+        ingest("ev")
+    assert not (tmp_path / "raw").exists()  # not silently created

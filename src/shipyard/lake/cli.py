@@ -26,6 +26,27 @@ def _progress(msg: str) -> None:
     err_console.print(f"[dim]{msg}[/]", highlight=False)
 
 
+class _Spinner:
+    """A spinner on a terminal while long work runs; each progress message is also printed."""
+
+    def __init__(self, what: str) -> None:
+        self.status = err_console.status(what) if err_console.is_terminal else None
+
+    def __enter__(self) -> "_Spinner":
+        if self.status:
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.status:
+            self.status.__exit__(*exc)
+
+    def __call__(self, msg: str) -> None:
+        _progress(msg)
+        if self.status:
+            self.status.update(msg.strip())
+
+
 @app.command("list")
 def list_() -> None:
     """List the datasets declared in shipyard.toml."""
@@ -44,7 +65,8 @@ def ingest(
     """Ingest raw files not ingested yet: typed, deduplicated, partitioned, atomic."""
     from shipyard.lake.ingest import ingest as run
 
-    r = run(name, engine=engine, progress=_progress)
+    with _Spinner(f"ingesting {name}") as progress:
+        r = run(name, engine=engine, progress=progress)
     print_table(f"ingest {name} ({engine})", ["", "value"], [
         ("raw files", r.raw_files), ("raw bytes", _human(r.raw_bytes)),
         ("rows read", r.rows_read), ("duplicates dropped", r.duplicates),
@@ -124,7 +146,8 @@ def compact(
     """Merge small files per partition (atomically, like ingest)."""
     from shipyard.lake.ops import compact as run
 
-    r = run(name, min_files=min_files, progress=_progress)
+    with _Spinner(f"compacting {name}") as progress:
+        r = run(name, min_files=min_files, progress=progress)
     print_table(f"compact {name}", ["", "value"], [
         ("partitions compacted", r.partitions), ("files before", r.files_before),
         ("files after", r.files_after), ("rows", r.rows),

@@ -24,14 +24,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from shipyard.errors import ConfigError, InputError, ShipyardError
+from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError
 from shipyard.lake import schema as sch
 from shipyard.lake.config import Dataset, get_dataset
 from shipyard.lake.manifest import (
     Manifest, check_compatible, commit, new_txn, now_iso, read_manifest, remove_orphans,
 )
 from shipyard.lake.read import connect, lit, parse_partition_path, partition_dir, q, register_lake, sql_list
-from shipyard.store import ObjectInfo, ObjectStore, open_store
+from shipyard.store import ObjectInfo, ObjectStore, is_s3_url, open_store
 
 log = logging.getLogger(__name__)
 
@@ -421,6 +421,12 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
     say = progress or (lambda s: None)
     t0 = _time.perf_counter()
     res = IngestResult(ds.name, engine)
+    if not is_s3_url(ds.raw_url) and not Path(ds.raw_url).is_dir():
+        raise NotFoundError(
+            f"dataset {ds.name!r}: the raw zone {ds.raw_url} does not exist",
+            hint=f"create it and drop JSON lines files in it, or fix lake.datasets.{ds.name}.raw "
+            "(relative paths are relative to shipyard.toml)",
+        )
     raw, lake = open_store(ds.raw_url), open_store(ds.lake_url)
     m = read_manifest(lake, ds.name)
     check_compatible(m, ds.config.partition_by, ds.config.id, ds.name)

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 from shipyard.lake.ingest import ingest
 from shipyard.lake.ops import query, stats
 
-from .conftest import make_events
+from .conftest import dumps, make_events
 
 
 def test_ingest_partitions_and_dedupes(lake_env):
@@ -107,3 +107,15 @@ def test_epoch_times_and_renames(local_env):
     ingest("events")
     assert query("SELECT event_id, dt FROM events ORDER BY 1").rows == [
         ("x1", "2021-03-01"), ("x2", "2021-03-02")]
+
+
+def test_blank_files_and_crlf_lines(local_env):
+    local_env.put("empty.jsonl", b"")
+    local_env.put("blank.jsonl.gz", b"\n\n", gz=True)
+    r = ingest("events")
+    assert r.rows_written == 0 and local_env.data_keys() == []
+    events = make_events(3)
+    local_env.put("crlf.jsonl", b"".join(dumps([e]).rstrip(b"\n") + b"\r\n" for e in events))
+    r = ingest("events")
+    assert r.raw_files == 1 and r.rows_written == 3  # the blank files were checkpointed
+    assert query("SELECT count(*) FROM events").rows == [(3,)]

@@ -174,12 +174,23 @@ def _explain_file(con: Any, path: str, key: str, kept: dict[str, Any],
     return f"{where}: field {path_!r} is {sch.show(want)} in the lake but {sch.show(got)} here{value}"
 
 
+def _is_blank(path: str) -> bool:
+    """No record at all (an empty or whitespace-only file): nothing to read, nothing wrong."""
+    with _open_lines(path) as f:
+        while chunk := f.read(1 << 16):
+            if chunk.strip():
+                return False
+    return True
+
+
 def _type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
                 result: IngestResult) -> tuple[dict[str, Any], list[str]]:
     """Merged raw schema and the paths that can be ingested; conflicts fail or are skipped."""
     declared = {k: sch.from_sql(v) for k, v in ds.config.columns.items()}
     kept = {n: declared.get(n, t) for n, t in m.schema.items()}
-    paths = list(staged)
+    paths = [p for p in staged if not _is_blank(p)]
+    if not paths:
+        return kept, []
     bad: dict[str, str] = {}
     try:
         found = detect(con, paths)
@@ -456,6 +467,7 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
             txn = new_txn()
             res_rej_before = set(res.rejected)
             raw_schema, paths = _type_batch(con, ds, m, staged, res)
+            blanks = [p for p in staged if p not in paths and staged[p] not in res.rejected]
             entries: list[dict[str, Any]] = []
             rows = (0, 0, 0)
             if paths:
@@ -478,10 +490,12 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
             at = now_iso()
             if paths:
                 m.schema = raw_schema
+            else:
+                con.close()
             m.partition_by, m.id = list(ds.config.partition_by), list(ds.config.id)
             m.files = m.files + entries
             by_key = {i.key: i for i in infos}
-            for p in paths:
+            for p in paths + blanks:
                 k = staged[p]
                 m.ingested[k] = {"size": by_key[k].size, "at": at, "txn": txn}
                 m.rejected.pop(k, None)

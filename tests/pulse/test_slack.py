@@ -1,0 +1,29 @@
+"""With SLACK_BOT_TOKEN set, pulse's alerts go to Slack through jarvis (a fake Slack Web API on
+127.0.0.1, the one thing a test may fake), to the monitor's channel."""
+
+from __future__ import annotations
+
+from shipyard.settings import get_settings
+from tests.fakes.slack import TOKEN, FakeSlack, fake_slack  # noqa: F401  (fixture)
+from tests.pulse.conftest import wait_for, write_monitors
+
+
+def test_alerts_reach_the_monitor_channel_in_slack(tmp_path, monkeypatch, backend, run_pulse, fake_slack: FakeSlack):
+    fake_slack.add_channel("team-api")
+    fake_slack.add_channel("pulse-alerts")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SHIPYARD_SLACK_BASE_URL", fake_slack.base_url)
+    write_monitors(tmp_path / "conf" / "a.yml",
+                   f"- type: http\n  id: api\n  name: Checkout API\n  urls: ['{backend.url}/']\n"
+                   "  schedule: '@every 100ms'\n  alert: {channel: team-api, failure_threshold: 2, success_threshold: 1}\n")
+    backend.mode = "fail"
+    run = run_pulse(tmp_path / "conf", settings=get_settings(fresh=True))
+    wait_for(lambda: fake_slack.messages_in("team-api"), what="down message in Slack")
+    backend.mode = "ok"
+    wait_for(lambda: len(fake_slack.messages_in("team-api")) >= 2, what="resolved message in Slack")
+    run.stop()
+    texts = [str(m) for m in fake_slack.messages_in("team-api")]
+    assert len(texts) == 2
+    assert "Checkout API is down" in texts[0] and "status 500" in texts[0]
+    assert "Checkout API is back up" in texts[1]
+    assert fake_slack.messages_in("pulse-alerts") == []

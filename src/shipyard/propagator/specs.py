@@ -134,13 +134,34 @@ def _load_json(data: bytes, kind: str) -> Any:
         raise InputError(f"the {kind} spec is not UTF-8 (byte {e.start})", hint="save the file as UTF-8",
                          where={"line": line, "byte": e.start}) from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise InputError(
             f"the {kind} spec is not valid JSON: {e.msg}",
             hint="fix the JSON syntax at that line and column (a missing comma or quote, a trailing comma)",
             where={"line": e.lineno, "column": e.colno},
         ) from None
+    except _DuplicateKey as e:
+        # json.loads would keep the last of two equal keys silently: refuse rather than guess.
+        raise InputError(f"the {kind} spec names {e.args[0]!r} twice",
+                         hint="give each column (and each field) once", where={"field": e.args[0]}) from None
+    except RecursionError:
+        # Deeply nested arrays / objects exhaust the parser's stack: not a spec, and not a crash.
+        raise InputError(f"the {kind} spec is not valid JSON: nested too deeply",
+                         hint="a spec is a flat JSON object; see `shipyard propagator schema " + kind + "`") from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
 
 
 def _from_validation(exc: ValidationError, kind: str) -> InputError:

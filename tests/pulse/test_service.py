@@ -244,3 +244,31 @@ def test_down_state_survives_a_restart(tmp_path, backend, run_pulse):
         wait_for(lambda: hist.open_incidents() == {}, what="incident closed on removal")
     finally:
         hist.close()
+
+
+def test_database_outage_loses_nothing(tmp_path, backend, run_pulse, pg_admin_url, pg_database, caplog):
+    """Every PostgreSQL session of the history is killed mid-run: the batch that failed is kept,
+    the store reconnects, and at the end every check is in the table exactly once."""
+    import psycopg
+
+    url = f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
+    hist = open_history(url)
+    try:
+        write_monitors(tmp_path / "conf" / "a.yml", http_monitor(backend.url))
+        run = run_pulse(tmp_path / "conf", history=hist)
+        wait_for(lambda: run.svc.written_total >= 5, what="rows written")
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE datname = %s AND pid <> pg_backend_pid()", (pg_database,)).fetchone()[0]
+        assert killed >= 1
+        before = run.svc.written_total
+        wait_for(lambda: run.svc.written_total >= before + 10, what="writes resume")
+        run.stop()
+        assert "will retry" in caplog.text  # a batch really failed and was written later
+        check = open_history(url)
+        try:
+            assert check.count("api") == run.svc.checks_total == run.svc.written_total
+        finally:
+            check.close()
+    finally:
+        hist.close()

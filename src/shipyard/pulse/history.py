@@ -11,6 +11,7 @@ Times are epoch seconds (double precision) so window arithmetic is the same on b
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from pathlib import Path
@@ -94,6 +95,21 @@ def _row(r: CheckResult) -> tuple:
     return (r.monitor_id, r.ts, bool(r.ok), r.rtt_ms, r.status, r.error, r.lag_ms, bool(r.maintenance))
 
 
+def _resilient(fn):
+    """On any error, roll back and drop this thread's connection so the next call reconnects:
+    after a database restart or a killed session, writes resume by themselves."""
+
+    @functools.wraps(fn)
+    def wrapper(self: "HistoryStore", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except Exception:
+            self._drop()
+            raise
+
+    return wrapper
+
+
 class HistoryStore:
     """The base class holds the SQL; subclasses open connections and write batches."""
 
@@ -117,6 +133,20 @@ class HistoryStore:
                 self._conns.append(c)
         return c
 
+    def _drop(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            if c in self._conns:
+                self._conns.remove(c)
+        for step in (c.rollback, c.close):
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                pass
+
     def close(self) -> None:
         with self._lock:
             for c in self._conns:
@@ -130,6 +160,7 @@ class HistoryStore:
     def _q(self, sql: str) -> str:
         return sql.replace("?", self.placeholder) if self.placeholder != "?" else sql
 
+    @_resilient
     def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         c = self._conn()
         cur = c.execute(self._q(sql), tuple(params))
@@ -140,6 +171,7 @@ class HistoryStore:
     def _end_read(self, conn: Any) -> None:
         pass
 
+    @_resilient
     def init_schema(self) -> None:
         c = self._conn()
         for stmt in _SCHEMA:
@@ -147,21 +179,25 @@ class HistoryStore:
         c.commit()
 
     # writes --------------------------------------------------------------------------------
+    @_resilient
     def write_checks(self, results: list[CheckResult]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @_resilient
     def open_incident(self, monitor_id: str, started: float, error: str | None) -> None:
         c = self._conn()
         c.execute(self._q("INSERT INTO pulse_incidents (monitor_id, started, resolved, error) VALUES (?, ?, NULL, ?)"),
                   (monitor_id, started, error))
         c.commit()
 
+    @_resilient
     def resolve_incident(self, monitor_id: str, resolved: float) -> None:
         c = self._conn()
         c.execute(self._q("UPDATE pulse_incidents SET resolved = ? WHERE monitor_id = ? AND resolved IS NULL"),
                   (resolved, monitor_id))
         c.commit()
 
+    @_resilient
     def prune(self, before: float, rollups_before: float | None = None) -> None:
         """Drop raw checks older than `before` (and hourly rollups older than
         `rollups_before`, when given); resolved incidents go with the raw checks."""
@@ -297,6 +333,7 @@ class SQLiteHistory(HistoryStore):
         c.execute("PRAGMA synchronous=NORMAL")
         return c
 
+    @_resilient
     def write_checks(self, results: list[CheckResult]) -> None:
         if not results:
             return
@@ -329,6 +366,7 @@ class PostgresHistory(HistoryStore):
         # connection does not hold a snapshot (and block VACUUM) forever.
         conn.rollback()
 
+    @_resilient
     def write_checks(self, results: list[CheckResult]) -> None:
         if not results:
             return

@@ -13,6 +13,12 @@ from shipyard.errors import TransientError
 from shipyard.propagator.plan import LEDGER_TABLE
 
 
+
+@pytest.fixture
+def bucket(store_url):
+    """These tests run on both stores: a local folder and an S3 bucket (moto's server over HTTP)."""
+    return store_url
+
 def _ledger(h) -> list[tuple]:
     return h.dest.query(f"SELECT object_key, row_count FROM {LEDGER_TABLE} WHERE operation <> 'create' ORDER BY object_key")
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
+
 from shipyard.propagator.plan import LEDGER_TABLE
+
+
+@pytest.fixture
+def bucket(store_url):
+    """These tests run on both stores: a local folder and an S3 bucket (moto's server over HTTP)."""
+    return store_url
 
 
 def test_create_makes_table_records_ledger_and_moves_file(h):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from shipyard.errors import InputError
+from shipyard.errors import ConfigError, InputError
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.inputs import DataFile
 from shipyard.propagator.layout import ParsedKey
@@ -302,6 +302,9 @@ def _copy_csv(d: Dialect, table: str, cols: list[str], data: DataFile, source: s
                     "copy", counts=True)
     if d.bulk == "copy_s3":
         # https://docs.aws.amazon.com/redshift/latest/dg/r_COPY.html
+        if not source.startswith("s3://"):
+            raise ConfigError(f"{d.name} loads with COPY FROM S3, and this bucket is a local folder",
+                              hint="run the propagator on the S3 bucket (--bucket s3://bucket/prefix)")
         role = d.literal(iam_role or "arn:aws:iam::<account>:role/<configure iam_role>")
         fmt = {"csv": "FORMAT AS CSV IGNOREHEADER 1", "jsonl": "FORMAT AS JSON 'auto ignorecase'",
                "json": "FORMAT AS JSON 'auto ignorecase'", "parquet": "FORMAT AS PARQUET"}[data.format]
@@ -310,24 +313,22 @@ def _copy_csv(d: Dialect, table: str, cols: list[str], data: DataFile, source: s
         return Step(f"COPY {table}{cl} FROM {d.literal(source)} IAM_ROLE {role} {fmt}{gz} "
                     "TIMEFORMAT 'auto' DATEFORMAT 'auto' EMPTYASNULL", "copy", counts=True)
     if d.bulk == "load_data_local":
-        # Fields go through user variables so an empty field is NULL, not '' or 0
-        # (https://dev.mysql.com/doc/refman/8.0/en/load-data.html#load-data-null-handling).
-        vars_ = ", ".join(f"@v{i}" for i in range(len(cols)))
-        # The file MySQL reads is always DuckDB's strict rewrite (engines/common.py): "\n" lines.
-        eol = "\\n"
+        # The file is DuckDB's strict rewrite (engines/common.py): "\n" lines, '"' quoting, NULL
+        # as the bare word NULL. Columns load directly; only BOOLEAN (TINYINT(1) in MySQL, which
+        # refuses 'true' / 'false' as text) goes through a user variable.
         types = info.columns if info else {}
-
-        def value(i: int, c: str) -> str:
-            # BOOLEAN is TINYINT(1) in MySQL, which refuses 'true' / 'false' as text.
+        targets, sets = [], []
+        for i, c in enumerate(cols):
             if types.get(c, "").lower().startswith("tinyint(1)"):
-                return (f"CASE LOWER(@v{i}) WHEN 'true' THEN 1 WHEN 't' THEN 1 WHEN 'false' THEN 0 WHEN 'f' THEN 0 "
-                        f"ELSE NULLIF(@v{i}, '') END")
-            return f"NULLIF(@v{i}, '')"
-
-        sets = ", ".join(f"{d.q(c)} = {value(i, c)}" for i, c in enumerate(cols))
+                targets.append(f"@v{i}")
+                sets.append(f"{d.q(c)} = CASE LOWER(@v{i}) WHEN 'true' THEN 1 WHEN 't' THEN 1 WHEN 'false' THEN 0 "
+                            f"WHEN 'f' THEN 0 ELSE @v{i} END")
+            else:
+                targets.append(d.q(c))
+        set_clause = (" SET " + ", ".join(sets)) if sets else ""
         return Step(f"LOAD DATA LOCAL INFILE {d.literal(source)} INTO TABLE {table} CHARACTER SET utf8mb4 "
                     "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
-                    f"LINES TERMINATED BY '{eol}' IGNORE 1 LINES ({vars_}) SET {sets}", "copy", counts=True)
+                    f"LINES TERMINATED BY '\\n' IGNORE 1 LINES ({', '.join(targets)}){set_clause}", "copy", counts=True)
     raise AssertionError(d.bulk)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -310,6 +311,12 @@ class Propagator:
                     outs.append(Outcome(pk.key, "skipped", table=f"{pk.database}.{pk.table}",
                                         reason=f"retry later: {exc.message}"))
                     break  # keep this table's order: the next file waits for this one
+                except Exception as exc:  # a bug must not stall the other tables nor stop a worker
+                    log.error("%s: unexpected %s: %s (left in place; will retry)", pk.key,
+                              type(exc).__name__, redact(exc))
+                    outs.append(Outcome(pk.key, "skipped", table=f"{pk.database}.{pk.table}",
+                                        reason=f"retry later: unexpected {type(exc).__name__}"))
+                    break
             return outs
 
         workers = max(1, min(int(self.settings.propagator.workers), len(groups)))
@@ -323,16 +330,32 @@ class Propagator:
               on_outcome: Any = None) -> None:
         """Poll the bucket until `stop` is set; a bad file never stops the loop."""
         interval = float(self.settings.propagator.poll_interval if interval is None else interval)
+        # After a failed pass (a dependency down: S3 5xx / timeouts, the database gone) wait
+        # longer each time, capped, with jitter, so a recovering server is not hammered.
+        cap = float(getattr(self.settings.propagator, "retry_max_seconds", 30.0))
         stop = stop or threading.Event()
         log.info("watching %s every %.1fs", self.store.url, interval)
+        failures = 0
         while not stop.is_set():
+            failed = False
             try:
                 for outcome in self.process_pending():
+                    if outcome.status == "skipped" and (outcome.reason or "").startswith("retry later"):
+                        failed = True
                     if on_outcome is not None:
                         on_outcome(outcome)
             except Exception as exc:  # keep serving: log, wait, try again
                 log.error("watch: %s: %s", type(exc).__name__, redact(exc))
-            stop.wait(interval)
+                failed = True
+            if failed:
+                failures += 1
+                delay = min(cap, max(interval, 0.5) * 2 ** (failures - 1)) * random.uniform(0.75, 1.0)
+                log.warning("watch: retrying in %.1fs (attempt %d failed; backing off)", delay, failures)
+            else:
+                if failures:
+                    log.info("watch: recovered after %d failed attempt(s)", failures)
+                failures, delay = 0, interval
+            stop.wait(delay)
 
 
 def _where_text(where: dict[str, Any] | None) -> str:

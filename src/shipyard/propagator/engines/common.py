@@ -90,9 +90,12 @@ class Source:
         LOAD DATA is lenient by design (a short row, a stray quote or a bad byte load as a guess),
         so the file first goes through DuckDB's strict reader: malformed CSV and non-UTF-8 fail
         here with their line; values are then checked by MySQL in strict mode."""
-        return self.converted_csv()
+        # NULL is written as the bare word NULL, which LOAD DATA reads as NULL when fields may be
+        # enclosed (a value "NULL" is quoted, so it stays a string):
+        # https://dev.mysql.com/doc/refman/8.0/en/load-data.html#load-data-null-handling
+        return self.converted_csv(null="NULL")
 
-    def converted_csv(self) -> str:
+    def converted_csv(self, null: str = "") -> str:
         """Any input -> a temp CSV (header, '\\n', UTF-8, no BOM) by DuckDB's strict readers:
         streaming, every column read as text so values reach the destination unchanged and
         are checked there."""
@@ -111,7 +114,7 @@ class Source:
         con = duckdb.connect()
         try:
             con.execute(f"COPY (SELECT {cols} FROM {_reader(d, self.data, src, info)}) TO {d.literal(path)} "
-                        "(FORMAT csv, HEADER true)")
+                        f"(FORMAT csv, HEADER true, NULLSTR {d.literal(null)})")
         except duckdb.Error as exc:
             from shipyard.propagator.engines.duckdb import map_duckdb_error
 

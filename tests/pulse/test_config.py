@@ -164,3 +164,13 @@ def test_maintenance_windows():
     assert not m.in_maintenance(ts("2026-11-27T22:45:00+00:00"))   # Friday
     assert m.in_maintenance(ts("2026-12-01T10:59:00+00:00"))
     assert not m.in_maintenance(ts("2026-12-01T11:00:00+00:00"))
+
+
+def test_heartbeat_yml_forms():
+    dotted = parse_text("heartbeat.monitors:\n- type: tcp\n  id: db\n  hosts: ['h:1']\n  schedule: '@every 5s'\n",
+                        "heartbeat.yml")
+    nested = parse_text("heartbeat:\n  monitors:\n    - {type: tcp, id: db, hosts: ['h:1'], schedule: '@every 5s'}\n",
+                        "heartbeat.yml")
+    single = parse_text("type: tcp\nid: db\nhosts: ['h:1']\nschedule: '@every 5s'\n", "one.yml")
+    assert [m.id for m in dotted] == [m.id for m in nested] == [m.id for m in single] == ["db"]
+    assert dotted[0].line == 2 and nested[0].line == 3

@@ -552,6 +552,8 @@ def parse_text(text: str, file: str) -> list[Monitor]:
     if isinstance(doc, dict) and "heartbeat.monitors" in doc:
         # A heartbeat.yml with an inline list is accepted too.
         doc = doc["heartbeat.monitors"]
+    elif isinstance(doc, dict) and isinstance(doc.get("heartbeat"), dict) and "monitors" in doc["heartbeat"]:
+        doc = doc["heartbeat"]["monitors"]
     if isinstance(doc, dict):
         doc_list = _LineList([doc])
         doc_list.item_lines = [doc.line]

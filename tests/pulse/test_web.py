@@ -113,6 +113,8 @@ def test_status_page_in_chromium(running, tmp_path):
             assert "ongoing" in page.locator("#incidents tr.incident[data-monitor='search']").inner_text()
             assert "status 502" in page.locator("#incidents tr.incident[data-monitor='checkout-api']").inner_text()
             assert "2 monitors" in page.locator("#summary").inner_text()
+            # What needs attention comes first.
+            assert page.locator("section.monitor").first.get_attribute("data-monitor") == "search"
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()

@@ -122,7 +122,9 @@ table.incidents td,table.incidents th{padding:6px 10px;border-bottom:1px solid #
 
 def render_page(svc: "PulseService", uptime: dict, series: dict, incidents: list[dict]) -> str:
     now = svc.clock()
-    snap = svc.snapshot()
+    # What needs attention first: down, failing, then the rest by name.
+    order = {"down": 0, "failing": 1, "maintenance": 2, "pending": 3, "up": 4}
+    snap = sorted(svc.snapshot(), key=lambda m: (order.get(m["status"], 5), m["name"].lower()))
     esc = html.escape
     n_up = sum(1 for m in snap if m["status"] == "up")
     n_down = sum(1 for m in snap if m["status"] == "down")

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError
+from shipyard.errors import ConfigError, InputError, NotFoundError
 from shipyard.lake import schema as sch
 from shipyard.lake.config import Dataset, get_dataset
 from shipyard.lake.manifest import (
@@ -525,4 +525,4 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
     return res
 
 
-__all__ = ["ingest", "IngestResult", "Batch", "is_raw", "publish", "ShipyardError"]
+__all__ = ["ingest", "IngestResult", "Batch", "is_raw", "publish", "publish_staged"]

@@ -10,12 +10,12 @@ from typing import Any
 
 from shipyard.errors import ConfigError, InputError
 from shipyard.lake import schema as sch
-from shipyard.lake.config import Dataset, get_dataset, load_datasets
+from shipyard.lake.config import get_dataset, load_datasets
 from shipyard.lake.ingest import Progress, publish
 from shipyard.lake.manifest import (
     check_compatible, commit, new_txn, now_iso, read_manifest, remove_orphans,
 )
-from shipyard.lake.read import connect, lit, partition_names, q, register_lake, sql_list
+from shipyard.lake.read import connect, lit, partition_names, q, register_lake
 from shipyard.store import open_store
 
 log = logging.getLogger(__name__)

@@ -244,11 +244,17 @@ def plan_alter(d: Dialect, pk: ParsedKey, spec: AddColumns | DropColumns, info: 
         # (https://duckdb.org/docs/stable/sql/indexes#limitations): drop them, alter, recreate
         # the ones whose columns all remain; in the same transaction.
         dropped = set(spec.column_specification)
-        pre = [Step(f"DROP INDEX {d.q(pk.database)}.{d.q(name)}" if d.database_is_schema else f"DROP INDEX {d.q(name)}")
-               for name in info.indexes]
+        drop = {name: f"DROP INDEX {d.q(pk.database)}.{d.q(name)}" if d.database_is_schema else f"DROP INDEX {d.q(name)}"
+                for name in info.indexes}
+        pre = [Step(drop[name]) for name, (cols, _) in info.indexes.items() if not dropped & set(cols)]
+        # An index ON a dropped column must be gone before the transaction: DuckDB still sees an
+        # index dropped inside the same transaction ("Cannot drop this column: an index depends
+        # on it!"). It goes with its column anyway, so it is dropped first, on its own.
+        early = [Step(drop[name].replace("DROP INDEX ", "DROP INDEX IF EXISTS ", 1))
+                 for name, (cols, _) in info.indexes.items() if dropped & set(cols)]
         rebuild = [Step(sql) for cols, sql in info.indexes.values() if not dropped & set(cols)]
     else:
-        pre = []
+        pre, early = [], []
     if d.transactional_ddl:
         # One ALTER per column: Redshift allows only one (https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html);
         # the transaction makes them all-or-nothing.
@@ -256,7 +262,9 @@ def plan_alter(d: Dialect, pk: ParsedKey, spec: AddColumns | DropColumns, info: 
     else:
         # MySQL commits DDL implicitly; one ALTER with every clause is atomic by itself.
         body = [Step(f"ALTER TABLE {table} " + ", ".join(clauses))]
-    return _finish(_new(d, pk, etag), d, pk, body, etag, size)
+    plan = _finish(_new(d, pk, etag), d, pk, body, etag, size)
+    plan.setup.extend(early)
+    return plan
 
 
 # -- load / upsert --------------------------------------------------------------------------------

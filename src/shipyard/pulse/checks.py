@@ -79,7 +79,7 @@ class ClientPool:
     nothing and a check's timeout starts when it really starts.
     """
 
-    def __init__(self, concurrency: int = 256, per_client: int = 4) -> None:
+    def __init__(self, concurrency: int = 100, per_client: int = 4) -> None:
         self.concurrency = max(1, concurrency)
         per_client = max(1, min(per_client, self.concurrency))
         n = -(-self.concurrency // per_client)

@@ -91,7 +91,7 @@ class PulseService:
         extra = settings.pulse.model_extra or {}
         # Checks in flight at once (pulse.concurrency); more wait for a slot, and that wait
         # shows up as scheduling lag.
-        self.concurrency = int(concurrency if concurrency is not None else extra.get("concurrency", 256))
+        self.concurrency = int(concurrency if concurrency is not None else extra.get("concurrency", 100))
         self.retention = float(retention_days if retention_days is not None
                                else extra.get("retention_days", 35)) * 86400
         self.rollup_retention = float(extra.get("rollup_retention_days", 400)) * 86400

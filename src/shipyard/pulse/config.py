@@ -530,7 +530,7 @@ def parse_monitor(item: Any, file: str, line: int) -> Monitor:
         if not isinstance(mw, list):
             mw = [mw]
         lines = mw.item_lines if isinstance(mw, _LineList) else [at("maintenance")] * len(mw)
-        kw["maintenance"] = tuple(_parse_window(w, file, ln) for w, ln in zip(mw, lines))
+        kw["maintenance"] = tuple(_parse_window(w, file, ln) for w, ln in zip(mw, lines, strict=True))
 
     return Monitor(id=mid, type=mtype, targets=tuple(targets), schedule=schedule,
                    name=str(get("name", "") or ""), enabled=enabled, timeout=timeout,

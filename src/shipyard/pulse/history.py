@@ -311,7 +311,7 @@ class HistoryStore:
             params.append(since)
         sql += " ORDER BY ts DESC LIMIT ?"
         params.append(int(limit))
-        return [dict(zip(_COLUMNS, (r[0], r[1], bool(r[2]), *r[3:7], bool(r[7]))))
+        return [dict(zip(_COLUMNS, (r[0], r[1], bool(r[2]), *r[3:7], bool(r[7])), strict=True))
                 for r in self._fetch(sql, params)]
 
     def count(self, monitor_id: str | None = None) -> int:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 from shipyard.settings import get_settings
 from tests.fakes.slack import TOKEN, FakeSlack, fake_slack  # noqa: F401  (fixture)
 from tests.pulse.conftest import wait_for, write_monitors
@@ -27,3 +29,23 @@ def test_alerts_reach_the_monitor_channel_in_slack(tmp_path, monkeypatch, backen
     assert "Checkout API is down" in texts[0] and "status 500" in texts[0]
     assert "Checkout API is back up" in texts[1]
     assert fake_slack.messages_in("pulse-alerts") == []
+
+
+def test_slack_refusing_a_notice_does_not_stop_monitoring(tmp_path, monkeypatch, backend, run_pulse,
+                                                            fake_slack: FakeSlack):
+    """A channel Slack does not know: the notice is kept in the outbox, checks go on."""
+    fake_slack.add_channel("pulse-alerts")
+    fake_slack.add_channel("jarvis-error-notifications")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SHIPYARD_SLACK_BASE_URL", fake_slack.base_url)
+    monkeypatch.setenv("SHIPYARD_JARVIS__RETRY_BACKOFF", "0.01")
+    write_monitors(tmp_path / "conf" / "a.yml",
+                   f"- type: http\n  id: api\n  urls: ['{backend.url}/']\n  schedule: '@every 100ms'\n"
+                   "  alert: {channel: no-such-channel, failure_threshold: 1}\n")
+    backend.mode = "fail"
+    run = run_pulse(tmp_path / "conf", settings=get_settings(fresh=True))
+    wait_for(lambda: (tmp_path / "outbox.jsonl").exists(), what="notice kept in the outbox")
+    checks = run.svc.states["api"].checks
+    wait_for(lambda: run.svc.states["api"].checks > checks + 3, what="checks go on")
+    [kept] = [json.loads(x) for x in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    assert kept["title"] == "api is down" and kept["channel"] == "no-such-channel"

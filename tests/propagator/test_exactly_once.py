@@ -52,6 +52,7 @@ def _process_in_child(h, bucket: str, crash_at: str) -> subprocess.CompletedProc
                           env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 @pytest.mark.parametrize("folder", ["input/load", "input/update"])
 def test_crash_mid_load_leaves_nothing_and_heals(h, bucket, folder):
     h.create()
@@ -83,6 +84,7 @@ def test_crash_between_commit_and_move_heals_without_loading_twice(h, bucket):
     assert len(_ledger(h)) == 1
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_two_files_for_one_table_at_once(h):
     h.create()
     keys = [h.put("orders", "input/load", f"{n}.csv", "id\n" + "".join(f"{n * 10000 + i}\n" for i in range(2000)))
@@ -106,6 +108,7 @@ def test_two_files_for_one_table_at_once(h):
     assert len(_ledger(h)) == 3
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_two_propagators_redeliver_the_same_file_at_once(h, bucket):
     # Two workers (two Lambda invocations for one event) race on one object: it loads once.
     from shipyard.propagator import Propagator
@@ -135,6 +138,7 @@ def test_two_propagators_redeliver_the_same_file_at_once(h, bucket):
     assert any(o.status == "succeeded" for o in outs)
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_different_tables_load_in_parallel(h):
     for t in ("a", "b", "c"):
         h.create(t)
@@ -146,6 +150,7 @@ def test_different_tables_load_in_parallel(h):
         assert h.dest.rows(t, "id") == [(1,), (2,)]
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_schema_files_run_before_data_of_the_same_table(h):
     h.put("orders", "input/load", "a.csv", "id,zip\n1,411001\n")
     h.put("orders", "schema/update", "add.json", {"column_specification": {"zip": "INTEGER"}, "operation_type": "add"})
@@ -157,6 +162,7 @@ def test_schema_files_run_before_data_of_the_same_table(h):
     assert h.dest.rows("orders", "id, zip") == [(1, 411001)]
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_transient_failure_raises_and_leaves_the_file(bucket, monkeypatch):
     from tests.conftest import free_port
     from tests.propagator.conftest import Dest, Harness
@@ -174,6 +180,7 @@ def test_transient_failure_raises_and_leaves_the_file(bucket, monkeypatch):
     assert o.status == "skipped" and "retry" in o.reason and h.store.exists(key)
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_missing_postgres_database_is_reported(bucket, pg_admin_url, monkeypatch):
     from tests.propagator.conftest import Dest, Harness
     from shipyard.settings import get_settings

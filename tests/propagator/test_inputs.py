@@ -45,6 +45,7 @@ def test_json_lines_array_and_parquet_load_and_upsert(h):
                     (5, "e", None, None), (6, "f", None, None), (7, None, 7, None)]
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_parquet_update_writes_only_its_columns(h):
     h.create("t", SPEC)
     h.run("t", "input/load", "a.jsonl", b'{"id": 1, "name": "a", "amount": 1}\n')
@@ -64,6 +65,7 @@ def test_parquet_update_writes_only_its_columns(h):
     ("bad.parquet", b"PAR1 not really", "parquet", None),
     ("nogz.jsonl.gz", b'{"id": 1}\n', "gzip", None),
 ])
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_bad_json_and_parquet_files(h, name, body, what, where):
     h.create("t", SPEC)
     o = h.run("t", "input/load", name, body)
@@ -75,6 +77,7 @@ def test_bad_json_and_parquet_files(h, name, body, what, where):
     assert h.dest.rows("t", "id") == []
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_parquet_with_bad_value_for_the_column(h):
     h.create("t", SPEC)
     o = h.run("t", "input/load", "p.parquet", _parquet(id=[1, 2], ts=["2026-11-01 10:00:00", "not a time"]))

@@ -28,6 +28,7 @@ def test_create_makes_table_records_ledger_and_moves_file(h):
     assert n.channel == "data-loader-notification"
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_add_then_drop_columns(h):
     h.create()
     o = h.run("orders", "schema/update", "add.json",
@@ -68,6 +69,7 @@ def test_upsert_without_duplicates_uses_fast_path_and_updates(h):
     assert h.dest.rows("orders", "id, name, amount") == [(1, "ANN", 10), (9, "zed", None)]
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_gzip_load_and_upsert(h):
     h.create()
     o = h.run("orders", "input/load", "a.csv.gz", gzip.compress(b"id,name\n1,a\n2,b\n"))
@@ -77,6 +79,7 @@ def test_gzip_load_and_upsert(h):
     assert h.dest.rows("orders", "id, name") == [(1, "a"), (2, "B")]
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_bom_and_crlf_are_handled(h):
     h.create()
     o = h.run("orders", "input/load", "bom.csv", b"\xef\xbb\xbfid,name\r\n1,caf\xc3\xa9\r\n")
@@ -84,6 +87,7 @@ def test_bom_and_crlf_are_handled(h):
     assert h.dest.rows("orders", "id, name") == [(1, "café")]
 
 
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
 def test_create_with_sort_key_only_and_no_primary_key(h):
     spec = {"column_specification": {"ts": "TIMESTAMP", "v": "DOUBLE PRECISION"}, "sort_key": "ts"}
     h.create("events", spec)

@@ -253,7 +253,15 @@ class Propagator:
     def _fail(self, pk: ParsedKey, exc: ShipyardError, t0: float, table: str) -> Outcome:
         report = error_report(pk, exc)
         # Report first, then the move: a reader who finds the file under failed/ finds its report.
-        self.store.put(pk.error_key, json.dumps(report, indent=2, default=str).encode())
+        body = json.dumps(report, indent=2, default=str).encode()
+        report_key = pk.error_key
+        try:
+            self.store.put(report_key, body)
+        except OSError:
+            # <name>.error.json can exceed a filesystem's 255-byte name limit when <name> fits:
+            # the report then takes a short name (it names the file inside) instead of wedging it.
+            report_key = pk.table_prefix + "failed/" + key_hash(pk.key, None)[:16] + ".error.json"
+            self.store.put(report_key, body)
         try:
             self.store.move(pk.key, pk.failed_key)
         except NotFoundError:
@@ -263,8 +271,8 @@ class Propagator:
         self._notify(
             "failure", f"{table}: {pk.name} failed",
             f"{report['what']}{where}. Fix: {report['how_to_fix']}. The file is now at {pk.failed_key}",
-            {"table": table, "operation": pk.operation, "file": pk.failed_key, "report": pk.error_key},
-            attachment=Attachment(bucket=self.store.url, key=pk.error_key),
+            {"table": table, "operation": pk.operation, "file": pk.failed_key, "report": report_key},
+            attachment=Attachment(bucket=self.store.url, key=report_key),
         )
         log.warning("%s failed: %s", pk.key, report["what"])
         return Outcome(pk.key, "failed", table=table, seconds=secs, moved_to=pk.failed_key, error=report,
@@ -337,17 +345,19 @@ class Propagator:
         log.info("watching %s every %.1fs", self.store.url, interval)
         failures = 0
         while not stop.is_set():
-            failed = False
+            failed = progressed = False
             try:
                 for outcome in self.process_pending():
                     if outcome.status == "skipped" and (outcome.reason or "").startswith("retry later"):
                         failed = True
+                    elif outcome.status != "skipped":
+                        progressed = True
                     if on_outcome is not None:
                         on_outcome(outcome)
             except Exception as exc:  # keep serving: log, wait, try again
                 log.error("watch: %s: %s", type(exc).__name__, redact(exc))
                 failed = True
-            if failed:
+            if failed and not progressed:  # one stuck file must not slow every other table down
                 failures += 1
                 delay = min(cap, max(interval, 0.5) * 2 ** (failures - 1)) * random.uniform(0.75, 1.0)
                 log.warning("watch: retrying in %.1fs (attempt %d failed; backing off)", delay, failures)

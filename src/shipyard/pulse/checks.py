@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import re
 import ssl
-import sys
 import time
 from dataclasses import dataclass
 
@@ -33,18 +31,6 @@ class CheckResult:
     maintenance: bool = False
 
 
-def _negative_cache_sniffio() -> None:
-    """httpcore runs `import sniffio` every time it creates a lock, i.e. several times per
-    request (httpcore/_synchronization.py: current_async_library). Without sniffio installed
-    (anyio 4 no longer needs it) each of those is a failed import that searches sys.path:
-    measured here ~0.35 ms each, more than the HTTP exchange itself. Caching the failure in
-    sys.modules (the documented way to make an import fail fast:
-    https://docs.python.org/3/reference/import.html#the-module-cache) gives httpcore the same
-    answer it already gets ("asyncio") without the search. Installing sniffio works too."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 _SSL_CONTEXT: ssl.SSLContext | None = None
 
 
@@ -61,7 +47,6 @@ def _ssl_context() -> ssl.SSLContext:
 def make_client(max_connections: int = 4) -> httpx.AsyncClient:
     """A pooled keep-alive client. Heartbeat does not follow redirects unless asked
     (max_redirects, default 0); timeouts are per request (each monitor has its own)."""
-    _negative_cache_sniffio()
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False, verify=_ssl_context(),
                              headers={"User-Agent": "shipyard-pulse"})

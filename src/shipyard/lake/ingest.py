@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from shipyard.errors import ConfigError, InputError, NotFoundError
+from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError
 from shipyard.lake import schema as sch
 from shipyard.lake.config import Dataset, get_dataset
 from shipyard.lake.manifest import (
@@ -192,18 +192,30 @@ def _type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
     if not paths:
         return kept, []
     bad: dict[str, str] = {}
+    batch_error = None
     try:
         found = detect(con, paths)
         merged, conflicts = sch.merge_schema(kept, found, declared)
-    except _RawError:
-        conflicts = [("", None, None)]
+    except _RawError as exc:
+        conflicts, batch_error = [("", None, None)], str(exc)
     if conflicts:
         for p in paths:
             why = _explain_file(con, p, staged[p], kept, declared)
             if why:
                 bad[p] = why
-        if not bad:  # only the union conflicts: report what DuckDB saw
-            raise InputError(f"dataset {ds.name!r}: cannot type the raw batch: {conflicts[0]}")
+        if not bad:  # every file alone is fine: report what DuckDB saw on the whole batch
+            if batch_error:
+                raise ShipyardError(
+                    f"dataset {ds.name!r}: DuckDB could not read the raw batch: {batch_error}",
+                    hint="if it ran out of memory, raise [lake] memory_limit or lower "
+                    f"lake.datasets.{ds.name}.batch_mb",
+                )
+            path_, want, got = conflicts[0]
+            raise InputError(
+                f"dataset {ds.name!r}: field {path_!r} is {sch.show(want)} in the lake but "
+                f"{sch.show(got)} across this batch's files",
+                hint=f"declare its type in [lake.datasets.{ds.name}.columns]",
+            )
         if ds.config.on_bad_file == "fail":
             lines = list(bad.values())
             more = f" (and {len(lines) - 5} more files)" if len(lines) > 5 else ""
@@ -346,6 +358,23 @@ def duckdb_write(con: Any, b: Batch) -> tuple[int, int, int]:
     return rows_read, rows_unique, int(written)
 
 
+def _mapped(ds: Dataset, fn: Callable, *args: Any) -> Any:
+    """DuckDB's errors during the write, as ours (nothing is committed either way)."""
+    import duckdb
+
+    try:
+        return fn(*args)
+    except duckdb.OutOfMemoryException as exc:
+        raise ShipyardError(
+            f"dataset {ds.name!r}: DuckDB ran out of memory: {str(exc).splitlines()[0]}",
+            hint="raise [lake] memory_limit (SHIPYARD_LAKE__MEMORY_LIMIT) or lower "
+            f"lake.datasets.{ds.name}.batch_mb; nothing was committed",
+        ) from None
+    except duckdb.Error as exc:
+        raise InputError(f"dataset {ds.name!r}: the write failed: {str(exc).splitlines()[0]}",
+                         hint="nothing was committed; run with --debug for details") from None
+
+
 # --- publishing ---------------------------------------------------------------------------
 
 def publish(lake: ObjectStore, outdir: Path, txn: str) -> list[dict[str, Any]]:
@@ -460,8 +489,7 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
         with tempfile.TemporaryDirectory(prefix="shipyard-lake-") as tmp:
             work = Path(tmp)
             (work / "raw").mkdir()
-            con = connect()
-            con.execute(f"SET temp_directory={lit(str(work / 'spill'))}")
+            con = connect(spill_dir=str(work / "spill"))
             con.execute("SET preserve_insertion_order=false")  # bounded memory for big COPYs
             staged = _stage(raw, infos, work / "raw")
             txn = new_txn()
@@ -479,7 +507,7 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
 
                     rows = spark_write(spark, con, b)
                 else:
-                    rows = duckdb_write(con, b)
+                    rows = _mapped(ds, duckdb_write, con, b)
                 con.close()
                 say(f"  {rows[0]} rows read, {rows[0] - rows[1]} duplicate(s) in the batch; publishing")
                 entries = (publish_staged(lake, b.staged_prefix, txn) if b.staged_prefix

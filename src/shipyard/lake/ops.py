@@ -165,8 +165,7 @@ def compact(name: str, *, min_files: int = 2, progress: Progress | None = None,
     old_keys: set[str] = set()
     order = f"ORDER BY {', '.join(q(s) for s in ds.config.sort_by)}" if ds.config.sort_by else ""
     with tempfile.TemporaryDirectory(prefix="shipyard-compact-") as tmp:
-        con = connect()
-        con.execute(f"SET temp_directory={lit(str(Path(tmp) / 'spill'))}")
+        con = connect(spill_dir=str(Path(tmp) / "spill"))
         for n, (pkey, files) in enumerate(sorted(todo.items()), 1):
             rel = "/".join(f"{k}={v}" for k, v in pkey)
             say(f"partition {n}/{len(todo)} {rel}: {len(files)} files")

@@ -136,12 +136,27 @@ def register_lake(con: Any, view: str, ds: Dataset, store: ObjectStore, m: Manif
     con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT {proj} FROM {q('__arrow_' + view)}")
 
 
-def connect(threads: int | None = None) -> Any:
+def connect(threads: int | None = None, spill_dir: str | None = None) -> Any:
+    """A DuckDB connection; `[lake] memory_limit` (e.g. "2GB") caps it, and past the cap
+    DuckDB spills to `spill_dir` (https://duckdb.org/docs/guides/performance/how_to_tune_workloads)."""
     import duckdb
+
+    from shipyard.settings import get_settings
 
     con = duckdb.connect()
     # Event dates are UTC dates: the same day folder whatever the machine's zone.
     con.execute("SET TimeZone='UTC'")
     if threads:
         con.execute(f"SET threads={int(threads)}")
+    if spill_dir:
+        con.execute(f"SET temp_directory={lit(spill_dir)}")
+    limit = (get_settings().lake.model_extra or {}).get("memory_limit")
+    if limit:
+        try:
+            con.execute(f"SET memory_limit={lit(str(limit))}")
+        except duckdb.Error as exc:
+            from shipyard.errors import ConfigError
+
+            raise ConfigError(f"lake.memory_limit {limit!r}: {str(exc).splitlines()[0]}",
+                              hint='use a size such as "512MB" or "4GB"') from None
     return con

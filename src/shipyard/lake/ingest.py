@@ -473,7 +473,7 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
     res.orphans_removed = len(remove_orphans(lake, m))
     if res.orphans_removed:
         say(f"removed {res.orphans_removed} file(s) left by an interrupted run")
-    pending = [i for i in raw.list("") if is_raw(i.key) and not m.is_done(i.key, i.size)]
+    pending = [i for i in raw.list("") if is_raw(i.key) and not m.is_done(i.key, i.size, i.etag)]
     if not pending:
         say("nothing new in the raw zone")
     batches = _batches(pending, ds.config.batch_mb << 20)
@@ -525,10 +525,11 @@ def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress
             by_key = {i.key: i for i in infos}
             for p in paths + blanks:
                 k = staged[p]
-                m.ingested[k] = {"size": by_key[k].size, "at": at, "txn": txn}
+                m.ingested[k] = {"size": by_key[k].size, "etag": by_key[k].etag, "at": at, "txn": txn}
                 m.rejected.pop(k, None)
             for k in set(res.rejected) - res_rej_before:
-                m.rejected[k] = {"size": by_key[k].size, "at": at, "error": res.rejected[k]}
+                m.rejected[k] = {"size": by_key[k].size, "etag": by_key[k].etag, "at": at,
+                                 "error": res.rejected[k]}
             m.history.append({"txn": txn, "at": at, "op": "ingest", "engine": engine,
                               "raw_files": len(paths), "rows_read": rows[0], "rows_written": rows[2],
                               "files": len(entries)})

@@ -61,10 +61,14 @@ class Manifest:
         return [f for f in self.files
                 if tuple(f["partition"].get(n) for n in names) in partitions]
 
-    def is_done(self, key: str, size: int) -> bool:
-        """Already ingested or rejected in this exact size (a rewritten raw file is read again)."""
+    def is_done(self, key: str, size: int, etag: str | None = None) -> bool:
+        """Already ingested or rejected as this exact object: same size, and same ETag where the
+        store lists one (S3). A rewritten raw file is read again; its old events are then
+        dropped as duplicates."""
         done = self.ingested.get(key) or self.rejected.get(key)
-        return bool(done) and done.get("size") == size
+        if not done or done.get("size") != size:
+            return False
+        return etag is None or done.get("etag") is None or done["etag"] == etag
 
     @property
     def raw_bytes(self) -> int:

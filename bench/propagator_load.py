@@ -329,11 +329,17 @@ def bench_s3(files: tuple[Path, Path], rows: int, repeat: int, work: Path) -> li
         t_raw, t_prop = duel(lambda: raw_pg_copy(db.url, f"raw{n[0]}", load,
                                                  stream=lambda: s3.get_object(Bucket="bench", Key=raw_key)["Body"]),
                              raw_setup, lambda: b.process(keys[-1], rows), prop_setup, repeat)
+        # What the contract adds on S3: moving the object to succeeded/ is a copy + delete (S3 has
+        # no rename), which moto performs by copying the bytes in Python.
+        t_move = best(lambda: b.store.move(keys[-1].replace("/input/load/", "/succeeded/"), "moved/load.csv"), 1,
+                      lambda: None)
         b.p.close()
     finally:
         db.drop()
         server.stop()
-    return [("S3 -> PostgreSQL load", rows, t_raw, t_prop, 0.85, "raw COPY streamed from the S3 object")]
+    return [("S3 -> PostgreSQL load", rows, t_raw, t_prop, 0.85,
+             f"raw COPY streamed from the S3 object (the propagator's time includes {t_move:.2f}s to move the "
+             "object to succeeded/)")]
 
 
 def child_load(path: str) -> None:

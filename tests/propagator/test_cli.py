@@ -136,3 +136,25 @@ def _wait(cond, timeout: float = 10) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("timed out")
+
+
+def test_destinations_from_shipyard_toml(tmp_path, pg_admin_url, pg_database):
+    # A destination named freely, its type given, configured in shipyard.toml (no env).
+    (tmp_path / "shipyard.toml").write_text(
+        f'[destinations.analytics]\ntype = "postgres"\nurl = "{pg_admin_url}"\n\n'
+        '[destinations.duckdb]\nurl = "data/wh.duckdb"\n\n[propagator]\nchannel = "loads"\n')
+    store = open_store(str(tmp_path / "b"))
+    pk = f"destination=analytics/database={pg_database}/table_name=t/"
+    store.put(pk + "schema/create/t.json", b'{"column_specification": {"id": "INTEGER"}}')
+    store.put(pk + "input/load/a.csv", b"id\n1\n")
+    store.put(D + "schema/create/t.json", b'{"column_specification": {"id": "INTEGER"}}')
+    r = _shipyard("propagator", "process", "--bucket", str(tmp_path / "b"), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    with psycopg.connect(make_conninfo(pg_admin_url, dbname=pg_database)) as c:
+        assert c.execute("SELECT id FROM t").fetchall() == [(1,)]
+    assert (tmp_path / "data" / "wh.duckdb").exists()  # relative to shipyard.toml
+    notices = [json.loads(x) for x in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    assert {n["channel"] for n in notices} == {"loads"}

@@ -93,6 +93,7 @@ def test_connection_refused_and_timeouts(tmp_path, backend, run_pulse):
                    + http_monitor("http://127.0.0.1:9/", mid="gone", extra="  alert: {failure_threshold: 2}\n"))
     run = run_pulse(tmp_path / "conf")
     wait_for(lambda: run.svc.states["slow"].triggered and run.svc.states["gone"].triggered, what="both down")
+    wait_for(lambda: len(outbox(tmp_path)) >= 2, what="both down notices")
     assert "timed out after 0.2s" in run.svc.states["slow"].last_error
     assert "connection failed" in run.svc.states["gone"].last_error
     titles = sorted(n["title"] for n in outbox(tmp_path))
@@ -109,7 +110,8 @@ def test_server_stopped_then_back(tmp_path, backend, run_pulse):
     wait_for(lambda: run.svc.states["api"].triggered, what="down")
     backend.start()
     wait_for(lambda: not run.svc.states["api"].triggered, what="back up")
-    time.sleep(0.3)
+    wait_for(lambda: len(outbox(tmp_path)) >= 2, what="both notices")
+    time.sleep(0.3)  # and no third one
     assert [n["level"] for n in outbox(tmp_path)] == ["failure", "success"]
 
 
@@ -140,6 +142,8 @@ def test_tcp_monitor(tmp_path, tcp_listener, run_pulse):
     assert run.svc.states["db"].failures == 0
     tcp_listener.stop()
     wait_for(lambda: run.svc.states["db"].triggered, what="tcp down")
+    # The notice is sent after the state flips (off the check loop): wait for it to land.
+    wait_for(lambda: len(outbox(tmp_path)) >= 1, what="tcp down notice")
     [n] = outbox(tmp_path)
     assert n["title"] == "db is down" and "connection failed" in n["message"]
     assert n["channel"] == "pulse-alerts"  # settings.pulse.channel, the default

@@ -402,6 +402,8 @@ def main() -> None:
     ap.add_argument("--s3", action="store_true", help="also the S3 store (moto's server on 127.0.0.1)")
     ap.add_argument("--memory-rows", default="", help="comma-separated sizes for the peak-memory check, "
                     "e.g. 1000000,4000000 (each in a child process)")
+    ap.add_argument("--only", choices=["postgres", "duckdb", "mysql", "s3"], action="append",
+                    help="run only these paths (repeatable)")
     ap.add_argument("--child-load", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_load:
@@ -419,6 +421,9 @@ def main() -> None:
         print(f"\n{'path':<24}{'raw rows/s':>14}{'propagator rows/s':>20}{'ratio':>8}{'target':>8}  result   baseline",
               flush=True)
         benches = [bench_postgres, bench_duckdb] + ([bench_mysql] if args.mysql else []) + ([bench_s3] if args.s3 else [])
+        if args.only:
+            chosen = {"postgres": bench_postgres, "duckdb": bench_duckdb, "mysql": bench_mysql, "s3": bench_s3}
+            benches = [chosen[name] for name in args.only]
         for bench in benches:
             for name, rows, t_raw, t_prop, target, base in bench(files, args.rows, args.repeat, work):
                 ratio = t_raw / t_prop

@@ -33,6 +33,10 @@ def session(master: str | None = None) -> Any:
         builder = (builder.config("spark.ui.enabled", "false")
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.shuffle.partitions", "4")
+                   # Local mode talks only to itself: keep the driver on loopback instead of
+                   # the first interface's address (Spark's default, with a warning).
+                   .config("spark.driver.bindAddress", "127.0.0.1")
+                   .config("spark.driver.host", "127.0.0.1")
                    .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC"))
     builder = (
         builder

@@ -12,29 +12,18 @@ from __future__ import annotations
 import difflib
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from shipyard.errors import ConfigError, InputError
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.inputs import DataFile
 from shipyard.propagator.layout import ParsedKey
+from shipyard.propagator.ledger import LEDGER_TABLE, ROWS, SECONDS, Marker, key_hash
+from shipyard.propagator import ledger
 from shipyard.propagator.specs import AddColumns, CreateSpec, DropColumns
 
-LEDGER_TABLE = "_shipyard_ledger"
-
-
-class _Marker:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<{self.name}>"
-
-
-# Values an engine fills in while running the plan.
-ROWS = _Marker("rows")
-SECONDS = _Marker("seconds")
+# Values an engine fills in while running the plan (re-exported for callers of plan.py).
+_Marker = Marker
 
 StepKind = Literal["sql", "lock", "check", "copy", "ledger"]
 
@@ -102,11 +91,6 @@ class Plan:
         return "\n".join(out)
 
 
-def key_hash(key: str, etag: str | None) -> str:
-    """The ledger's identity of one object version: its key and content (etag)."""
-    return hashlib.sha256(f"{key}\n{etag or ''}".encode()).hexdigest()
-
-
 def lock_id(name: str) -> int:
     """A stable signed 64-bit id for pg_advisory_xact_lock."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
@@ -115,12 +99,7 @@ def lock_id(name: str) -> int:
 # -- shared pieces ------------------------------------------------------------------------------
 
 def ledger_ddl(d: Dialect, database: str) -> str:
-    return (
-        f"CREATE TABLE IF NOT EXISTS {d.table_ref(database, LEDGER_TABLE)} ("
-        "key_hash CHAR(64) NOT NULL PRIMARY KEY, object_key VARCHAR(1024) NOT NULL, etag VARCHAR(128), "
-        "size BIGINT, operation VARCHAR(16) NOT NULL, table_name VARCHAR(64) NOT NULL, "
-        f"status VARCHAR(16) NOT NULL, row_count BIGINT, seconds DOUBLE PRECISION, processed_at {d.type_sql('TIMESTAMP')})"
-    )
+    return ledger.ddl(d, database)
 
 
 def _setup(d: Dialect, pk: ParsedKey) -> list[Step]:
@@ -153,17 +132,12 @@ def _lock_release(d: Dialect, pk: ParsedKey) -> list[Step]:
 
 
 def _check(d: Dialect, pk: ParsedKey, h: str) -> Step:
-    return Step(f"SELECT row_count FROM {d.table_ref(pk.database, LEDGER_TABLE)} WHERE key_hash = {d.param}",
-                "check", (h,))
+    return Step(ledger.lookup_sql(d, pk.database), "check", (h,))
 
 
 def _ledger(d: Dialect, pk: ParsedKey, h: str, etag: str | None, size: int | None) -> Step:
-    cols = "key_hash, object_key, etag, size, operation, table_name, status, row_count, seconds, processed_at"
-    now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
-    return Step(
-        f"INSERT INTO {d.table_ref(pk.database, LEDGER_TABLE)} ({cols}) VALUES ({', '.join([d.param] * 10)})",
-        "ledger", (h, pk.key, etag, size, pk.operation, pk.table, "succeeded", ROWS, SECONDS, now),
-    )
+    return Step(ledger.record_sql(d, pk.database), "ledger",
+                ledger.record_params(h, pk.key, etag, size, pk.operation, pk.table))
 
 
 def _new(d: Dialect, pk: ParsedKey, etag: str | None) -> Plan:

@@ -19,7 +19,9 @@ from shipyard.errors import InputError, ShipyardError, TransientError
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.engines.common import RunResult, Source, crash_point, duck_where
 from shipyard.propagator.inputs import DataFile
-from shipyard.propagator.plan import LEDGER_TABLE, ROWS, SECONDS, Plan, TableInfo
+from shipyard.propagator import ledger
+from shipyard.propagator.ledger import LEDGER_TABLE
+from shipyard.propagator.plan import Plan, TableInfo
 
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -107,8 +109,7 @@ class DuckDBEngine:
                                  "AND table_schema = ? AND table_name = ?", [database, LEDGER_TABLE]).fetchone()
             if not exists:
                 return None
-            row = cur.execute(f"SELECT row_count FROM {self.dialect.table_ref(database, LEDGER_TABLE)} "
-                              "WHERE key_hash = ?", [key_hash]).fetchone()
+            row = cur.execute(ledger.lookup_sql(self.dialect, database), [key_hash]).fetchone()
         except duckdb.Error as exc:
             raise map_duckdb_error(exc, None, "reading the ledger") from None
         finally:
@@ -133,7 +134,7 @@ class DuckDBEngine:
                                 cur.execute("ROLLBACK")
                                 return RunResult(0, duplicate=True)
                         elif step.kind == "ledger":
-                            cur.execute(step.sql, _fill(step.params, rows, time.perf_counter() - started))
+                            cur.execute(step.sql, list(ledger.fill(step.params, rows, time.perf_counter() - started)))
                         else:
                             res = cur.execute(step.sql, list(step.params) if step.params else None)
                             if step.counts:
@@ -164,10 +165,6 @@ def _exprs(exprs: Any) -> list[str]:
     if isinstance(exprs, str):
         return [e.strip() for e in exprs.strip("[]").split(",") if e.strip()]
     return list(exprs or [])
-
-
-def _fill(params: tuple[Any, ...], rows: int, seconds: float) -> list[Any]:
-    return [rows if p is ROWS else round(seconds, 3) if p is SECONDS else p for p in params]
 
 
 def _what(plan: Plan) -> str:

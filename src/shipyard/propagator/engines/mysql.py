@@ -21,7 +21,9 @@ from shipyard.errors import ConfigError, InputError, ShipyardError, TransientErr
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.engines.common import RunResult, Source, crash_point, to_file_position
 from shipyard.propagator.inputs import DataFile
-from shipyard.propagator.plan import LEDGER_TABLE, ROWS, SECONDS, Plan, TableInfo
+from shipyard.propagator import ledger
+from shipyard.propagator.ledger import LEDGER_TABLE
+from shipyard.propagator.plan import Plan, TableInfo
 from shipyard.redact import redact
 
 # Server error codes that mean "retry" (https://mariadb.com/kb/en/mariadb-error-codes/):
@@ -115,7 +117,7 @@ class MySQLEngine:
                             (database, LEDGER_TABLE))
                 if cur.fetchone() is None:
                     return None
-                cur.execute(f"SELECT row_count FROM {self.dialect.q(LEDGER_TABLE)} WHERE key_hash = %s", (key_hash,))
+                cur.execute(ledger.lookup_sql(self.dialect, database), (key_hash,))
                 row = cur.fetchone()
         except pymysql.err.MySQLError as exc:
             raise map_mysql_error(exc, f"reading the ledger of {database}") from None
@@ -152,7 +154,7 @@ class MySQLEngine:
                             conn.rollback()
                             return RunResult(0, duplicate=True)
                     elif step.kind == "ledger":
-                        cur.execute(step.sql, _fill(step.params, rows, time.perf_counter() - started))
+                        cur.execute(step.sql, ledger.fill(step.params, rows, time.perf_counter() - started))
                     else:
                         n = cur.execute(step.sql, step.params or None)
                         if step.kind == "copy":
@@ -195,10 +197,6 @@ class MySQLEngine:
 
     def close(self) -> None:
         pass
-
-
-def _fill(params: tuple[Any, ...], rows: int, seconds: float) -> tuple[Any, ...]:
-    return tuple(rows if p is ROWS else round(seconds, 3) if p is SECONDS else p for p in params)
 
 
 def _what(plan: Plan) -> str:

@@ -18,7 +18,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from shipyard.errors import InputError, ShipyardError, TransientError
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.engines.common import RunResult, Source, crash_point, where_from_text
-from shipyard.propagator.plan import LEDGER_TABLE, ROWS, SECONDS, Plan, Step, TableInfo
+from shipyard.propagator import ledger
+from shipyard.propagator.ledger import LEDGER_TABLE
+from shipyard.propagator.plan import Plan, Step, TableInfo
 from shipyard.redact import redact
 
 # SQLSTATE classes / codes that mean "retry": connection exceptions (08), serialization failure
@@ -115,8 +117,7 @@ class PostgresEngine:
                 exists = conn.execute("SELECT to_regclass(%s)", (d.table_ref(database, LEDGER_TABLE),)).fetchone()
                 if not exists or exists[0] is None:
                     return None
-                row = conn.execute(f"SELECT row_count FROM {d.table_ref(database, LEDGER_TABLE)} WHERE key_hash = %s",
-                                   (key_hash,)).fetchone()
+                row = conn.execute(ledger.lookup_sql(d, database), (key_hash,)).fetchone()
         except psycopg.Error as exc:
             raise map_pg_error(exc, f"reading the ledger of {database}") from None
         return None if row is None else int(row[0] or 0)
@@ -153,7 +154,7 @@ class PostgresEngine:
                                         cp.write(chunk)
                                 rows += max(cur.rowcount, 0)
                             elif step.kind == "ledger":
-                                cur.execute(step.sql, _fill(step, rows, time.perf_counter() - started))
+                                cur.execute(step.sql, ledger.fill(step.params, rows, time.perf_counter() - started))
                             elif step.fallback:
                                 self._with_fallback(conn, cur, step)
                             else:
@@ -185,10 +186,6 @@ class PostgresEngine:
 
 class _AlreadyDone(Exception):
     pass
-
-
-def _fill(step: Step, rows: int, seconds: float) -> tuple[Any, ...]:
-    return tuple(rows if p is ROWS else round(seconds, 3) if p is SECONDS else p for p in step.params)
 
 
 def _what(plan: Plan) -> str:

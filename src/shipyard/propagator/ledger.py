@@ -1,0 +1,69 @@
+"""The ledger: one table per destination database recording every object version processed.
+
+`_shipyard_ledger` (key hash, object key, etag, size, operation, table, status, rows, seconds,
+time) is written in the same transaction as the data it records (plan.py puts the INSERT last
+in every plan), so "loaded" and "recorded" cannot disagree: a redelivered event or a re-run
+after a crash finds the row and does not load again. The identity of an object version is
+its key plus its etag (S3's ETag, or the MD5 of a local file: the same bytes, the same etag).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any
+
+from shipyard.propagator.dialects import Dialect
+
+LEDGER_TABLE = "_shipyard_ledger"
+COLUMNS = ("key_hash", "object_key", "etag", "size", "operation", "table_name", "status", "row_count", "seconds",
+           "processed_at")
+
+
+class Marker:
+    """A value the engine fills in while it runs the plan."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+ROWS = Marker("rows")
+SECONDS = Marker("seconds")
+
+
+def key_hash(key: str, etag: str | None) -> str:
+    """The ledger's identity of one object version: its key and content (etag)."""
+    return hashlib.sha256(f"{key}\n{etag or ''}".encode()).hexdigest()
+
+
+def ddl(d: Dialect, database: str) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {d.table_ref(database, LEDGER_TABLE)} ("
+        "key_hash CHAR(64) NOT NULL PRIMARY KEY, object_key VARCHAR(1024) NOT NULL, etag VARCHAR(128), "
+        "size BIGINT, operation VARCHAR(16) NOT NULL, table_name VARCHAR(64) NOT NULL, "
+        f"status VARCHAR(16) NOT NULL, row_count BIGINT, seconds DOUBLE PRECISION, processed_at {d.type_sql('TIMESTAMP')})"
+    )
+
+
+def lookup_sql(d: Dialect, database: str) -> str:
+    """Rows recorded for one object version (one parameter: the key hash)."""
+    return f"SELECT row_count FROM {d.table_ref(database, LEDGER_TABLE)} WHERE key_hash = {d.param}"
+
+
+def record_sql(d: Dialect, database: str) -> str:
+    return (f"INSERT INTO {d.table_ref(database, LEDGER_TABLE)} ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join([d.param] * len(COLUMNS))})")
+
+
+def record_params(h: str, key: str, etag: str | None, size: int | None, operation: str | None,
+                  table: str) -> tuple[Any, ...]:
+    now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+    return (h, key, etag, size, operation, table, "succeeded", ROWS, SECONDS, now)
+
+
+def fill(params: tuple[Any, ...], rows: int, seconds: float) -> tuple[Any, ...]:
+    """The record's parameters with the run's row count and duration."""
+    return tuple(rows if p is ROWS else round(seconds, 3) if p is SECONDS else p for p in params)

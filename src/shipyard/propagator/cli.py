@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from shipyard.console import console, print_table
+from shipyard.console import console
 from shipyard.errors import InputError
 
 app = typer.Typer(
@@ -28,12 +28,28 @@ def _outcome_rows(outcomes):
         detail = o.reason or ""
         if o.status == "failed" and where:
             detail = f"{detail} [{where}]"
-        yield (o.key.split("/table_name=")[-1] if "/table_name=" in o.key else o.key, o.status,
-               o.table or "", "" if o.rows is None else o.rows, f"{o.seconds:.2f}", detail)
+        # The table has its own column: show the file's place under the table's folder.
+        short = o.key.split("/table_name=", 1)[1].split("/", 1)[-1] if "/table_name=" in o.key else o.key
+        yield (short, o.status,
+               o.table or "", "" if o.rows is None or o.key.split("/")[3] == "schema" else o.rows,
+               f"{o.seconds:.2f}", detail)
 
 
-def print_outcomes(outcomes, title: str = "files") -> None:
-    print_table(title, ["file", "status", "table", "rows", "seconds", "detail"], _outcome_rows(outcomes))
+def print_outcomes(outcomes, title: str | None = "files") -> None:
+    from rich.table import Table
+
+    colors = {"succeeded": "green", "failed": "red", "duplicate": "cyan", "skipped": "yellow"}
+    table = Table(title=title, header_style="bold")
+    table.add_column("file", overflow="fold", ratio=3)
+    table.add_column("status")
+    table.add_column("table", overflow="fold")
+    table.add_column("rows", justify="right")
+    table.add_column("s", justify="right")
+    table.add_column("detail", overflow="fold", ratio=4)
+    for file, status, tbl, rows, secs, detail in _outcome_rows(outcomes):
+        table.add_row(file, f"[{colors.get(status, 'white')}]{status}[/]", tbl, str(rows), secs, detail,
+                      )
+    console.print(table)
 
 
 @app.command()

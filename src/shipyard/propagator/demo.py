@@ -9,6 +9,7 @@ the demo's own folder in the bucket and its `demo` schema in the warehouse are r
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def run_demo(bucket: Path, warehouse: Path) -> int:
                            "destinations": {**base.destinations,
                                             "duckdb": {"url": str(warehouse.resolve()), "type": "duckdb"}}})
     notes = MemoryNotifier()
+    # The tables below say what happened; per-file log lines would repeat it.
+    logging.getLogger("shipyard.propagator").setLevel(logging.ERROR)
     console.print(f"[bold]bucket[/] {bucket}   [bold]warehouse[/] {warehouse.resolve()}")
     with Propagator.from_settings(str(bucket), settings, notifier=_Tee(notes, settings)) as p:
         outcomes = p.process_pending()
@@ -74,11 +77,14 @@ def run_demo(bucket: Path, warehouse: Path) -> int:
 
 
 class _Tee:
+    """Keeps the notices for the summary and sends them as configured (the outbox, without
+    echoing each one: the demo prints its own table)."""
+
     def __init__(self, memory: MemoryNotifier, settings) -> None:
-        from shipyard.notify import get_notifier
+        from shipyard.notify import OutboxNotifier, get_notifier
 
         self.memory = memory
-        self.inner = get_notifier(settings)
+        self.inner = OutboxNotifier(settings.outbox, echo=False) if not settings.slack_bot_token else get_notifier(settings)
 
     def send(self, notice) -> None:
         self.memory.send(notice)

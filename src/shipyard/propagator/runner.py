@@ -137,6 +137,10 @@ class Propagator:
                 return self._heal(pk, engine.ledger_rows(pk.database, plan.key_hash) or 0, t0, table)
         except TransientError:
             raise
+        except NotFoundError:
+            # The object vanished while we read it: another worker finished it (a redelivered
+            # event racing the first delivery) or it was deleted. Not the file's fault: no report.
+            return self._gone(pk, etag, t0)
         except ShipyardError as exc:
             return self._fail(pk, exc, t0, table)
         finally:

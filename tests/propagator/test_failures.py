@@ -213,3 +213,9 @@ def test_redshift_create_needs_dist_and_sort_keys_before_any_io(bucket, monkeypa
     o = h.run("orders", "schema/create", "o.json", {"column_specification": {"id": "INTEGER"}, "primary_key": ["id"]})
     r = _failed(h, o, what="needs dist_key and sort_key")
     assert "dist_key" in r["how_to_fix"] and "sort_key" in r["how_to_fix"]
+
+
+def test_duplicate_header_column(h):
+    h.create()
+    o = h.run("orders", "input/load", "d.csv", "id,name,ID\n1,a,2\n")
+    _failed(h, o, what="appears twice", where={"line": 1, "column": 3})

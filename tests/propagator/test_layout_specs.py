@@ -93,3 +93,45 @@ def test_json_schemas_describe_the_fields():
     assert c["required"] == ["column_specification"]
     u = json.dumps(update_schema())
     assert '"add"' in u and '"drop"' in u
+
+
+# -- properties: no input string escapes the parsers as SQL or as an unexpected exception -------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from shipyard.propagator.dialects import get_dialect  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_any_type_text_is_refused_or_renders_as_a_single_type(text):
+    import sqlglot
+    from sqlglot import exp
+
+    for name in ("postgres", "duckdb", "mysql", "redshift"):
+        d = get_dialect(name)
+        try:
+            out = d.type_sql(text, "c")
+        except InputError:
+            continue
+        assert not any(ch in out for ch in ";'\"`-/*")
+        assert isinstance(sqlglot.parse_one(f"CAST(x AS {out})", read=d.sqlglot), exp.Cast)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["destination=d", "database=x", "table_name=t", "schema", "input", "create", "update",
+                                 "load", "succeeded", "failed", "..", ".", "", "a.csv", "b.json", "x y", "a;b"]),
+                max_size=7))
+def test_any_key_parses_or_is_refused_cleanly(parts):
+    key = "/".join(parts)
+    try:
+        k = parse_key(key)
+    except InputError:
+        return
+    assert ".." not in k.key.split("/")
+    if k.pending:
+        try:
+            k = k.check_identifiers()
+        except InputError:
+            return
+        assert k.table.isidentifier() and k.database.isidentifier()

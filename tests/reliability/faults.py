@@ -70,6 +70,12 @@ class TCPProxy:
                 self._conns.discard(src)
                 self._conns.discard(dst)
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections currently piped to the server."""
+        with self._lock:
+            return len(self._conns) // 2
+
     def cut(self) -> int:
         """Drop every open connection, as a server restart does. Returns how many."""
         with self._lock:

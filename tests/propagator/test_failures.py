@@ -219,3 +219,13 @@ def test_duplicate_header_column(h):
     h.create()
     o = h.run("orders", "input/load", "d.csv", "id,name,ID\n1,a,2\n")
     _failed(h, o, what="appears twice", where={"line": 1, "column": 3})
+
+
+def test_truncated_gzip_fails_the_file(h):
+    import gzip
+
+    h.create()
+    data = gzip.compress(b"id\n" + b"".join(b"%d\n" % i for i in range(200000)))
+    o = h.run("orders", "input/load", "t.csv.gz", data[: len(data) // 2])
+    _failed(h, o, what="")
+    assert h.dest.rows("orders", "id") == []

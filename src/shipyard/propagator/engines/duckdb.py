@@ -32,12 +32,16 @@ def _table_lock(path: str, name: str) -> threading.Lock:
         return _locks.setdefault((path, name), threading.Lock())
 
 
-def map_duckdb_error(exc: BaseException, data: DataFile | None = None, what: str = "loading") -> ShipyardError:
+def map_duckdb_error(exc: BaseException, data: DataFile | None = None, what: str = "loading", *,
+                     opening: bool = False) -> ShipyardError:
+    """DuckDB errors by class. An IOException is transient only when opening the warehouse (the
+    file is locked by another process); while a plan runs it comes from reading the user's file
+    (a truncated or fake gzip stream), which is the file's fault: retrying cannot help."""
     # The file's path (a temp copy, or the bucket folder) is noise to the reader of a report.
     text = re.sub(r' in file "[^"]*"', "", str(exc))
     first = text.split("\n")[0].strip()
-    if isinstance(exc, (duckdb.TransactionException, duckdb.IOException, duckdb.InterruptException,
-                        duckdb.OutOfMemoryException)):
+    if isinstance(exc, (duckdb.TransactionException, duckdb.InterruptException, duckdb.OutOfMemoryException)) or (
+            opening and isinstance(exc, duckdb.IOException)):
         # A write-write conflict, the file locked by another process, memory: try again later.
         return TransientError(f"{what}: {first}; will retry")
     where = duck_where(text, data)
@@ -45,6 +49,8 @@ def map_duckdb_error(exc: BaseException, data: DataFile | None = None, what: str
         hint = "fix the value at that line and column so it fits the column's type"
     elif isinstance(exc, duckdb.ConstraintException):
         hint = "the row breaks a constraint (NOT NULL, primary key): fix or remove it"
+    elif isinstance(exc, duckdb.IOException):
+        hint = "the file could not be read: check that it is complete and that a .gz file really is gzip"
     elif "JSON" in text:
         hint = "fix the JSON at that line: one object per line (.jsonl) or one array of objects (.json)"
     elif "CSV Error" in text or "unicode" in text.lower():
@@ -74,7 +80,7 @@ class DuckDBEngine:
                 try:
                     self._con = duckdb.connect(self.path)
                 except duckdb.Error as exc:
-                    raise map_duckdb_error(exc, None, f"opening {self.path}") from None
+                    raise map_duckdb_error(exc, None, f"opening {self.path}", opening=True) from None
             return self._con
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

@@ -85,7 +85,10 @@ class MySQLEngine:
                 raise InputError(f"database {database!r} does not exist on destination {self.name!r}",
                                  hint="fix database= in the key, or ask a DBA to create the database "
                                  "(the propagator does not create databases)") from None
-            raise map_mysql_error(exc, f"connecting to destination {self.name!r}") from None
+            # Anything else at connect time (refused, access denied, too many connections) is about
+            # the destination, not the file: the file stays and is retried once it is fixed.
+            raise TransientError(f"connecting to destination {self.name!r}: {redact(exc)}; will retry",
+                                 hint="check the destination's URL and credentials") from None
         with conn.cursor() as cur:
             # Strict: a bad value is an error, never a silent 0 or truncation.
             cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ONLY_FULL_GROUP_BY'")

@@ -163,14 +163,16 @@ def test_schema_files_run_before_data_of_the_same_table(h):
 
 
 @pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
-def test_transient_failure_raises_and_leaves_the_file(bucket, monkeypatch):
+@pytest.mark.parametrize("kind,url", [("postgres", "postgresql://postgres@127.0.0.1:{port}/postgres"),
+                                      ("mysql", "mysql://root@127.0.0.1:{port}/test")])
+def test_transient_failure_raises_and_leaves_the_file(bucket, monkeypatch, kind, url):
     from tests.conftest import free_port
     from tests.propagator.conftest import Dest, Harness
     from shipyard.settings import get_settings
 
-    monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL", f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    monkeypatch.setenv(f"SHIPYARD_DESTINATIONS__{kind.upper()}__URL", url.format(port=free_port()))
     get_settings(fresh=True)
-    h = Harness(bucket, Dest("postgres", "postgres", "sales"))
+    h = Harness(bucket, Dest(kind, kind, "sales"))
     key = h.put("orders", "input/load", "a.csv", "id\n1\n")
     with pytest.raises(TransientError):
         h.p.process_key(key)
@@ -181,13 +183,15 @@ def test_transient_failure_raises_and_leaves_the_file(bucket, monkeypatch):
 
 
 @pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
-def test_missing_postgres_database_is_reported(bucket, pg_admin_url, monkeypatch):
+@pytest.mark.parametrize("kind", ["postgres", "mysql"])
+def test_missing_database_is_reported(bucket, request, monkeypatch, kind):
     from tests.propagator.conftest import Dest, Harness
     from shipyard.settings import get_settings
 
-    monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL", pg_admin_url)
+    url = request.getfixturevalue("pg_admin_url" if kind == "postgres" else "mysql_url")
+    monkeypatch.setenv(f"SHIPYARD_DESTINATIONS__{kind.upper()}__URL", url)
     get_settings(fresh=True)
-    h = Harness(bucket, Dest("postgres", "postgres", "no_such_db_here"))
+    h = Harness(bucket, Dest(kind, kind, "no_such_db_here"))
     o = h.run("orders", "schema/create", "c.json", {"column_specification": {"id": "INTEGER"}})
     assert o.status == "failed"
     assert "database 'no_such_db_here' does not exist" in o.error["what"]

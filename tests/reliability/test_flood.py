@@ -1,0 +1,110 @@
+"""A flood: `size(120, 1000)` files over `size(6, 20)` tables dropped at once into a bucket a
+live `watch` worker serves (local folder and S3 over HTTP), into PostgreSQL.
+
+Every file is an upsert that appends its own ids and rewrites one shared row (id 0) with its
+sequence number: all files load exactly once (ledger, counts), none is lost, and the shared
+row ends with the LAST file's number while the worker's outcomes for a table come in key order
+(one table's files are applied in key order). Prints files/s and p50/p95 drop-to-committed.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+
+import pytest
+
+from shipyard.notify import MemoryNotifier
+from shipyard.propagator import Propagator
+from shipyard.propagator.plan import LEDGER_TABLE
+from shipyard.settings import get_settings
+from shipyard.store import open_store
+from tests.reliability.conftest import _make_dest, size
+
+FILES = size(120, 1000)
+TABLES = size(6, 20)
+ROWS = 20
+SPEC = {"column_specification": {"id": "BIGINT", "name": "VARCHAR(20)"}, "primary_key": ["id"]}
+
+pytestmark = pytest.mark.timeout(size(150, 900))
+
+
+def test_flood_of_files_into_a_watched_bucket(store_url, request, monkeypatch, record_property):
+    dest = _make_dest(request, monkeypatch, "postgres")
+    store = open_store(store_url)
+    committed: dict[str, float] = {}
+
+    class Clock(MemoryNotifier):
+        """The success notice is sent right after the commit and the move: its time is the file's."""
+
+        def send(self, notice) -> None:
+            if notice.level == "success" and "/succeeded/" in str(notice.fields.get("file", "")):
+                committed[notice.fields["file"].replace("/succeeded/", "/input/update/")] = time.monotonic()
+            super().send(notice)
+
+    p = Propagator.from_settings(store_url, get_settings(fresh=True), notifier=Clock())
+    for t in range(TABLES):
+        store.put(dest.key(f"f{t:02d}", "schema/create", "c.json"), json.dumps(SPEC).encode())
+    assert {o.status for o in p.process_pending()} == {"succeeded"}
+
+    per_table = FILES // TABLES
+    files = {t: [(dest.key(f"f{t:02d}", "input/update", f"{n:05d}.csv"),
+                  ("id,name\n0,%d\n" % n + "".join(f"{(n + 1) * 1000 + i},r\n" for i in range(ROWS - 1))).encode())
+                 for n in range(per_table)] for t in range(TABLES)}
+    dropped: dict[str, float] = {}
+    done: dict[str, float] = {}
+    order: dict[str, list[str]] = {}
+    outcomes: dict[str, list[str]] = {}
+    stop = threading.Event()
+
+    def on_outcome(o) -> None:
+        outcomes.setdefault(o.key, []).append(o.status)
+        if o.status == "succeeded":
+            done[o.key] = committed.get(o.key, time.monotonic())
+            order.setdefault(o.key.split("/input/")[0], []).append(o.key)
+
+    worker = threading.Thread(target=p.watch, kwargs={"interval": 0.1, "stop": stop, "on_outcome": on_outcome},
+                              daemon=True)
+    worker.start()
+
+    def drop(tables: list[int]) -> None:
+        # One dropper per group of tables, each table's files in key order (as an exporter writes them).
+        for batch in zip(*(files[t] for t in tables)):
+            for key, body in batch:
+                store.put(key, body)
+                dropped[key] = time.monotonic()
+
+    droppers = [threading.Thread(target=drop, args=([t for t in range(TABLES) if t % 4 == i],)) for i in range(4)]
+    t0 = time.monotonic()
+    for d in droppers:
+        d.start()
+    for d in droppers:
+        d.join()
+    deadline = time.monotonic() + size(120, 800)
+    while time.monotonic() < deadline and len(done) < len(dropped):
+        time.sleep(0.2)
+    stop.set()
+    worker.join(60)
+    p.close()
+
+    n = len(dropped)
+    assert n == per_table * TABLES and len(done) == n, f"{len(done)} of {n} files committed"
+    assert all(v.count("succeeded") == 1 and set(v) <= {"succeeded", "skipped"} for v in outcomes.values())
+    for t in range(TABLES):
+        prefix = dest.key(f"f{t:02d}", "input", "x").split("/input/")[0]
+        assert order[prefix] == [k for k, _ in files[t]], f"table f{t:02d} applied out of key order"
+        assert dest.query(f"SELECT count(*), count(DISTINCT id) FROM f{t:02d}") == [(per_table * (ROWS - 1) + 1,) * 2]
+        assert dest.query(f"SELECT name FROM f{t:02d} WHERE id = 0") == [(str(per_table - 1),)]
+        assert not list(store.list(prefix + "/input/")) and not list(store.list(prefix + "/failed/"))
+    assert dest.query(f"SELECT count(*), count(DISTINCT object_key) FROM {LEDGER_TABLE} "
+                      "WHERE operation = 'upsert'") == [(n, n)]
+    lat = sorted(done[k] - dropped[k] for k in dropped)
+    wall = max(done.values()) - t0
+    p95 = lat[int(0.95 * (len(lat) - 1))]
+    summary = (f"flood {store_url.split(':')[0] if store_url.startswith('s3') else 'local'}: {n} files / {TABLES} tables "
+               f"in {wall:.1f}s = {n / wall:.1f} files/s; drop-to-committed p50 {statistics.median(lat):.2f}s, "
+               f"p95 {p95:.2f}s, max {lat[-1]:.2f}s")
+    record_property("flood", summary)
+    print(summary)

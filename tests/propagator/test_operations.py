@@ -114,3 +114,14 @@ def test_outcomes_are_announced_in_the_outbox(bucket, dest, tmp_path):
     fail = lines[2]
     assert "failed/b.csv" in fail["message"] and fail["attachment"]["key"].endswith("failed/b.csv.error.json")
     assert fail["attachment"]["bucket"] == store.url
+
+
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)
+def test_mixed_case_names_keep_their_folders(h):
+    base = f"destination={h.dest.name}/database={h.dest.db}/table_name=Orders/"
+    h.store.put(base + "schema/create/c.json", json.dumps({"column_specification": {"ID": "INTEGER"}}).encode())
+    h.store.put(base + "input/load/a.csv", b"Id\n1\n")
+    outs = h.p.process_pending()
+    assert [o.status for o in outs] == ["succeeded", "succeeded"], outs
+    assert h.store.exists(base + "succeeded/c.json") and h.store.exists(base + "succeeded/a.csv")
+    assert h.dest.rows("orders", "id") == [(1,)]  # the table itself is lower-case

@@ -85,6 +85,9 @@ class ParsedKey:
     state: Literal["pending", "succeeded", "failed"]
     operation: Operation | None
     name: str
+    # The key's own `destination=../database=../table_name=../` folder, as spelled in the bucket:
+    # succeeded/ and failed/ go beside the file even when names are lower-cased for SQL.
+    folder: str = ""
 
     @property
     def pending(self) -> bool:
@@ -93,7 +96,7 @@ class ParsedKey:
     @property
     def table_prefix(self) -> str:
         """`destination=../database=../table_name=../` (with the trailing slash)."""
-        return f"destination={self.destination}/database={self.database}/table_name={self.table}/"
+        return self.folder or f"destination={self.destination}/database={self.database}/table_name={self.table}/"
 
     @property
     def succeeded_key(self) -> str:
@@ -126,6 +129,7 @@ class ParsedKey:
             state=self.state,
             operation=self.operation,
             name=self.name,
+            folder=self.table_prefix,
         )
 
 
@@ -151,8 +155,9 @@ def parse_key(key: str) -> ParsedKey:
     name = rest[-1]
     if not name or name.startswith("."):
         raise OutsideLayout(f"{key!r}: hidden or empty file name")
+    folder = "/".join(parts[:3]) + "/"
     if rest[0] in ("succeeded", "failed"):
-        return ParsedKey(key, dest, db, table, rest[0], None, "/".join(rest[1:]))  # type: ignore[arg-type]
+        return ParsedKey(key, dest, db, table, rest[0], None, "/".join(rest[1:]), folder)  # type: ignore[arg-type]
     if len(rest) != 3 or (rest[0], rest[1]) not in OPERATIONS:
         raise OutsideLayout(
             f"{key!r} is outside the layout: {'/'.join(rest[:-1])!r} is not one of "
@@ -165,7 +170,7 @@ def parse_key(key: str) -> ParsedKey:
     if not lower.endswith(allowed):
         raise OutsideLayout(f"{key!r}: {rest[0]}/{rest[1]} takes {', '.join(allowed)} files",
                             hint="rename the file with one of those suffixes")
-    return ParsedKey(key, dest, db, table, "pending", op, name)
+    return ParsedKey(key, dest, db, table, "pending", op, name, folder)
 
 
 def table_key_prefix(destination: str, database: str, table: str) -> str:

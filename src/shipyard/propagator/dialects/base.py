@@ -100,7 +100,16 @@ class Dialect:
         if not isinstance(dt, exp.DataType) or dt.this in (None, exp.DataType.Type.USERDEFINED,
                                                             exp.DataType.Type.UNKNOWN):
             raise bad
-        return dt.sql(dialect=self.sqlglot)
+        # Scalar columns only (CSV, JSON and Parquet fields load as scalars): no ARRAY / MAP / STRUCT.
+        if dt.is_type(*exp.DataType.NESTED_TYPES) or any(isinstance(e, exp.DataType) for e in dt.find_all(exp.DataType)
+                                                          if e is not dt):
+            raise bad
+        out = dt.sql(dialect=self.sqlglot)
+        try:  # what we render must read back as a type in the same dialect
+            exp.DataType.build(out, dialect=self.sqlglot, udt=False)
+        except (ParseError, ValueError, TypeError):
+            raise bad from None
+        return out
 
     def parse_check(self, sql: str) -> None:
         """Golden tests: the statement parses in this dialect."""

@@ -18,8 +18,9 @@ from shipyard.errors import ConfigError, InputError
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.inputs import DataFile
 from shipyard.propagator.layout import ParsedKey
-from shipyard.propagator.ledger import LEDGER_TABLE, ROWS, SECONDS, Marker, key_hash
 from shipyard.propagator import ledger
+# Re-exported: callers (tests, the reliability suite) import these from plan.
+from shipyard.propagator.ledger import LEDGER_TABLE, ROWS, SECONDS, Marker, key_hash  # noqa: F401
 from shipyard.propagator.specs import AddColumns, CreateSpec, DropColumns
 
 # Values an engine fills in while running the plan (re-exported for callers of plan.py).

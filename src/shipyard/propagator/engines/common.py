@@ -7,7 +7,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
 from shipyard.propagator.inputs import CHUNK, DataFile, SkipBOM, iter_chunks, open_decoded
 from shipyard.propagator.plan import Plan, TableInfo

@@ -12,8 +12,7 @@ import time
 from typing import Any
 
 import psycopg
-from psycopg import sql as _sql  # noqa: F401  (kept for callers composing SQL)
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from shipyard.errors import InputError, ShipyardError, TransientError
 from shipyard.propagator.dialects import Dialect

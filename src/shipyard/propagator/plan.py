@@ -164,7 +164,10 @@ def _cols(d: Dialect, names: list[str]) -> str:
 # -- create / alter -----------------------------------------------------------------------------
 
 def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None = None,
-                size: int | None = None) -> Plan:
+                size: int | None = None, existing: TableInfo | None = None) -> Plan:
+    """`existing`: the table as it is, when it exists. Only an engine without transactional DDL
+    accepts that, and only when the table has exactly the spec's columns: a run stopped between
+    its CREATE and its ledger row; the plan then only records it."""
     if d.dist_sort_keys and (not spec.dist_key or not spec.sort_key):
         missing = [k for k, v in (("dist_key", spec.dist_key), ("sort_key", spec.sort_key)) if not v]
         raise InputError(
@@ -173,6 +176,11 @@ def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None
             "on most, e.g. a timestamp>\"]",
             where={"field": missing[0]},
         )
+    if existing is not None:
+        if d.transactional_ddl or list(existing.columns) != list(spec.column_specification):
+            raise InputError(f"table {pk.database}.{pk.table} already exists",
+                             hint="add or drop columns with a schema/update spec; a create runs once per table")
+        return _finish(_new(d, pk, etag), d, pk, [], etag, size)
     table = d.table_ref(pk.database, pk.table)
     cols = [f"{d.q(c)} {d.type_sql(t, c)}" + (" NOT NULL" if c in spec.primary_key else "")
             for c, t in spec.column_specification.items()]
@@ -189,11 +197,21 @@ def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None
     return _finish(_new(d, pk, etag), d, pk, body, etag, size)
 
 
+def _already_applied(spec: AddColumns | DropColumns, info: TableInfo) -> bool:
+    if isinstance(spec, AddColumns):
+        return all(c in info.columns for c in spec.column_specification)
+    return all(c not in info.columns for c in spec.column_specification)
+
+
 def plan_alter(d: Dialect, pk: ParsedKey, spec: AddColumns | DropColumns, info: TableInfo, *,
                etag: str | None = None, size: int | None = None) -> Plan:
     table = d.table_ref(pk.database, pk.table)
     existing = list(info.columns)
     clauses: list[str] = []
+    if not d.transactional_ddl and _already_applied(spec, info):
+        # Without transactional DDL the ALTER and the ledger row are two steps; finding the change
+        # made and the spec still pending means a run stopped between them: record it, change nothing.
+        return _finish(_new(d, pk, etag), d, pk, [], etag, size)
     if isinstance(spec, AddColumns):
         for c, t in spec.column_specification.items():
             if c in info.columns:

@@ -168,10 +168,9 @@ class Propagator:
         table_info = engine.describe(pk.database, pk.table)
         if pk.operation == "create":
             spec = parse_create(self._read_spec(pk.key))
-            if table_info is not None:
-                raise InputError(f"table {pk.database}.{pk.table} already exists",
-                                 hint="add or drop columns with a schema/update spec; a create runs once per table")
-            return plan_create(d, pk, spec, etag=etag, size=size), None
+            # An existing table is refused by plan_create (bar a MySQL create whose ledger row a
+            # crash prevented: same columns, recorded only).
+            return plan_create(d, pk, spec, etag=etag, size=size, existing=table_info), None
         if table_info is None:
             raise InputError(f"table {pk.database}.{pk.table} does not exist on {pk.destination}",
                              hint="drop a schema/create/<name>.json spec for it first")

@@ -157,6 +157,12 @@ def test_file_rows_round_trip(kind, request, monkeypatch):
 
             body, name = gzip.compress(body), "a.csv.gz"
         o = p.process_key(_put(store, dest.key(t, "input/load", name), body))
+        # Python's csv writer leaves a bare CR unquoted when lines end in LF (it quotes only the
+        # characters of its line terminator): not RFC 4180 CSV. Such a file must fail with a report
+        # (hypothesis found it; PostgreSQL: "unquoted carriage return", DuckDB: "invalid state").
+        if quoting == csv.QUOTE_MINIMAL and newline == "\n" and any("\r" in v for v in values):
+            assert o.status == "failed" and o.error["what"] and o.error["how_to_fix"], o
+            return
         assert o.status == "succeeded" and o.rows == len(rows), (o.reason, body[:300])
         # Read back through the engine's own driver: every value exactly as written.
         if kind == "duckdb":

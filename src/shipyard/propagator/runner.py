@@ -142,6 +142,8 @@ class Propagator:
             # event racing the first delivery) or it was deleted. Not the file's fault: no report.
             return self._gone(pk, etag, t0)
         except ShipyardError as exc:
+            if not self.store.exists(pk.key):  # an engine's own reader found the file gone: as above
+                return self._gone(pk, etag, t0)
             return self._fail(pk, exc, t0, table)
         finally:
             if source is not None:

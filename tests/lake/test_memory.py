@@ -29,6 +29,14 @@ def _ingest_peak_rss_kb(limit: str | None) -> int:
 
 
 def test_memory_limit_bounds_the_ingest(local_env):
+    import shutil
+
+    # Baseline: the same process ingesting a tiny batch (Python, pyarrow, DuckDB, our imports).
+    local_env.put("tiny.jsonl", dumps(make_events(100, seed=99, prefix="t-", users=10)))
+    baseline = _ingest_peak_rss_kb("256MB")
+    shutil.rmtree(local_env.lake.root)
+    local_env.raw.delete("tiny.jsonl")
+
     pad = "lorem ipsum dolor sit amet " * 30
     for f in range(12):  # ~200 MB of JSON in one batch
         events = make_events(20000, seed=f, prefix=f"f{f}-", users=2000)
@@ -36,11 +44,10 @@ def test_memory_limit_bounds_the_ingest(local_env):
             e["payload"] = {"text": pad[: 500 + i % 300]}
         local_env.put(f"{f}.jsonl", dumps(events))
     limited = _ingest_peak_rss_kb("256MB")
-    import shutil
-
     shutil.rmtree(local_env.lake.root)
     unlimited = _ingest_peak_rss_kb(None)
-    # Python + pyarrow + DuckDB themselves take ~150 MB; the batch must not come on top.
-    assert limited < 150_000 + 256_000, (limited, unlimited)
-    print("peak RSS KB", limited, unlimited)
+    print("peak RSS KB: baseline", baseline, "limited", limited, "unlimited", unlimited)
+    # Above the baseline, the ~200 MB batch costs about the limit (DuckDB's limit covers its
+    # buffer manager, not every allocation: 25% slack), never the batch on top of it.
+    assert limited - baseline < 1.25 * 256_000, (baseline, limited, unlimited)
     assert limited < 0.7 * unlimited, (limited, unlimited)

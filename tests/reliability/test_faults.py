@@ -109,12 +109,12 @@ def test_database_cut_and_refused_mid_run(kind, request, monkeypatch, tmp_path, 
             # Cut whatever is in flight (COPY / LOAD DATA, the upsert, the ledger row, the commit)
             # at random moments while files arrive; once, refuse connections for a while.
             rng = random.Random(5)
-            next_cut = time.monotonic() + rng.uniform(0.1, 0.4)
+            next_cut = time.monotonic() + rng.uniform(0.05, 0.25)
             while not feeding.is_set():
                 time.sleep(0.002)
                 if time.monotonic() >= next_cut and proxy.open_connections:
                     cuts[0] += proxy.cut()
-                    next_cut = time.monotonic() + rng.uniform(0.1, 0.4)
+                    next_cut = time.monotonic() + rng.uniform(0.05, 0.25)
 
         t = threading.Thread(target=chaos, daemon=True)
         t.start()

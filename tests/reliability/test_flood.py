@@ -108,3 +108,73 @@ def test_flood_of_files_into_a_watched_bucket(store_url, request, monkeypatch, r
                f"p95 {p95:.2f}s, max {lat[-1]:.2f}s")
     record_property("flood", summary)
     print(summary)
+
+
+def test_flood_through_s3_events_and_sqs(s3_bucket, request, monkeypatch):
+    """The production trigger: S3 ObjectCreated notifications into an SQS (standard) queue,
+    consumed by 2 concurrent `consume_queue` workers (as `watch --queue` runs), into PostgreSQL.
+    Every file exactly once; SQS redelivers at least once, so duplicates must be no-ops. A
+    standard queue does not keep order across messages (the sequencer orders one batch only):
+    the test counts, and reports, how often a table's files committed out of key order."""
+    import boto3
+
+    from shipyard.propagator.events import PropagatorCache, consume_queue
+
+    dest = _make_dest(request, monkeypatch, "postgres")
+    name = s3_bucket.removeprefix("s3://")
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"flood-{name[-12:]}", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("s3").put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"], "Filter": {
+            "Key": {"FilterRules": [{"Name": "prefix", "Value": "destination="}]}}}]})
+    store = open_store(s3_bucket)
+    n_files, tables, rows = size(60, 300), 5, 10
+    with Propagator.from_settings(s3_bucket, get_settings(fresh=True), notifier=MemoryNotifier()) as p:
+        for t in range(tables):
+            store.put(dest.key(f"q{t}", "schema/create", "c.json"), json.dumps(SPEC).encode())
+        assert {o.status for o in p.process_pending()} == {"succeeded"}
+    dropped: dict[str, float] = {}
+    t0 = time.monotonic()
+    for n in range(n_files):
+        t = n % tables
+        key = dest.key(f"q{t}", "input/load", f"{n:05d}.csv")
+        store.put(key, ("id,name\n" + "".join(f"{n * 100 + i},x\n" for i in range(rows))).encode())
+        dropped[key] = time.monotonic()
+    stop = threading.Event()
+    cache = PropagatorCache(get_settings(fresh=True), notifier=MemoryNotifier())
+    results: list = []
+
+    def consumer() -> None:
+        stats = consume_queue(url, cache, stop, wait_seconds=1)
+        results.extend(stats.results)
+
+    workers = [threading.Thread(target=consumer) for _ in range(2)]
+    for w in workers:
+        w.start()
+    deadline = time.monotonic() + size(120, 600)
+    while time.monotonic() < deadline and any(store.exists(k) for k in list(dropped)[-5:]) or (
+            time.monotonic() < deadline and dest.query(
+                f"SELECT count(*) FROM _shipyard_ledger WHERE operation = 'load'")[0][0] < n_files):
+        time.sleep(0.5)
+    wall = time.monotonic() - t0
+    stop.set()
+    for w in workers:
+        w.join(60)
+    cache.close()
+    ledger = dest.query("SELECT object_key, row_count FROM _shipyard_ledger WHERE operation = 'load'")
+    assert sorted(ledger) == sorted((k, rows) for k in dropped)
+    for t in range(tables):
+        assert dest.query(f"SELECT count(*), count(DISTINCT id) FROM q{t}") == [(n_files // tables * rows,) * 2]
+    for k in dropped:
+        assert not store.exists(k) and not list(store.list(k.split("/input/")[0] + "/failed/"))
+    statuses = [r.status for r in results if r.key in dropped]
+    assert set(statuses) <= {"succeeded", "duplicate", "skipped", "deferred", "transient"}, statuses
+    order = {}
+    for r in results:
+        if r.key in dropped and r.status == "succeeded":
+            order.setdefault(r.key.split("/input/")[0], []).append(r.key)
+    out_of_order = sum(1 for keys in order.values() for a, b in zip(keys, keys[1:]) if b < a)
+    print(f"flood sqs: {n_files} files / {tables} tables via S3 events + SQS, 2 consumers: {wall:.1f}s = "
+          f"{n_files / wall:.1f} files/s; deliveries {len(statuses)} ({statuses.count('duplicate')} duplicate); "
+          f"commits out of key order within a table: {out_of_order}")

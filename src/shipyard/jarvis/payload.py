@@ -16,14 +16,13 @@ way Slack writes them (`<!channel>`, `<!here>`, `<@U123ABC>`, ...) pass through 
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from shipyard.errors import InputError
+from shipyard.errors import InputError, did_you_mean
 from shipyard.store.base import validate_key
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks/header-block,
@@ -190,8 +189,8 @@ def split_mrkdwn(text: str, limit: int) -> list[str]:
 
 
 def _did_you_mean(name: str) -> str:
-    close = difflib.get_close_matches(name, FIELDS, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = did_you_mean(name, FIELDS)
+    return f"; {close}" if close else ""
 
 
 def parse_payload(data: Any) -> Payload:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shipyard.errors import ConfigError, NotFoundError
+from shipyard.errors import ConfigError, NotFoundError, did_you_mean
 from shipyard.store import is_s3_url
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -219,10 +219,7 @@ def get_dataset(name: str, settings: Any = None) -> Dataset:
     s = settings or get_settings()
     datasets = s.lake.datasets
     if name not in datasets:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(datasets), n=1)
-        hint = (f"did you mean {close[0]!r}?" if close else
+        hint = (did_you_mean(name, datasets) or
                 "declare it in shipyard.toml as [lake.datasets.NAME] (see docs/lake.md)")
         known = ", ".join(sorted(datasets)) or "none"
         raise NotFoundError(f"no lake dataset {name!r} (declared: {known})", hint=hint)

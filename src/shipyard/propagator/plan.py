@@ -9,12 +9,11 @@ golden tests parse it with sqlglot. Bad input is refused here, before anything r
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shipyard.errors import ConfigError, InputError
+from shipyard.errors import ConfigError, InputError, did_you_mean
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.inputs import DataFile
 from shipyard.propagator.layout import ParsedKey
@@ -153,8 +152,8 @@ def _finish(plan: Plan, d: Dialect, pk: ParsedKey, body: list[Step], etag: str |
 
 
 def _suggest(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
+    close = did_you_mean(name, choices)
+    return f"{close} " if close else ""
 
 
 def _cols(d: Dialect, names: list[str]) -> str:

@@ -11,13 +11,12 @@ error by its path (`column_specification.id`), always with how to fix it.
 
 from __future__ import annotations
 
-import difflib
 import json
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-from shipyard.errors import InputError
+from shipyard.errors import InputError, did_you_mean
 from shipyard.propagator.layout import check_identifier
 
 # A schema file is a few lines; refuse anything that is clearly not one before parsing it.
@@ -182,8 +181,8 @@ def _from_validation(exc: ValidationError, kind: str) -> InputError:
         msg = f"unknown field {path!r}"
         allowed = (["column_specification", "primary_key", "dist_key", "sort_key"] if kind == "create"
                    else ["column_specification", "operation_type"])
-        close = difflib.get_close_matches(path, allowed, n=1, cutoff=0.4)
-        hint = (f"did you mean {close[0]!r}? " if close else "") + f"the fields are: {', '.join(allowed)}"
+        close = did_you_mean(path, allowed, cutoff=0.4)
+        hint = (f"{close} " if close else "") + f"the fields are: {', '.join(allowed)}"
     elif first["type"] == "missing":
         msg = f"{path} is required"
         hint = f"see `shipyard propagator schema {kind}` for the format"

@@ -27,7 +27,6 @@ Every error names the file and the line, because the person who reads it is look
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -40,7 +39,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, did_you_mean
 from shipyard.pulse.schedule import Schedule, parse_duration, parse_schedule
 
 MONITOR_SUFFIXES = (".yml", ".yaml")
@@ -252,8 +251,7 @@ def _flatten(d: _LineDict, prefix: str, out: dict[str, tuple[Any, int]], base_li
 
 
 def _suggest(key: str) -> str | None:
-    close = difflib.get_close_matches(key, sorted(_KNOWN), n=1, cutoff=0.7)
-    return f"did you mean {close[0]!r}?" if close else None
+    return did_you_mean(key, sorted(_KNOWN), cutoff=0.7)
 
 
 def _str_list(v: Any) -> list[str] | None:

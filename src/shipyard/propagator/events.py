@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Protocol
 from urllib.parse import unquote_plus
 
 from shipyard.errors import ConfigError, InputError, ShipyardError, TransientError
+from shipyard.retry import Backoff
 
 log = logging.getLogger("shipyard.propagator.events")
 # One JSON line per record handled; the Lambda handler sends this logger to stdout as-is.
@@ -521,7 +522,7 @@ def consume_queue(queue_url: str, propagator_factory: PropagatorFactory,
     stop = stop or threading.Event()
     sqs = client or sqs_client(queue_url)
     stats = QueueStats()
-    backoff = 1.0
+    backoff = Backoff(base=1.0, cap=30.0)
     while not stop.is_set():
         try:
             resp = sqs.receive_message(
@@ -534,11 +535,11 @@ def consume_queue(queue_url: str, propagator_factory: PropagatorFactory,
             err = map_sqs_error(exc, queue_url)
             if not err.retryable:
                 raise err from exc
-            log.warning("%s (next try in %.0f s)", err.message, backoff)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 30.0)
+            delay = backoff.failed()
+            log.warning("%s (next try in %.0f s)", err.message, delay)
+            stop.wait(delay)
             continue
-        backoff = 1.0
+        backoff.succeeded()
         received = resp.get("Messages", [])
         if not received:
             if drain:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,7 @@ from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
 from shipyard.propagator.plan import Plan, key_hash, plan_alter, plan_create, plan_load, plan_upsert
 from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, parse_create, parse_update
 from shipyard.redact import redact, redact_obj
+from shipyard.retry import Backoff
 from shipyard.store import ObjectStore, open_store
 
 log = logging.getLogger("shipyard.propagator")
@@ -348,7 +348,7 @@ class Propagator:
         cap = float(getattr(self.settings.propagator, "retry_max_seconds", 30.0))
         stop = stop or threading.Event()
         log.info("watching %s every %.1fs", self.store.url, interval)
-        failures = 0
+        backoff = Backoff(base=max(interval, 0.5), cap=cap)
         while not stop.is_set():
             failed = progressed = False
             try:
@@ -363,13 +363,12 @@ class Propagator:
                 log.error("watch: %s: %s", type(exc).__name__, redact(exc))
                 failed = True
             if failed and not progressed:  # one stuck file must not slow every other table down
-                failures += 1
-                delay = min(cap, max(interval, 0.5) * 2 ** (failures - 1)) * random.uniform(0.75, 1.0)
-                log.warning("watch: retrying in %.1fs (attempt %d failed; backing off)", delay, failures)
+                delay = backoff.failed()
+                log.warning("watch: retrying in %.1fs (attempt %d failed; backing off)", delay, backoff.failures)
             else:
-                if failures:
-                    log.info("watch: recovered after %d failed attempt(s)", failures)
-                failures, delay = 0, interval
+                if ended := backoff.succeeded():
+                    log.info("watch: recovered after %d failed attempt(s)", ended)
+                delay = interval
             stop.wait(delay)
 
 

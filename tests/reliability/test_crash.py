@@ -81,13 +81,64 @@ class Model:
         return out
 
 
+LEDGER_SQL = f"SELECT object_key, row_count FROM {LEDGER_TABLE} WHERE operation IN ('load', 'upsert')"
+MARKER_SQL = f"SELECT name, count(*), sum(id) FROM {TABLE} GROUP BY name"
+
+
+def _snapshot(dest) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+    """The ledger and the table read in ONE snapshot, once the killed client's server session is
+    gone. A loader killed right after sending COMMIT still commits on the server a moment later
+    (found by this test): two separate reads could straddle that commit."""
+    if dest.kind == "postgres":
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+
+        with psycopg.connect(make_conninfo(dest.url, dbname=dest.db), autocommit=True) as c:
+            _wait_idle(lambda: c.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                                         "AND pid <> pg_backend_pid()", (dest.db,)).fetchone()[0])
+            c.autocommit = False
+            c.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            ledger, marks = c.execute(LEDGER_SQL).fetchall(), c.execute(MARKER_SQL).fetchall()
+            c.rollback()
+    elif dest.kind == "mysql":
+        import pymysql
+
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=dest.db,
+                               autocommit=True)
+        try:
+            cur = conn.cursor()
+
+            def others() -> int:
+                cur.execute("SELECT count(*) FROM information_schema.processlist WHERE db = %s "
+                            "AND id <> CONNECTION_ID()", (dest.db,))
+                return cur.fetchone()[0]
+
+            _wait_idle(others)
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            cur.execute(LEDGER_SQL)
+            ledger = cur.fetchall()
+            cur.execute(MARKER_SQL)
+            marks = cur.fetchall()
+            conn.rollback()
+        finally:
+            conn.close()
+    else:  # DuckDB: the killed process was the only one with the file open
+        ledger, marks = dest.query(LEDGER_SQL), dest.query(MARKER_SQL)
+    return ({k: int(n) for k, n in ledger}, {m: (int(c), int(s)) for m, c, s in marks})
+
+
+def _wait_idle(count, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while count() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _ledger(dest) -> dict[str, int]:
-    return {k: int(n) for k, n in dest.query(
-        f"SELECT object_key, row_count FROM {LEDGER_TABLE} WHERE operation IN ('load', 'upsert')")}
+    return _snapshot(dest)[0]
 
 
 def _by_marker(dest) -> dict[str, tuple[int, int]]:
-    return {m: (int(c), int(s)) for m, c, s in dest.query(f"SELECT name, count(*), sum(id) FROM {TABLE} GROUP BY name")}
+    return _snapshot(dest)[1]
 
 
 def _child(bucket: str, tmp: Path) -> subprocess.Popen:
@@ -155,7 +206,7 @@ def test_sigkill_at_random_points_during_load_and_upsert(rdest, tmp_path, record
         def pending_after() -> list[str]:
             return [k for k in model.files if store.exists(k)]
 
-        ledger = _ledger(rdest)
+        ledger, marks = _snapshot(rdest)
         committed = set(ledger) - {base_key}
         assert set(before) <= set(ledger)
         for key, f in model.files.items():
@@ -178,7 +229,7 @@ def test_sigkill_at_random_points_during_load_and_upsert(rdest, tmp_path, record
                 landed["after the last move"] += 1
             else:
                 landed["between files (some committed and moved)"] += 1
-        assert _by_marker(rdest) == model.expected(committed)
+        assert marks == model.expected(committed)
 
     # One run without a kill finishes the rest (and heals committed-but-unmoved files).
     child = _child(bucket, child_tmp)

@@ -89,9 +89,13 @@ class MySQLEngine:
             # the destination, not the file: the file stays and is retried once it is fixed.
             raise TransientError(f"connecting to destination {self.name!r}: {redact(exc)}; will retry",
                                  hint="check the destination's URL and credentials") from None
-        with conn.cursor() as cur:
-            # Strict: a bad value is an error, never a silent 0 or truncation.
-            cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ONLY_FULL_GROUP_BY'")
+        try:
+            with conn.cursor() as cur:
+                # Strict: a bad value is an error, never a silent 0 or truncation.
+                cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ONLY_FULL_GROUP_BY'")
+        except pymysql.err.MySQLError as exc:  # the connection lost right after it opened
+            conn.close()
+            raise map_mysql_error(exc, f"connecting to destination {self.name!r}") from None
         return conn
 
     def describe(self, database: str, table: str) -> TableInfo | None:

@@ -30,12 +30,12 @@ def print_error(exc: BaseException) -> None:
     from shipyard.redact import redact
 
     if isinstance(exc, ShipyardError):
-        err_console.print(f"[bold red]error:[/] {escape(redact(exc.message))}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(redact(exc.message))}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"[yellow]fix:[/] {escape(redact(exc.hint))}", highlight=False)
+            err_console.print(f"[yellow]fix:[/] {escape(redact(exc.hint))}", highlight=False, soft_wrap=True)
     else:
         err_console.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {escape(redact(exc))}",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
         err_console.print("run again with --debug for the traceback", style="dim")
 
 

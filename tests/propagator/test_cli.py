@@ -174,3 +174,16 @@ def test_process_on_an_s3_bucket(tmp_path, s3_bucket):
     # DuckDB would read a temp copy of the object; the plan names the object itself
     assert r.returncode == 0 and f"read_csv('{s3_bucket}/landing/{D}input/load/u.csv'" in r.stdout, r.stdout + r.stderr
     assert store.exists(D + "input/load/u.csv")
+
+
+def test_a_bucket_that_does_not_exist_is_an_error_not_nothing_pending(tmp_path):
+    import subprocess
+    import sys
+
+    missing = tmp_path / "typo-bucket"
+    for cmd in (["process"], ["plan", "destination=duckdb/database=d/table_name=t/input/load/x.csv"]):
+        r = subprocess.run([sys.executable, "-m", "shipyard.cli", "propagator", *cmd, "--bucket", str(missing)],
+                           capture_output=True, text=True)
+        assert r.returncode == 2, r.stderr
+        assert "does not exist" in r.stderr and "Traceback" not in r.stderr
+    assert not missing.exists()

@@ -61,3 +61,17 @@ def test_s3_unreachable_is_retryable(monkeypatch):
     store = S3Store("b", endpoint_url="http://127.0.0.1:9")
     with pytest.raises(TransientError):
         store.head("k")
+
+
+def test_opening_never_creates_and_must_exist_refuses(tmp_path, s3_server):
+    from shipyard.errors import NotFoundError
+
+    missing = tmp_path / "no" / "such"
+    store = open_store(str(missing))
+    assert not missing.exists() and list(store.list()) == []
+    with pytest.raises(NotFoundError, match="does not exist"):
+        open_store(str(missing), must_exist=True)
+    with pytest.raises(NotFoundError):
+        open_store("s3://no-such-bucket-here", must_exist=True)
+    store.put("a/b.csv", b"x")  # writing creates what it needs
+    assert (missing / "a" / "b.csv").read_bytes() == b"x"

@@ -39,7 +39,7 @@ def store_for(bucket: str) -> ObjectStore:
         return open_store(bucket)
     folder = Path(bucket).expanduser()
     if folder.is_dir():
-        return LocalStore(folder, create=False)
+        return LocalStore(folder)
     if "/" in bucket or "\\" in bucket or bucket.startswith(("~", ".")):
         raise NotFoundError(
             f"attachment folder {bucket!r} does not exist",

@@ -60,7 +60,7 @@ def process(
     """Process every pending file once, then exit (exit code 1 if any file failed)."""
     from shipyard.propagator.runner import Propagator
 
-    with Propagator.from_settings(bucket) as p:
+    with Propagator.from_settings(bucket, must_exist=True) as p:
         with console.status("processing pending files...", spinner="dots"):
             outcomes = p.process_pending()
     if as_json:
@@ -97,7 +97,7 @@ def watch(
     def show(o) -> None:
         print_outcomes([o], title=None)
 
-    with Propagator.from_settings(bucket) as p:
+    with Propagator.from_settings(bucket, must_exist=True) as p:
         console.print(f"watching {p.store.url} (Ctrl-C to stop)")
         try:
             p.watch(interval=interval, stop=stop, on_outcome=show)
@@ -114,7 +114,7 @@ def plan(
     """Print the SQL a file would run, without running it or moving the file."""
     from shipyard.propagator.runner import Propagator
 
-    with Propagator.from_settings(bucket) as p:
+    with Propagator.from_settings(bucket, must_exist=True) as p:
         typer.echo(p.plan_key(key).render())
 
 

@@ -72,9 +72,13 @@ class Propagator:
         self._engines_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, bucket: str, settings: Any = None, notifier: Notifier | None = None) -> "Propagator":
-        """A propagator over `bucket`: a local folder or `s3://bucket[/prefix]`."""
-        return cls(open_store(str(bucket)), settings, notifier)
+    def from_settings(cls, bucket: str, settings: Any = None, notifier: Notifier | None = None,
+                      *, must_exist: bool = False) -> "Propagator":
+        """A propagator over `bucket`: a local folder or `s3://bucket[/prefix]`.
+
+        `must_exist=True` (the CLI) refuses a folder or bucket that is not there, so a typo in
+        `--bucket` is an error rather than "nothing pending"."""
+        return cls(open_store(str(bucket), must_exist=must_exist), settings, notifier)
 
     # -- engines ------------------------------------------------------------------------------
     def engine(self, name: str) -> Engine:

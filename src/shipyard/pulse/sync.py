@@ -70,7 +70,7 @@ def sync(source: str, target: str | Path, *, keep: int = 3, allow_empty: bool = 
     if not is_s3_url(source) and not Path(source).is_dir():
         raise InputError(f"source folder {source!r} does not exist",
                          hint="pass --from s3://bucket/prefix or an existing folder")
-    store = open_store(source) if is_s3_url(source) else open_store(source, create=False)
+    store = open_store(source)
     versions = target.parent / f".{target.name}.versions"
     versions.mkdir(parents=True, exist_ok=True)
 

@@ -27,11 +27,18 @@ def md5_file(path: Path) -> str:
 class LocalStore:
     """Objects are files under `root`; a key's '/' are directories."""
 
-    def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = False, must_exist: bool = False) -> None:
         self.root = Path(root).expanduser().resolve()
+        self.url = str(self.root)
+        # Opening a store never invents a folder (a typo would silently "work"); `put` and
+        # `move` create the folders they write into.
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
-        self.url = str(self.root)
+        elif must_exist and not self.root.is_dir():
+            raise NotFoundError(
+                f"bucket folder {self.url} does not exist",
+                hint="check the path, or create the folder first (mkdir -p)",
+            )
 
     def __repr__(self) -> str:
         return f"LocalStore({self.url!r})"

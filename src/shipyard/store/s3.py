@@ -66,11 +66,19 @@ class S3Store:
     """Objects under `s3://bucket/prefix/`; keys are relative to the prefix."""
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
-                 client: Any = None) -> None:
+                 client: Any = None, must_exist: bool = False) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client = client or _client(endpoint_url)
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        if must_exist:
+            try:
+                self.client.head_bucket(Bucket=bucket)
+            except Exception as exc:
+                err = map_s3_error(exc, f"bucket {bucket!r}")
+                if isinstance(err, NotFoundError):
+                    err.hint = "check the bucket name and region (AWS_DEFAULT_REGION / AWS_ENDPOINT_URL)"
+                raise err from exc
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "S3Store":

@@ -45,8 +45,8 @@ OWN_FOLDERS = ("succeeded", "failed")
 
 
 class PropagatorLike(Protocol):
-    def process_key(self, key: str, *, etag: str | None = None,
-                    sequencer: str | None = None) -> Any: ...
+    def process_in_order(self, key: str, *, etag: str | None = None,
+                         sequencer: str | None = None) -> Any: ...
 
 
 # store URL (s3://bucket[/prefix]) -> a propagator for that store
@@ -376,7 +376,8 @@ def process_event(event: ObjectEvent, get_propagator: PropagatorFactory, *,
     else:
         try:
             propagator = get_propagator(route.store_url)
-            outcome = propagator.process_key(route.key, etag=event.etag, sequencer=event.sequencer)
+            # Earlier pending files of the table go first: events come in any order.
+            outcome = propagator.process_in_order(route.key, etag=event.etag, sequencer=event.sequencer)
         except TransientError as exc:
             result.status, result.retry, result.error = "transient", True, str(exc)
         except ShipyardError as exc:

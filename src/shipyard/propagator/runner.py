@@ -295,20 +295,37 @@ class Propagator:
         except Exception as exc:  # a notification problem must not undo or repeat a load
             log.error("could not send the notice %r: %s", title, exc)
 
+    def process_in_order(self, key: str, *, etag: str | None = None, sequencer: str | None = None) -> Outcome:
+        """Process `key` after every pending file of its table that comes before it.
+
+        An event (an S3 notification, an SQS message) names one file, but events arrive in any
+        order and on several workers. Applying the table's earlier pending files first keeps a
+        table's files in key order whoever receives which event; the earlier files' own events
+        then find them done (`duplicate`). A transient failure of an earlier file raises, so
+        this event is retried and the order kept. Returns the outcome of `key` itself."""
+        try:
+            pk = parse_key(key)
+        except (OutsideLayout, InputError):
+            pk = None
+        if pk is not None and pk.pending:
+            mine = _order(pk)
+            for earlier in self.pending(pk.table_prefix + "schema/") + self.pending(pk.table_prefix + "input/"):
+                if _order(earlier) < mine:
+                    self.process_key(earlier.key)
+        return self.process_key(key, etag=etag, sequencer=sequencer)
+
     # -- many keys --------------------------------------------------------------------------------
-    def pending(self) -> list[ParsedKey]:
-        """Every pending key, ordered for processing."""
+    def pending(self, prefix: str = "") -> list[ParsedKey]:
+        """Every pending key under `prefix`, ordered for processing."""
         out = []
-        for obj in self.store.list(""):
+        for obj in self.store.list(prefix):
             try:
                 pk = parse_key(obj.key)
-            except OutsideLayout:
-                continue
-            except InputError:
+            except (OutsideLayout, InputError):
                 continue
             if pk.pending:
                 out.append(pk)
-        return sorted(out, key=lambda p: (p.table_prefix, _RANK[str(p.operation)], p.key))
+        return sorted(out, key=_order)
 
     def process_pending(self) -> list[Outcome]:
         """Every pending key: tables in parallel, one table's files one after another."""
@@ -374,6 +391,11 @@ class Propagator:
                     log.info("watch: recovered after %d failed attempt(s)", ended)
                 delay = interval
             stop.wait(delay)
+
+
+def _order(pk: ParsedKey) -> tuple[str, int, str]:
+    """Processing order: per table, creates, then updates, then data files, each in key order."""
+    return (pk.table_prefix, _RANK[str(pk.operation)], pk.key)
 
 
 def _where_text(where: dict[str, Any] | None) -> str:

@@ -237,3 +237,19 @@ def test_events_out_of_order_still_apply_a_tables_files_in_key_order(h):
     assert h.p.process_in_order(first).status == "duplicate"
     assert h.p.process_in_order(create).status == "duplicate"
     assert h.dest.rows("orders", "id, city") == [(1, "Delhi")]
+
+
+def test_temp_files_of_a_killed_loader_are_swept(tmp_path):
+    from shipyard.propagator.engines.common import spool_dir, spool_file
+    from shipyard.propagator.runner import Propagator
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    leftover = spool_dir() / f"{dead}-abc.csv"  # what a SIGKILLed loader leaves behind
+    leftover.write_text("id\n1\n")
+    fd, mine = spool_file(".csv")  # a live process's file stays
+    os.close(fd)
+    Propagator.from_settings(str(tmp_path)).close()
+    assert not leftover.exists()
+    assert os.path.exists(mine)
+    os.unlink(mine)

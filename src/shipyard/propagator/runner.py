@@ -28,6 +28,7 @@ from typing import Any, Literal
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError, TransientError
 from shipyard.notify import Attachment, Notice, Notifier, get_notifier
 from shipyard.propagator.engines import Engine, Source, destination, open_engine
+from shipyard.propagator.engines.common import sweep_spool
 from shipyard.propagator.inputs import inspect
 from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
 from shipyard.propagator.plan import Plan, key_hash, plan_alter, plan_create, plan_load, plan_upsert
@@ -70,6 +71,8 @@ class Propagator:
         self.channel = settings.propagator.channel
         self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
+        if swept := sweep_spool():
+            log.info("removed %d temp file(s) left by loaders that died", swept)
 
     @classmethod
     def from_settings(cls, bucket: str, settings: Any = None, notifier: Notifier | None = None,

@@ -41,9 +41,41 @@ def crash_point(name: str) -> None:
         os._exit(137)
 
 
+def spool_dir() -> Path:
+    """Where temp copies of files live: one folder, so a killed loader's leftovers can be found."""
+    d = Path(tempfile.gettempdir()) / "shipyard-spool"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def spool_file(suffix: str) -> tuple[int, str]:
+    """A new temp file (fd, path) named after this process, for `sweep_spool`."""
+    return tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=suffix, dir=spool_dir())
+
+
+def sweep_spool() -> int:
+    """Delete temp files left by loaders that died (SIGKILL, OOM, a Lambda timeout) without
+    cleaning up: a file whose process no longer exists. Returns how many went."""
+    gone = 0
+    for f in spool_dir().iterdir():
+        pid = f.name.split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: does the process exist?
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # another user's live process
+            continue
+        f.unlink(missing_ok=True)
+        gone += 1
+    return gone
+
+
 def spooled_copy(store: ObjectStore, key: str, suffix: str) -> str:
     """A temp file holding the object's bytes (for readers that need a seekable local file)."""
-    fd, path = tempfile.mkstemp(prefix="shipyard-", suffix=suffix)
+    fd, path = spool_file(suffix)
     with os.fdopen(fd, "wb") as out, store.open(key) as src:
         shutil.copyfileobj(src, out, CHUNK)
     return path
@@ -106,7 +138,7 @@ class Source:
 
         d = get_dialect("duckdb")
         src = self.local_file()
-        fd, path = tempfile.mkstemp(prefix="shipyard-", suffix=".csv")
+        fd, path = spool_file(".csv")
         os.close(fd)
         self._temps.append(path)
         info = TableInfo({c: "VARCHAR" for c in self.data.columns})

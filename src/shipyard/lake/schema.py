@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 Type = Any  # str | dict
 
@@ -286,49 +287,65 @@ def to_arrow(t: Type):
     return pa.string()
 
 
+@dataclass(frozen=True)
+class _TypeSyntax:
+    """How one engine spells the lake's types: scalars by table, nested types by template."""
+
+    scalars: dict[str, str]
+    other: str  # anything not in the table (and not a DECIMAL)
+    decimal: Callable[[str], str]
+    field: str  # one struct field: {name}, {type}
+    struct: str  # {fields}
+    array: str  # {item}
+    map: str  # {key}, {value}
+    sep: str = ", "
+
+    def render(self, t: Type) -> str:
+        if isinstance(t, dict):
+            if "struct" in t:
+                fields = self.sep.join(self.field.format(name=n, type=self.render(c)) for n, c in t["struct"].items())
+                return self.struct.format(fields=fields)
+            if "list" in t:
+                return self.array.format(item=self.render(t["list"]))
+            return self.map.format(key=self.render(t["map"][0]), value=self.render(t["map"][1]))
+        if t in self.scalars:
+            return self.scalars[t]
+        return self.decimal(t) if t.startswith("DECIMAL") else self.other
+
+
+_SPARK = _TypeSyntax(
+    # A naive TIMESTAMP stays naive, as in DuckDB (Spark's TIMESTAMP is zoned).
+    {"BIGINT": "BIGINT", "UBIGINT": "DECIMAL(20,0)", "DOUBLE": "DOUBLE", "VARCHAR": "STRING",
+     "BOOLEAN": "BOOLEAN", "DATE": "DATE", "TIME": "STRING", "TIMESTAMP": "TIMESTAMP_NTZ",
+     "TIMESTAMP WITH TIME ZONE": "TIMESTAMP", NULL: "STRING"},
+    "STRING", str, "`{name}`: {type}", "STRUCT<{fields}>", "ARRAY<{item}>", "MAP<{key}, {value}>")
+# https://docs.aws.amazon.com/athena/latest/ug/data-types.html
+_HIVE = _TypeSyntax(
+    {"BIGINT": "bigint", "UBIGINT": "decimal(20,0)", "DOUBLE": "double", "VARCHAR": "string",
+     "BOOLEAN": "boolean", "DATE": "date", "TIME": "string", "TIMESTAMP": "timestamp",
+     "TIMESTAMP WITH TIME ZONE": "timestamp", NULL: "string", "UUID": "binary"},
+    "string", str.lower, "{name}:{type}", "struct<{fields}>", "array<{item}>", "map<{key},{value}>", sep=",")
+# https://trino.io/docs/current/connector/hive.html
+_TRINO = _TypeSyntax(
+    {"BIGINT": "bigint", "UBIGINT": "decimal(20,0)", "DOUBLE": "double", "VARCHAR": "varchar",
+     "BOOLEAN": "boolean", "DATE": "date", "TIME": "varchar", "TIMESTAMP": "timestamp(6)",
+     "TIMESTAMP WITH TIME ZONE": "timestamp(6)", NULL: "varchar", "UUID": "uuid"},
+    "varchar", str.lower, '"{name}" {type}', "row({fields})", "array({item})", "map({key}, {value})")
+
+
 def to_spark(t: Type) -> str:
     """Spark SQL DDL type."""
-    if isinstance(t, dict):
-        if "struct" in t:
-            return "STRUCT<" + ", ".join(f"`{n}`: {to_spark(c)}" for n, c in t["struct"].items()) + ">"
-        if "list" in t:
-            return f"ARRAY<{to_spark(t['list'])}>"
-        return f"MAP<{to_spark(t['map'][0])}, {to_spark(t['map'][1])}>"
-    return {
-        "BIGINT": "BIGINT", "UBIGINT": "DECIMAL(20,0)", "DOUBLE": "DOUBLE", "VARCHAR": "STRING",
-        "BOOLEAN": "BOOLEAN", "DATE": "DATE", "TIME": "STRING", "TIMESTAMP": "TIMESTAMP",
-        "TIMESTAMP WITH TIME ZONE": "TIMESTAMP", NULL: "STRING",
-    }.get(t, t if t.startswith("DECIMAL") else "STRING")
+    return _SPARK.render(t)
 
 
 def to_hive(t: Type) -> str:
-    """Athena / Hive DDL type (https://docs.aws.amazon.com/athena/latest/ug/data-types.html)."""
-    if isinstance(t, dict):
-        if "struct" in t:
-            return "struct<" + ",".join(f"{n}:{to_hive(c)}" for n, c in t["struct"].items()) + ">"
-        if "list" in t:
-            return f"array<{to_hive(t['list'])}>"
-        return f"map<{to_hive(t['map'][0])},{to_hive(t['map'][1])}>"
-    return {
-        "BIGINT": "bigint", "UBIGINT": "decimal(20,0)", "DOUBLE": "double", "VARCHAR": "string",
-        "BOOLEAN": "boolean", "DATE": "date", "TIME": "string", "TIMESTAMP": "timestamp",
-        "TIMESTAMP WITH TIME ZONE": "timestamp", NULL: "string", "UUID": "binary",
-    }.get(t, t.lower() if t.startswith("DECIMAL") else "string")
+    """Athena / Hive DDL type."""
+    return _HIVE.render(t)
 
 
 def to_trino(t: Type) -> str:
-    """Trino type for its Hive connector (https://trino.io/docs/current/connector/hive.html)."""
-    if isinstance(t, dict):
-        if "struct" in t:
-            return "row(" + ", ".join(f'"{n}" {to_trino(c)}' for n, c in t["struct"].items()) + ")"
-        if "list" in t:
-            return f"array({to_trino(t['list'])})"
-        return f"map({to_trino(t['map'][0])}, {to_trino(t['map'][1])})"
-    return {
-        "BIGINT": "bigint", "UBIGINT": "decimal(20,0)", "DOUBLE": "double", "VARCHAR": "varchar",
-        "BOOLEAN": "boolean", "DATE": "date", "TIME": "varchar", "TIMESTAMP": "timestamp(6)",
-        "TIMESTAMP WITH TIME ZONE": "timestamp(6)", NULL: "varchar", "UUID": "uuid",
-    }.get(t, t.lower() if t.startswith("DECIMAL") else "varchar")
+    """Trino type for its Hive connector."""
+    return _TRINO.render(t)
 
 
 def has_uuid(t: Type) -> bool:

@@ -68,18 +68,6 @@ def _cluster_uri(uri: str) -> str:
     return scheme + uri[2:] if uri.startswith("s3://") and scheme != "s3" else uri
 
 
-def _spark_type(t: Any) -> str:
-    if t == "TIMESTAMP":
-        return "TIMESTAMP_NTZ"  # a naive time stays naive, as in DuckDB
-    if isinstance(t, dict):
-        if "struct" in t:
-            return "STRUCT<" + ", ".join(f"`{n}`: {_spark_type(c)}" for n, c in t["struct"].items()) + ">"
-        if "list" in t:
-            return f"ARRAY<{_spark_type(t['list'])}>"
-        return f"MAP<{_spark_type(t['map'][0])}, {_spark_type(t['map'][1])}>"
-    return sch.to_spark(t)
-
-
 def spark_write(spark: Any, con: Any, b: Batch) -> tuple[int, int, int]:
     """(rows read, rows after in-batch dedupe, rows written); Parquet lands in b.outdir."""
     import pyarrow.parquet as pq
@@ -97,7 +85,7 @@ def spark_write(spark: Any, con: Any, b: Batch) -> tuple[int, int, int]:
             f"[lake.datasets.{ds.name}.columns] (UUIDs are then kept as text)",
         )
     shared = shared_paths(spark)
-    ddl = ", ".join(f"`{n}` {_spark_type(t)}" for n, t in b.raw_schema.items())
+    ddl = ", ".join(f"`{n}` {sch.to_spark(t)}" for n, t in b.raw_schema.items())
     df = (spark.read.schema(ddl).option("mode", "FAILFAST")
           .option("timestampFormat", "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS][.SSS][XXX][X]")
           .json([_cluster_uri(u) for u in b.raw_uris] if shared else b.paths))

@@ -194,25 +194,21 @@ def _from_validation(exc: ValidationError, kind: str) -> InputError:
                           {"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in errs[:20]])
 
 
-def parse_create(data: bytes) -> CreateSpec:
+def _parse(data: bytes, kind: str, validate: Any) -> Any:
     if len(data) > MAX_SPEC_BYTES:
-        raise InputError("the create spec is larger than 1 MiB", hint="a spec lists columns; is this a data file?")
-    obj = _load_json(data, "create")
+        raise InputError(f"the {kind} spec is larger than 1 MiB", hint="a spec lists columns; is this a data file?")
+    obj = _load_json(data, kind)
     if not isinstance(obj, dict):
-        raise InputError("the create spec must be a JSON object", hint="see `shipyard propagator schema create`")
+        raise InputError(f"the {kind} spec must be a JSON object", hint=f"see `shipyard propagator schema {kind}`")
     try:
-        return CreateSpec.model_validate(obj)
+        return validate(obj)
     except ValidationError as exc:
-        raise _from_validation(exc, "create") from None
+        raise _from_validation(exc, kind) from None
+
+
+def parse_create(data: bytes) -> CreateSpec:
+    return _parse(data, "create", CreateSpec.model_validate)
 
 
 def parse_update(data: bytes) -> AddColumns | DropColumns:
-    if len(data) > MAX_SPEC_BYTES:
-        raise InputError("the update spec is larger than 1 MiB", hint="a spec lists columns; is this a data file?")
-    obj = _load_json(data, "update")
-    if not isinstance(obj, dict):
-        raise InputError("the update spec must be a JSON object", hint="see `shipyard propagator schema update`")
-    try:
-        return _update_adapter.validate_python(obj)
-    except ValidationError as exc:
-        raise _from_validation(exc, "update") from None
+    return _parse(data, "update", _update_adapter.validate_python)

@@ -75,3 +75,13 @@ def test_opening_never_creates_and_must_exist_refuses(tmp_path, s3_server):
         open_store("s3://no-such-bucket-here", must_exist=True)
     store.put("a/b.csv", b"x")  # writing creates what it needs
     assert (missing / "a" / "b.csv").read_bytes() == b"x"
+
+
+def test_list_dirs_lists_one_level(store_url):
+    store = open_store(store_url)
+    for key in ("a/x/1.csv", "a/y/2.csv", "a/y/z/3.csv", "b/4.csv", "top.csv"):
+        store.put(key, b"1")
+    assert store.list_dirs("") == ["a/", "b/"]
+    assert store.list_dirs("a/") == ["a/x/", "a/y/"]
+    assert store.list_dirs("a/y/") == ["a/y/z/"]
+    assert store.list_dirs("nope/") == []

@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError, TransientError
 from shipyard.notify import Attachment, Notice, Notifier, get_notifier
@@ -35,7 +35,7 @@ from shipyard.propagator.plan import Plan, key_hash, plan_alter, plan_create, pl
 from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, parse_create, parse_update
 from shipyard.redact import redact, redact_obj
 from shipyard.retry import Backoff
-from shipyard.store import ObjectStore, open_store
+from shipyard.store import ObjectInfo, ObjectStore, open_store
 
 log = logging.getLogger("shipyard.propagator")
 
@@ -321,7 +321,7 @@ class Propagator:
     def pending(self, prefix: str = "") -> list[ParsedKey]:
         """Every pending key under `prefix`, ordered for processing."""
         out = []
-        for obj in self.store.list(prefix):
+        for obj in self._candidates(prefix):
             try:
                 pk = parse_key(obj.key)
             except (OutsideLayout, InputError):
@@ -329,6 +329,20 @@ class Propagator:
             if pk.pending:
                 out.append(pk)
         return sorted(out, key=_order)
+
+    def _candidates(self, prefix: str) -> Iterator[ObjectInfo]:
+        if prefix:
+            yield from self.store.list(prefix)
+            return
+        # The whole bucket, on every poll: walk destination=/database=/table_name=/ and list only
+        # the folders not done yet. succeeded/ and failed/ grow forever; listing them each time
+        # would cost a LIST request per 1,000 processed files, per poll.
+        for dest in self.store.list_dirs(""):
+            for db in self.store.list_dirs(dest):
+                for table in self.store.list_dirs(db):
+                    for sub in self.store.list_dirs(table):
+                        if sub[len(table):-1].lower() not in ("succeeded", "failed"):
+                            yield from self.store.list(sub)
 
     def process_pending(self) -> list[Outcome]:
         """Every pending key: tables in parallel, one table's files one after another."""

@@ -33,6 +33,10 @@ class ObjectStore(Protocol):
         """Objects under `prefix`, in key order; `etag` may be None (call `head`)."""
         ...
 
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """The "folders" directly under `prefix` ('' or ending in '/'), each ending in '/'."""
+        ...
+
     def head(self, key: str) -> ObjectInfo:
         """Size, etag and version of one object; NotFoundError if absent."""
         ...

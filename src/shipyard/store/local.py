@@ -77,6 +77,15 @@ class LocalStore:
         for key, st in sorted(found):
             yield self._info(key, st)
 
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        try:
+            names = [e.name for e in os.scandir(base) if e.is_dir() and not e.name.startswith(".shipyard-tmp")]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        # A folder whose name could not be a key (a backslash, say) holds nothing we can address.
+        return sorted(f"{prefix}{n}/" for n in names if "\\" not in n)
+
     def head(self, key: str) -> ObjectInfo:
         p = self._path(key)
         try:

@@ -112,6 +112,16 @@ class S3Store:
         except Exception as exc:  # botocore raises many classes; map them in one place
             raise map_s3_error(exc, f"listing {self.url}/{prefix}") from exc
 
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        out: list[str] = []
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix, Delimiter="/"):
+                out += [self._rel(p["Prefix"]) for p in page.get("CommonPrefixes", [])]
+        except Exception as exc:
+            raise map_s3_error(exc, f"listing {self.url}/{prefix}") from exc
+        return sorted(out)
+
     def head(self, key: str) -> ObjectInfo:
         try:
             r = self.client.head_object(Bucket=self.bucket, Key=self._full(key))

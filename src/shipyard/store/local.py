@@ -90,9 +90,10 @@ class LocalStore:
         p = self._path(key)
         try:
             st = p.stat()
+            etag = md5_file(p)  # the file may be moved away between stat() and here (a racing worker)
         except FileNotFoundError:
             raise NotFoundError(f"object {key!r} not found in {self.url}") from None
-        return self._info(key, st, md5_file(p))
+        return self._info(key, st, etag)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -229,16 +229,23 @@ def _get(record: Any, path: str) -> tuple[bool, Any]:
     return True, cur
 
 
-def find_misfit(lines: Iterator[bytes], raw_name: str, kept_type: Type) -> tuple[int, str] | None:
-    """First (line number, value) whose raw field `raw_name` (dotted) does not fit `kept_type`."""
+def _json_lines(lines: Iterator[bytes]) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, record, problem) for each non-blank line; problem set when it is not JSON."""
     for n, line in enumerate(lines, 1):
         line = line.strip()
         if not line:
             continue
         try:
-            rec = json.loads(line)
+            yield n, json.loads(line), None
         except ValueError as exc:
-            return n, f"malformed JSON ({exc.msg})"
+            yield n, None, f"malformed JSON ({exc.msg} at column {exc.colno})"
+
+
+def find_misfit(lines: Iterator[bytes], raw_name: str, kept_type: Type) -> tuple[int, str] | None:
+    """First (line number, value) whose raw field `raw_name` (dotted) does not fit `kept_type`."""
+    for n, rec, problem in _json_lines(lines):
+        if problem:
+            return n, problem
         found, values = _get(rec, raw_name)
         if not found:
             continue
@@ -249,14 +256,9 @@ def find_misfit(lines: Iterator[bytes], raw_name: str, kept_type: Type) -> tuple
 
 
 def find_malformed(lines: Iterator[bytes]) -> tuple[int, str] | None:
-    for n, line in enumerate(lines, 1):
-        s = line.strip()
-        if not s:
-            continue
-        try:
-            rec = json.loads(s)
-        except ValueError as exc:
-            return n, f"malformed JSON ({exc.msg} at column {exc.colno})"
+    for n, rec, problem in _json_lines(lines):
+        if problem:
+            return n, problem
         if not isinstance(rec, dict):
             return n, "a JSON line must be an object"
     return None

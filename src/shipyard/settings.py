@@ -60,6 +60,19 @@ class PulseSettings(_Section):
     database_url: str | None = None
 
 
+class AwsSettings(_Section):
+    """How every tool talks to AWS (shipyard.aws). Unset fields fall back to boto3's own chain."""
+
+    region: str | None = None
+    # An S3/AWS API server to use instead of AWS (moto in tests); AWS_ENDPOINT_URL works too.
+    endpoint_url: str | None = None
+    retry_mode: str = "standard"
+    max_attempts: int = 5
+    connect_timeout: float = 5
+    read_timeout: float = 60
+    role_session_name: str = "shipyard"
+
+
 def config_file() -> Path | None:
     """The shipyard.toml in force, if any."""
     named = os.environ.get("SHIPYARD_CONFIG")
@@ -91,6 +104,7 @@ class Settings(BaseSettings):
     jarvis: JarvisSettings = Field(default_factory=JarvisSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     pulse: PulseSettings = Field(default_factory=PulseSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
 
     @property
     def config_dir(self) -> Path:

@@ -10,56 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from shipyard.errors import NotFoundError, ShipyardError, TransientError
+from shipyard import aws
+from shipyard.aws import DENIED_CODES, error_code, map_error
+from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.store.base import ObjectInfo, validate_key
 
-# Error codes that mean "try again later", by code, never by message text.
-_RETRYABLE_CODES = {
-    "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
-    "InternalError", "ServiceUnavailable", "503", "500", "502", "504",
-}
-_NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
-
-
 def map_s3_error(exc: BaseException, what: str) -> ShipyardError:
-    """Translate a botocore exception into our terminal / retryable errors."""
-    from botocore.exceptions import (
-        ClientError,
-        ConnectionClosedError,
-        EndpointConnectionError,
-        ReadTimeoutError,
-        ConnectTimeoutError,
-    )
-
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in _NOT_FOUND_CODES:
-            return NotFoundError(f"{what}: not found ({code})")
-        if code in _RETRYABLE_CODES or (isinstance(status, int) and status >= 500):
-            return TransientError(f"{what}: S3 answered {code or status}; will retry")
-        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return ShipyardError(
-                f"{what}: access denied ({code})",
-                hint="check the AWS credentials and the bucket policy (s3:GetObject, s3:PutObject, "
-                "s3:ListBucket, s3:DeleteObject)",
-            )
-        return ShipyardError(f"{what}: S3 error {code or status}")
-    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError,
-                        ConnectTimeoutError, ConnectionError, TimeoutError)):
-        return TransientError(f"{what}: cannot reach S3 ({type(exc).__name__}); will retry")
-    return ShipyardError(f"{what}: {type(exc).__name__}")
+    """botocore exceptions as our terminal / retryable errors (shipyard.aws.map_error), with the
+    S3 permissions named when access is denied."""
+    err = map_error(exc, what)
+    if error_code(exc) in DENIED_CODES:
+        err.hint = ("check the AWS credentials and the bucket policy (s3:GetObject, s3:PutObject, "
+                    "s3:ListBucket, s3:DeleteObject)")
+    return err
 
 
 def _client(endpoint_url: str | None = None) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    cfg = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=60)
-    kwargs: dict[str, Any] = {"config": cfg}
-    if endpoint_url:
-        kwargs["endpoint_url"] = endpoint_url
-    return boto3.session.Session().client("s3", **kwargs)
+    return aws.client("s3", endpoint_url=endpoint_url, read_timeout=60)
 
 
 class S3Store:

@@ -16,10 +16,11 @@ from shipyard.jarvis.cli import app as jarvis_app
 from shipyard.lake.cli import app as lake_app
 from shipyard.propagator.cli import app as propagator_app
 from shipyard.pulse.cli import app as pulse_app
+from shipyard.site.cli import app as site_app
 
 app = typer.Typer(
     name="shipyard",
-    help="shipyard: internal developer tools (propagator, jarvis, lake, pulse).",
+    help="shipyard: internal developer tools (propagator, jarvis, lake, pulse, site).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -28,6 +29,7 @@ app.add_typer(propagator_app, name="propagator")
 app.add_typer(jarvis_app, name="jarvis")
 app.add_typer(lake_app, name="lake")
 app.add_typer(pulse_app, name="pulse")
+app.add_typer(site_app, name="site")
 
 _state = {"debug": False}
 

@@ -88,7 +88,7 @@ def releases(site: Site) -> list[Release]:
         text = site.target.read_text(key)
         if text:
             out.append(Release.model_validate_json(text))
-    return sorted(out, key=lambda r: r.id)
+    return sorted(out, key=lambda r: (r.time, r.id))
 
 
 def _save(site: Site, release: Release) -> None:
@@ -185,9 +185,9 @@ def deploy(directory: str, to: str, *, distribution: str | None = None, branch: 
         summary.url = site.site_url(url)
         summary.seconds = time.monotonic() - started
         return summary
-    moment = now or datetime.now(timezone.utc)
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     manifest = {f.key: _release_file(f, uploaded_version, previous) for f in files}
-    release = Release(id=release_id(moment, manifest), time=moment.isoformat(timespec="seconds"),
+    release = Release(id=release_id(moment, manifest), time=moment.isoformat(timespec="milliseconds"),
                       git_sha=git_sha(directory), branch=branch, prefix=site.prefix,
                       source=os.path.abspath(directory), files=manifest,
                       uploaded=len(plan.uploads), deleted=len(plan.deletes))
@@ -252,8 +252,8 @@ def rollback(to: str, release: str, *, distribution: str | None = None, branch: 
     files = dict(wanted.files)
     for (key, rf), version in zip(ordered, versions):
         files[key] = rf.model_copy(update={"version": version if isinstance(version, str) else rf.version})
-    moment = now or datetime.now(timezone.utc)
-    new = wanted.model_copy(update={"id": release_id(moment, files) + "-rb", "time": moment.isoformat(timespec="seconds"),
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    new = wanted.model_copy(update={"id": release_id(moment, files) + "-rb", "time": moment.isoformat(timespec="milliseconds"),
                                     "files": files, "uploaded": len(ordered), "deleted": len(plan.deletes),
                                     "rollback_of": wanted.id, "invalidation_id": None})
     summary.release = new.id

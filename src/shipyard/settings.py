@@ -86,6 +86,7 @@ class SiteSettings(_Section):
                                 r"[.-](?=[A-Za-z0-9_]*[0-9])(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]{8}\.[A-Za-z0-9]+$")
     compress: Literal["none", "gzip", "br"] = "none"
     exclude: list[str] = Field(default_factory=lambda: [".git/*", "*.DS_Store", ".shipyard/*"])
+    target: str | None = None  # s3://bucket[/prefix] or a folder: the default of --to / TARGET
     distribution: str | None = None
     url: str | None = None  # the site's public URL: verify fetches changed paths through it
     preview_url: str | None = None  # e.g. "https://preview.example.com/previews/{branch}/"

@@ -19,7 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-TO = typer.Option(..., "--to", help="s3://bucket[/prefix] or a local folder (the embedded default).")
+TO = typer.Option(None, "--to", help="s3://bucket or s3://bucket/prefix, or a local folder (else site.target).")
+TARGET = typer.Argument(None, help="s3://bucket or s3://bucket/prefix, or a local folder (else site.target).")
 DIST = typer.Option(None, "--distribution", help="CloudFront distribution ID to invalidate (else site.distribution).")
 BRANCH = typer.Option(None, "--branch", help="Preview of this branch, under previews/<branch>/.")
 URL = typer.Option(None, "--url", help="The site's URL to verify through (else site.url, else the distribution's domain).")
@@ -48,6 +49,16 @@ class _Bars:
         self.progress.update(self.tasks[key], completed=done, description=phase)
 
 
+def _target(given: Optional[str]) -> str:
+    from shipyard.errors import ConfigError
+    from shipyard.settings import get_settings
+
+    target = given or get_settings().site.target
+    if not target:
+        raise ConfigError("no target given", hint="pass s3://bucket[/prefix] or a folder, or set site.target in shipyard.toml")
+    return target
+
+
 def _report(summary: Summary, as_json: bool, what: str) -> None:
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
@@ -73,7 +84,7 @@ def _report(summary: Summary, as_json: bool, what: str) -> None:
 @app.command()
 def deploy(
     directory: str = typer.Argument(..., help="The built site folder (e.g. ./public, ./dist)."),
-    to: str = TO, distribution: Optional[str] = DIST, branch: Optional[str] = BRANCH,
+    to: Optional[str] = TO, distribution: Optional[str] = DIST, branch: Optional[str] = BRANCH,
     delete: bool = typer.Option(True, "--delete/--keep", help="Delete remote files that are gone locally (default) or keep them."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (uploads, deletes, invalidation paths); change nothing."),
     url: Optional[str] = URL,
@@ -82,7 +93,7 @@ def deploy(
 ) -> None:
     """Upload what changed, delete what is gone, invalidate, wait, verify, record a release."""
     with _Bars(as_json) as bars:
-        summary = runner.deploy(directory, to, distribution=distribution, branch=branch, delete=delete,
+        summary = runner.deploy(directory, _target(to), distribution=distribution, branch=branch, delete=delete,
                                 dry_run=dry_run, url=url, check=not no_verify, progress=bars)
     if dry_run and not as_json:
         for key in summary.uploaded:
@@ -93,9 +104,9 @@ def deploy(
 
 
 @app.command()
-def releases(to: str = TO, branch: Optional[str] = BRANCH, as_json: bool = AS_JSON) -> None:
+def releases(target: Optional[str] = TARGET, branch: Optional[str] = BRANCH, as_json: bool = AS_JSON) -> None:
     """List the releases recorded in the target (newest last)."""
-    site = runner.open_site(to, branch=branch)
+    site = runner.open_site(_target(target), branch=branch)
     history = runner.releases(site)
     if as_json:
         typer.echo(json.dumps([{k: v for k, v in r.model_dump().items() if k != "files"} | {"files": len(r.files)}
@@ -108,30 +119,31 @@ def releases(to: str = TO, branch: Optional[str] = BRANCH, as_json: bool = AS_JS
 
 @app.command()
 def rollback(
-    to: str = TO, release: str = typer.Option(..., "--release", "--to-release", help="The release id to restore (see `releases`)."),
+    target: Optional[str] = TARGET,
+    release: str = typer.Option(..., "--to", help="The release id to restore (see `shipyard site releases`)."),
     distribution: Optional[str] = DIST, branch: Optional[str] = BRANCH, url: Optional[str] = URL,
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verifying through the site URL."),
     as_json: bool = AS_JSON,
 ) -> None:
     """Restore exactly the file set of a release, delete the rest, invalidate, verify."""
     with _Bars(as_json) as bars:
-        summary = runner.rollback(to, release, distribution=distribution, branch=branch, url=url,
+        summary = runner.rollback(_target(target), release, distribution=distribution, branch=branch, url=url,
                                   check=not no_verify, progress=bars)
     _report(summary, as_json, f"site rollback to {release}")
 
 
 @app.command()
-def cleanup(to: str = TO, branch: str = typer.Option(..., "--branch", help="The merged branch whose preview to remove."),
+def cleanup(target: Optional[str] = TARGET, branch: str = typer.Option(..., "--branch", help="The merged branch whose preview to remove."),
             distribution: Optional[str] = DIST, as_json: bool = AS_JSON) -> None:
     """Remove a branch's preview (files, releases, cached paths)."""
     with _Bars(as_json) as bars:
-        summary = runner.cleanup(to, branch, distribution=distribution, progress=bars)
+        summary = runner.cleanup(_target(target), branch, distribution=distribution, progress=bars)
     _report(summary, as_json, f"site cleanup {branch}")
 
 
 @app.command()
 def serve(
-    where: str = typer.Argument(..., help="A built folder, a folder deployed to, or s3://bucket[/prefix]."),
+    where: str = typer.Argument(..., help="A built folder, a folder deployed to, or s3://bucket (or s3://bucket/prefix)."),
     port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1 (0: any free port)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
 ) -> None:

@@ -148,7 +148,7 @@ def test_branch_names_are_sanitized():
 def test_release_id_is_sortable_and_content_addressed():
     t = datetime(2026, 11, 30, 17, 1, 2, tzinfo=timezone.utc)
     a = release_id(t, {"a": rfile("1")})
-    assert a.startswith("20261130T170102Z-")
+    assert a.startswith("20261130T170102.000Z-")
     assert a == release_id(t, {"a": rfile("1")}) != release_id(t, {"a": rfile("2")})
 
 

@@ -136,8 +136,9 @@ def invalidation_paths(keys: Iterable[str], *, url_prefix: str = "/", threshold:
 
 
 def release_id(now: datetime, files: Mapping[str, ReleaseFile]) -> str:
-    """Sortable and content-addressed: `20261130T170102Z-1a2b3c4d`."""
+    """Sortable (to the millisecond) and content-addressed: `20261130T170102.345Z-1a2b3c4d`."""
     h = hashlib.sha256()
     for key in sorted(files):
         h.update(f"{key}\0{files[key].body_md5}\n".encode())
-    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + h.hexdigest()[:8]
+    utc = now.astimezone(timezone.utc)
+    return f"{utc:%Y%m%dT%H%M%S}.{utc.microsecond // 1000:03d}Z-{h.hexdigest()[:8]}"

@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, TypeVar
@@ -22,9 +22,9 @@ from shipyard.errors import NotFoundError, ShipyardError, did_you_mean
 from shipyard.notify import Notice, get_notifier
 from shipyard.settings import SiteSettings, get_settings
 from shipyard.site.cdn import CloudFront, wait_until_completed
-from shipyard.site.model import RELEASES_DIR, LocalFile, Release, ReleaseFile, Summary, preview_prefix, sanitize_branch
+from shipyard.site.model import PREVIEWS_DIR, RELEASES_DIR, LocalFile, RemoteObject, Release, ReleaseFile, Summary, preview_prefix, sanitize_branch
 from shipyard.site.plan import invalidation_paths, plan_deploy, plan_restore, release_id
-from shipyard.site.source import scan
+from shipyard.site.source import check_folder, scan
 from shipyard.site.targets import S3Target, Target, open_target
 from shipyard.site.verify import verify
 
@@ -82,13 +82,22 @@ def open_site(to: str, *, distribution: str | None = None, branch: str | None = 
     return site
 
 
-def releases(site: Site) -> list[Release]:
+def releases(site: Site, *, last: int | None = None) -> list[Release]:
+    """The releases, oldest first (ids sort by time); `last=1` reads only the newest manifest."""
+    keys = sorted(site.target.list_text(site.releases_dir))
     out = []
-    for key in site.target.list_text(site.releases_dir):
+    for key in keys[-last:] if last else keys:
         text = site.target.read_text(key)
         if text:
             out.append(Release.model_validate_json(text))
-    return sorted(out, key=lambda r: (r.time, r.id))
+    return out
+
+
+def _remote(site: Site) -> dict[str, RemoteObject]:
+    """The deploy's objects, keyed relative to its prefix; manifests and (at the root) the
+    previews of branches are not listed at all."""
+    exclude = (".shipyard/",) if site.branch else (".shipyard/", f"{PREVIEWS_DIR}/")
+    return {k[len(site.prefix):]: o for k, o in site.target.list(site.prefix, exclude).items()}
 
 
 def _save(site: Site, release: Release) -> None:
@@ -96,27 +105,26 @@ def _save(site: Site, release: Release) -> None:
 
 
 def _parallel(fn: Callable[[T], object], items: list[T], workers: int, phase: str,
-              progress: Progress | None, done_before: int = 0, total: int | None = None) -> list[object]:
-    """`fn` over `items` on a thread pool; the first failure cancels what has not started."""
-    total = total if total is not None else len(items)
+              progress: Progress | None) -> list[object]:
+    """`fn` over `items` on a thread pool, results in order; the first failure cancels what
+    has not started and is raised. Progress at most every 0.1 s (a bar redraw per file of
+    5,000 would cost more than the uploads)."""
     results: list[object] = [None] * len(items)
     if not items:
         return results
     with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
         futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
-        pending = set(futures)
-        done_count = done_before
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for fut in finished:
-                if fut.exception() is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise fut.exception()  # type: ignore[misc]
+        shown = 0.0
+        try:
+            for done, fut in enumerate(as_completed(futures), 1):
                 results[futures[fut]] = fut.result()
-                done_count += 1
-            if progress:
-                progress(phase, done_count, total)
+                if progress and (done == len(items) or time.monotonic() - shown > 0.1):
+                    shown = time.monotonic()
+                    progress(phase, done, len(items))
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
     return results
 
 
@@ -154,11 +162,15 @@ def deploy(directory: str, to: str, *, distribution: str | None = None, branch: 
            settings: SiteSettings | None = None) -> Summary:
     started = time.monotonic()
     settings = settings or get_settings().site
-    files, skipped = scan(directory, settings)  # a missing folder fails before anything else
+    check_folder(directory)  # a missing folder fails before anything else
     site = open_site(to, distribution=distribution, branch=branch, settings=settings)
+    # The remote listing and the local hashing overlap: both take seconds on a large site.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        listing = pool.submit(_remote, site)
+        past = pool.submit(releases, site, last=1)
+        files, skipped = scan(directory, settings)
+        remote, history = listing.result(), past.result()
     summary = Summary(target=site.target.url, skipped=skipped, dry_run=dry_run)
-    remote = {k[len(site.prefix):]: o for k, o in site.target.list(site.prefix).items()}
-    history = releases(site)
     previous = history[-1] if history else None
     plan = plan_deploy(files, remote, delete=delete, previous=previous, at_root=branch is None)
     summary.unchanged = len(plan.unchanged)
@@ -240,7 +252,7 @@ def rollback(to: str, release: str, *, distribution: str | None = None, branch: 
     if why_not:
         raise ShipyardError(f"cannot roll back: {why_not}",
                             hint="enable versioning on the bucket (docs/site.md); later deploys can be rolled back")
-    remote = {k[len(site.prefix):]: o for k, o in site.target.list(site.prefix).items()}
+    remote = _remote(site)
     plan = plan_restore(wanted, remote, at_root=branch is None)
     summary = Summary(target=site.target.url, unchanged=len(plan.unchanged),
                       uploaded=[k for k, _ in plan.restores], deleted=list(plan.deletes))

@@ -28,8 +28,9 @@ class Target(Protocol):
         """Fail with a clear error when the bucket or folder cannot be used (before any change)."""
         ...
 
-    def list(self, prefix: str = "") -> dict[str, RemoteObject]:
-        """Objects under `prefix`; multipart objects carry their stored content hash."""
+    def list(self, prefix: str = "", exclude: tuple[str, ...] = ()) -> dict[str, RemoteObject]:
+        """Objects under `prefix` but not under `exclude` (root-relative prefixes such as
+        `previews/`); multipart objects carry their stored content hash."""
         ...
 
     def put(self, key: str, f: LocalFile) -> str | None:

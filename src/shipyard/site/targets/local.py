@@ -48,7 +48,7 @@ class FolderTarget:
         if not self.root.parent.is_dir():
             raise NotFoundError(f"the folder {self.root.parent} (parent of --to) does not exist",
                                 hint="create it first, or check the path")
-        self.root.mkdir()
+        # The folder itself is made by the first write: a deploy refused later changes nothing.
 
     def _path(self, key: str) -> Path:
         validate_key(key)
@@ -73,7 +73,7 @@ class FolderTarget:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def list(self, prefix: str = "") -> dict[str, RemoteObject]:
+    def list(self, prefix: str = "", exclude: tuple[str, ...] = ()) -> dict[str, RemoteObject]:
         out: dict[str, RemoteObject] = {}
         start = self.root / prefix.rstrip("/") if prefix else self.root
         if not start.is_dir():
@@ -86,7 +86,7 @@ class FolderTarget:
                 if not stat.S_ISREG(st.st_mode) or name.startswith(".shipyard-tmp"):
                     continue
                 key = p.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
+                if key.startswith(prefix) and not (exclude and key.startswith(exclude)):
                     digest = md5_path(p)
                     out[key] = RemoteObject(key, digest, st.st_size, digest)
         return out

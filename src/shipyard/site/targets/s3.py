@@ -14,9 +14,12 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
+import boto3
+import botocore.session
 from boto3.s3.transfer import TransferConfig
 
 from shipyard import aws
@@ -28,6 +31,15 @@ from shipyard.site.targets.base import Served
 MD5_META = "shipyard-md5"
 
 
+def _session_without_timestamps() -> boto3.session.Session:
+    """A session whose responses keep timestamps as text: botocore parses each LastModified of
+    a listing with dateutil (~0.25 ms each, over half the client time of listing 5,000 keys),
+    and a deploy never reads them. The client itself still comes from shipyard.aws."""
+    core = botocore.session.Session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    return boto3.session.Session(botocore_session=core, region_name=aws.region_name())
+
+
 class S3Target:
     def __init__(self, url: str, *, workers: int = 16, multipart_threshold_mb: int = 64) -> None:
         parsed = urlparse(url)
@@ -36,11 +48,13 @@ class S3Target:
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/") + "/" if parsed.path.strip("/") else ""
         self.url = f"s3://{self.bucket}/{self.prefix}"
-        self.client = aws.client("s3", max_pool_connections=max(10, workers + 2))
+        self.client = aws.client("s3", boto_session=_session_without_timestamps(),
+                                 max_pool_connections=max(10, workers + 2))
         self.transfer = TransferConfig(multipart_threshold=multipart_threshold_mb << 20,
                                        multipart_chunksize=multipart_threshold_mb << 20,
                                        max_concurrency=4)
         self.threshold = multipart_threshold_mb << 20
+        self.workers = workers
 
     def _full(self, key: str) -> str:
         return self.prefix + validate_key(key)
@@ -54,10 +68,29 @@ class S3Target:
                                 hint="create it (docs/site.md: private, versioning on, behind "
                                      "CloudFront OAC) or check the name in --to") from None
 
-    def list(self, prefix: str = "") -> dict[str, RemoteObject]:
+    def list(self, prefix: str = "", exclude: tuple[str, ...] = ()) -> dict[str, RemoteObject]:
+        """One delimited listing of `prefix`'s top level, then each of its folders listed in
+        parallel (a large site lists several times faster), skipping folders in `exclude`."""
+        what = f"listing {self.url}{prefix}"
+        full = self.prefix + prefix
+        items: list[dict[str, Any]] = []
+        folders: list[str] = []
+        with aws.aws_errors(what):
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=full, Delimiter="/"):
+                items += page.get("Contents", [])
+                folders += [p["Prefix"] for p in page.get("CommonPrefixes", [])
+                            if not p["Prefix"][len(self.prefix):].startswith(exclude or ("\0",))]
+
+        def deep(folder: str) -> list[dict[str, Any]]:
+            return list(aws.paginate(self.client, "list_objects_v2", "Contents", what=what,
+                                     Bucket=self.bucket, Prefix=folder))
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(folders)))) as pool:
+            for found in pool.map(deep, folders):
+                items += found
         out: dict[str, RemoteObject] = {}
-        for item in aws.paginate(self.client, "list_objects_v2", "Contents", what=f"listing {self.url}",
-                                 Bucket=self.bucket, Prefix=self.prefix + prefix):
+        for item in items:
             key = item["Key"][len(self.prefix):]
             out[key] = RemoteObject(key, item["ETag"].strip('"'), item["Size"])
         for key, obj in out.items():

@@ -60,6 +60,24 @@ class PulseSettings(_Section):
     database_url: str | None = None
 
 
+class AmiSettings(_Section):
+    """`shipyard ami`: image retention and releases to Auto Scaling groups (docs/ami.md)."""
+
+    channel: str = "deployments"
+    region: str | None = None
+    role_arn: str | None = None  # assume this role (the AMI account) for every call
+    branch_tag: str = "branch"
+    timestamp_tag: str = "timestamp"
+    keep: int = 5  # images per branch; also the release's --keep
+    keep_versions: int = 5
+    timeout: str = "30m"
+    on_timeout: str = "rollback"  # or "cancel"
+    min_healthy: int = 90
+    warmup: int = 60
+    checkpoint_delay: int = 300  # AWS's default is 3600 s per checkpoint
+    poll_interval: float = 15
+
+
 class AwsSettings(_Section):
     """How every tool talks to AWS (shipyard.aws). Unset fields fall back to boto3's own chain."""
 
@@ -105,6 +123,7 @@ class Settings(BaseSettings):
     lake: LakeSettings = Field(default_factory=LakeSettings)
     pulse: PulseSettings = Field(default_factory=PulseSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    ami: AmiSettings = Field(default_factory=AmiSettings)
 
     @property
     def config_dir(self) -> Path:

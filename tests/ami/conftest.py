@@ -57,7 +57,7 @@ class Env:
     clock: FakeClock = field(default_factory=FakeClock)
 
     def name(self, what: str) -> str:
-        return f"{what}-{self.branch}"
+        return f"{what}-{self.branch}"  # lt-<branch> is a name, not an id
 
     def bake(self, created: datetime, branch: str | None = None, **tags: str) -> str:
         """An available image of `branch` (default: the test's) created at `created`."""

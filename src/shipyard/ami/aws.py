@@ -6,6 +6,7 @@ Only this module talks to AWS; the decisions (`ami/plan.py`) get plain data from
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, Iterator
 
 from shipyard import aws
@@ -21,7 +22,9 @@ VERSION_DEPTH = "10000"
 # Codes that mean "this endpoint does not have the call": fall back to our own scan.
 _NO_SUCH_CALL = frozenset({"InvalidAction", "UnsupportedOperation", "NotImplemented",
                            "UnknownOperationException"})
-_CHUNK = 200  # filter values / ids per request
+_CHUNK = 200
+# lt- and 17 hex digits; anything else is a name (names may start with "lt-" too).
+TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{17}$")  # filter values / ids per request
 
 
 def _chunks(items: list[str], size: int = _CHUNK) -> Iterator[list[str]]:
@@ -85,8 +88,14 @@ class AmiAws:
         for lc in aws.paginate(self.asg, "describe_launch_configurations", "LaunchConfigurations",
                                what="listing launch configurations"):
             add(lc.get("ImageId"), f"launch configuration {lc['LaunchConfigurationName']}")
+        scanned = set(used)
         for ref in self._image_references(ids):
-            add(ref.get("ImageId"), f"{ref.get('ResourceType')} {ref.get('Arn')}")
+            # Instances and templates were scanned above (every version, every live state);
+            # a hit of those kinds only adds news for an image the scan found unused.
+            kind = ref.get("ResourceType", "")
+            if kind.startswith("ec2:") and ref.get("ImageId") in scanned:
+                continue
+            add(ref.get("ImageId"), f"{kind} {ref.get('Arn')}")
         return used
 
     def _image_references(self, ids: list[str]) -> Iterator[dict[str, Any]]:
@@ -130,7 +139,7 @@ class AmiAws:
 
     def template(self, name_or_id: str) -> dict[str, Any]:
         """DescribeLaunchTemplates' entry for an lt-... id or a name (did-you-mean if absent)."""
-        key = "LaunchTemplateIds" if name_or_id.startswith("lt-") else "LaunchTemplateNames"
+        key = "LaunchTemplateIds" if TEMPLATE_ID.match(name_or_id) else "LaunchTemplateNames"
         try:
             with aws.aws_errors(f"finding launch template {name_or_id}"):
                 found = self.ec2.describe_launch_templates(**{key: [name_or_id]})["LaunchTemplates"]

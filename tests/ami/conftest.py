@@ -111,11 +111,10 @@ class Env:
 
 @pytest.fixture
 def ami_env(s3_server):
-    """Clients on moto's server with the stand-in installed; the shared (cached) clients are
-    the same objects, so the CLI's calls go through the stand-in as well."""
-    aws.reset_clients()
+    """Clients on moto's server with the stand-in installed. They are shared.aws's cached
+    clients (made once: an EC2 client costs a second on a loaded machine), so the CLI's calls
+    go through the stand-in as well."""
     ec2, asg = aws.client("ec2", region=REGION), aws.client("autoscaling", region=REGION)
     standin = StandIn(ec2, asg)
     yield Env(ec2, asg, standin, branch=f"b{uuid.uuid4().hex[:8]}")
     standin.uninstall()
-    aws.reset_clients()

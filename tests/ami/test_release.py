@@ -119,13 +119,13 @@ def test_a_release_that_times_out_is_rolled_back_or_cancelled(ami_env, on_timeou
     runner = env.runner()
     runner.on_progress = seen.append
 
-    result = runner.release(opts(env, timeout=1800, on_timeout=on_timeout))
+    result = runner.release(opts(env, timeout=1800, on_timeout=on_timeout, poll_interval=60))
 
     assert result.outcome is Outcome.TIMED_OUT and result.outcome.exit_code == 7
     assert [op for op, _ in env.standin.calls if op.endswith("InstanceRefresh")
             and op != "StartInstanceRefresh"] == [called]
     assert seen[-1].status == final
-    assert 1800 <= env.clock.slept <= 1800 + 3 * 15  # simulated; the test took no such time
+    assert 1800 <= env.clock.slept <= 1800 + 3 * 60  # simulated; the test took no such time
     tmpl = env.ec2.describe_launch_templates(LaunchTemplateIds=[lt])["LaunchTemplates"][0]
     assert tmpl["DefaultVersionNumber"] == 1
     assert any(n.level == "warning" and "timed out" in n.title for n in env.notes.notices)

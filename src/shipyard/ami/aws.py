@@ -74,13 +74,18 @@ class AmiAws:
                 used[image_id].append(why)
 
         wanted = set(ids)
+        instances: dict[tuple[str, str], list[str]] = {}
         for chunk in _chunks(ids):
             for res in aws.paginate(self.ec2, "describe_instances", "Reservations",
                                     what="listing instances",
                                     Filters=[{"Name": "image-id", "Values": chunk},
                                              {"Name": "instance-state-name", "Values": LIVE_STATES}]):
                 for inst in res.get("Instances", []):
-                    add(inst.get("ImageId"), f"instance {inst['InstanceId']} ({inst['State']['Name']})")
+                    instances.setdefault((inst.get("ImageId"), inst["State"]["Name"]), []).append(
+                        inst["InstanceId"])
+        for (image_id, state), found in sorted(instances.items()):
+            add(image_id, f"instance {found[0]} ({state})" if len(found) == 1
+                else f"{len(found)} instances ({state}): {found[0]}, ...")
         for lt in aws.paginate(self.ec2, "describe_launch_templates", "LaunchTemplates",
                                what="listing launch templates"):
             for number, image_id in self.template_versions(lt["LaunchTemplateId"]):
@@ -233,7 +238,7 @@ class AmiAws:
             for spec in specs:
                 add(spec, f"ASG {name}")
             for inst in g.get("Instances", []):
-                add(inst.get("LaunchTemplate"), f"ASG {name} instance {inst['InstanceId']}")
+                add(inst.get("LaunchTemplate"), f"ASG {name} instances")
             if any(s and (s.get("LaunchTemplateId") == tid or s.get("LaunchTemplateName") == tname)
                    for s in specs + [i.get("LaunchTemplate") for i in g.get("Instances", [])]):
                 for r in self.refreshes(name):

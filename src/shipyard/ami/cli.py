@@ -10,42 +10,30 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from shipyard.console import console, err_console, print_table
+from shipyard.ami.model import ReleaseOptions, parse_checkpoints, parse_duration
+from shipyard.console import console, err_console
 from shipyard.errors import InputError
+from shipyard.redact import redact
+from shipyard.settings import get_settings
+
+# The runner, the AWS adapter, the build and the demo import boto3 (and moto): they are
+# imported inside the commands that use them, so `shipyard --help` stays fast.
 
 app = typer.Typer(help="ami: immutable releases (Packer AMIs, bounded images and launch-template "
                   "versions, instance refreshes that roll back).", no_args_is_help=True)
 
 
 def _settings() -> Any:
-    from shipyard.settings import get_settings
-
     return get_settings().ami
 
 
 def _runner(**kwargs: Any) -> Any:
-    from shipyard.ami.aws import AmiAws
+    from shipyard.ami.aws import AmiAws  # boto3: on use (see above)
     from shipyard.ami.runner import AmiRunner
 
     s = _settings()
     return AmiRunner(AmiAws.connect(region=s.region, role_arn=s.role_arn), channel=s.channel,
                      branch_tag=s.branch_tag, **kwargs)
-
-
-def print_prune(result: Any, *, as_json: bool) -> None:
-    plan = result.plan
-    if as_json:
-        out = plan.to_dict()
-        out.update(dry_run=result.dry_run, deregistered=result.deregistered,
-                   snapshots_deleted=result.snapshots_deleted,
-                   failed=[{"id": i, "why": w} for i, w in result.failed])
-        console.print_json(json.dumps(out, default=str))
-        return
-    verb = "would be deleted" if result.dry_run else "deleted"
-    print_table(f"images of branch {plan.branch} (keep {plan.keep}): {len(plan.to_delete)} {verb}",
-                ["image", "created", "action", "why kept", "snapshots"], plan.rows())
-    for image_id, why in result.failed:
-        err_console.print(f"[red]failed[/] {image_id}: {why}")
 
 
 @app.command("prune")
@@ -62,42 +50,14 @@ def prune_cmd(
     if keep < 2:
         raise InputError(f"--keep must be at least 2 (got {keep})",
                          hint="keep the previous release so there is something to roll back to")
+    from shipyard.ami.report import print_prune  # the runner's types: on use (see above)
+
     runner = _runner()
     result = runner.prune(branch, keep, dry_run=dry_run)
     print_prune(result, as_json=as_json)
     for note in runner.aws.notes:
         err_console.print(f"[yellow]note:[/] {note}")
     raise typer.Exit(0 if result.ok else 1)
-
-
-def _show_progress() -> Any:
-    last: dict[str, Any] = {}
-
-    def show(st: Any) -> None:
-        key = (st.status, st.percent, st.instances_to_update)
-        if last.get("key") != key:
-            last["key"] = key
-            todo = "" if st.instances_to_update is None else f", {st.instances_to_update} to update"
-            err_console.print(f"refresh {st.refresh_id[:8]}: {st.status} {st.percent or 0}%{todo}",
-                              highlight=False)
-    return show
-
-
-def print_release(result: Any, *, as_json: bool) -> None:
-    if as_json:
-        console.print_json(json.dumps(result.to_dict(), default=str))
-        return
-    style = "green" if result.outcome.exit_code == 0 else "red"
-    console.print(f"[{style}]{result.outcome.value}[/]: {result.image_id} via "
-                  f"{result.template_id} v{result.version}"
-                  + (f", refresh {result.refresh_id}" if result.refresh_id else "")
-                  + (f" ({result.message})" if result.message else ""))
-    if result.versions is not None:
-        print_table("launch-template versions", ["version", "action", "why kept"],
-                    [*((v, "keep", "; ".join(w)) for v, w in sorted(result.versions.keep_versions.items())),
-                     *((v, "deleted", "") for v in result.versions.delete)])
-    if result.prune is not None:
-        print_prune(result.prune, as_json=False)
 
 
 @app.command("release")
@@ -117,10 +77,14 @@ def release_cmd(
                                     "e.g. 20,50,100 (CheckpointDelay: ami.checkpoint_delay)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """New launch-template version with the newest image -> instance refresh with AutoRollback
-    -> default version -> prune versions, then images. Exit 0 released (or nothing to do),
-    1 failed, 4 rolled back, 5 rollback failed, 6 cancelled, 7 timed out."""
-    from shipyard.ami.model import ReleaseOptions, parse_checkpoints, parse_duration
+    """Roll the branch's newest image out to an ASG, with rollback.
+
+    New launch-template version (the default's data, image changed) -> instance refresh to that
+    numbered version with AutoRollback -> on success it becomes the default, then old versions
+    and old images are pruned. Exit 0 released (or nothing to do), 1 failed, 4 rolled back,
+    5 rollback failed, 6 cancelled, 7 timed out (then rolled back or cancelled).
+    """
+    from shipyard.ami.report import print_release, progress_printer  # on use (see above)
 
     s = _settings()
     try:
@@ -136,7 +100,7 @@ def release_cmd(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InputError(f"--{'-'.join(map(str, first['loc'])).replace('_', '-')}: {first['msg']}") from None
-    result = _runner(on_progress=_show_progress()).release(opts)
+    result = _runner(on_progress=progress_printer()).release(opts)
     print_release(result, as_json=as_json)
     raise typer.Exit(result.outcome.exit_code)
 
@@ -149,8 +113,7 @@ def build_cmd(
     packer: str = typer.Option("packer", "--packer", help="The packer executable."),
 ) -> None:
     """Run `packer build -machine-readable`, then check the AMI's branch and timestamp tags."""
-    from shipyard.ami.build import run_packer, verify_images
-    from shipyard.redact import redact
+    from shipyard.ami.build import run_packer, verify_images  # boto3: on use (see above)
 
     s = _settings()
     started = datetime.now(timezone.utc)
@@ -169,14 +132,12 @@ def build_cmd(
 @app.command("schema")
 def schema_cmd() -> None:
     """JSON Schema of a release's options (what `release` validates)."""
-    from shipyard.ami.model import ReleaseOptions
-
     console.print_json(json.dumps(ReleaseOptions.model_json_schema()))
 
 
 @app.command("demo")
 def demo_cmd() -> None:
     """The whole flow on an in-process AWS stand-in (moto): bake, prune, release, roll back."""
-    from shipyard.ami.demo import run_demo
+    from shipyard.ami.demo import run_demo  # moto: on use (see above)
 
     raise typer.Exit(run_demo())

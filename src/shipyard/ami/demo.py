@@ -17,8 +17,8 @@ from typing import Any
 
 from shipyard import aws
 from shipyard.ami.aws import AmiAws
-from shipyard.ami.cli import _show_progress, print_prune, print_release
 from shipyard.ami.model import Outcome, ReleaseOptions
+from shipyard.ami.report import print_prune, print_release, progress_printer
 from shipyard.ami.runner import AmiRunner, Clock
 from shipyard.ami.standin import StandIn
 from shipyard.console import console
@@ -82,7 +82,7 @@ def _story(ec2: Any, asg: Any, standin: StandIn) -> int:
 
     s = get_settings().ami
     runner = AmiRunner(AmiAws(ec2, asg), channel=s.channel, clock=VirtualClock(),
-                       on_progress=_show_progress())
+                       on_progress=progress_printer())
     console.rule("1. shipyard ami prune --branch main --keep 2 --dry-run")
     print_prune(runner.prune("main", 2, dry_run=True), as_json=False)
 

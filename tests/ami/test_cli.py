@@ -11,7 +11,9 @@ from datetime import timedelta
 import pytest
 
 from shipyard.cli import main
+from shipyard.settings import get_settings
 from tests.ami.conftest import T0
+from tests.helpers import read_outbox
 
 # A stand-in for `packer build -machine-readable`: registers the AMI on moto's server (as the
 # amazon-ebs builder would on AWS) and prints what Packer prints. STANDIN_PACKER_MODE picks a
@@ -81,30 +83,25 @@ def test_prune_dry_run_table_json_and_errors(capsys, ami_env):
     assert code == 2 and "--keep must be at least 2" in err and "Traceback" not in err
 
 
-def test_release_exit_codes(capsys, ami_env):
+def test_release_exit_codes(capsys, ami_env, monkeypatch):
     env = ami_env
     ids = [env.bake(T0 + timedelta(minutes=n)) for n in range(3)]
     lt = env.template(ids[0])
     env.group(lt, "1")
     env.standin.scripts.append("fail")
     common = ["--branch", env.branch, "--launch-template", env.name("lt"), "--asg", env.name("asg")]
-    os.environ["SHIPYARD_AMI__POLL_INTERVAL"] = "0.01"  # real sleeps here: keep them short
-    try:
-        from shipyard.settings import get_settings
-
-        get_settings(fresh=True)
-        code, out, err = cli(capsys, "ami", "release", *common, "--json")
-        assert code == 4 and json.loads(out)["outcome"] == "rolled-back"
-        assert "RollbackSuccessful" in err
-        code, out, err = cli(capsys, "ami", "release", *common)
-        assert code == 0 and "succeeded" in out
-        code, _, err = cli(capsys, "ami", "release", *common, "--keep-versions", "1")
-        assert code == 2 and "at least 2" in err
-        code, _, err = cli(capsys, "ami", "release", *common, "--checkpoints", "50,20")
-        assert code == 2 and "ascending" in err
-    finally:
-        del os.environ["SHIPYARD_AMI__POLL_INTERVAL"]
-    lines = [json.loads(ln) for ln in open("outbox.jsonl")]
+    monkeypatch.setenv("SHIPYARD_AMI__POLL_INTERVAL", "0.01")  # real sleeps here: keep them short
+    get_settings(fresh=True)
+    code, out, err = cli(capsys, "ami", "release", *common, "--json")
+    assert code == 4 and json.loads(out)["outcome"] == "rolled-back"
+    assert "RollbackSuccessful" in err
+    code, out, err = cli(capsys, "ami", "release", *common)
+    assert code == 0 and "succeeded" in out
+    code, _, err = cli(capsys, "ami", "release", *common, "--keep-versions", "1")
+    assert code == 2 and "at least 2" in err
+    code, _, err = cli(capsys, "ami", "release", *common, "--checkpoints", "50,20")
+    assert code == 2 and "ascending" in err
+    lines = read_outbox()
     assert [n["title"].split(":")[0] for n in lines][:3] == [
         "launch template version created", "instance refresh started", "release rolled-back"]
 

@@ -184,3 +184,25 @@ def test_unknown_names_get_did_you_mean(ami_env):
     with pytest.raises(ShipyardError, match="not found") as exc:
         env.runner().release(opts(env, asg=env.name("asg")[:-1]))
     assert "did you mean" in exc.value.hint
+
+
+def test_a_throttled_poll_is_retried_and_a_mixed_instances_group_is_refused(ami_env):
+    env = ami_env
+    ids, lt, group = setup_release(env)
+    # The preflight's call passes; the first two polls are throttled.
+    env.standin.faults["DescribeInstanceRefreshes"] = ["", "Throttling", "Throttling"]
+    result = env.runner().release(opts(env))
+    assert result.outcome is Outcome.SUCCEEDED
+    polls = [p for op, p in env.standin.calls if op == "DescribeInstanceRefreshes"
+             and p.get("InstanceRefreshIds")]
+    assert len(polls) == 2 + 4  # 2 throttled + the 4 scripted steps
+
+    mixed = env.name("mixed")
+    env.asg.create_auto_scaling_group(
+        AutoScalingGroupName=mixed, MinSize=0, MaxSize=1, DesiredCapacity=0,
+        AvailabilityZones=["us-east-1a"], MixedInstancesPolicy={"LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateId": lt, "Version": "1"},
+            "Overrides": [{"InstanceType": "t3.micro"}]}})
+    env.bake(at(30))
+    with pytest.raises(InputError, match="mixed instances policy"):
+        env.runner().release(opts(env, asg=mixed))

@@ -123,8 +123,13 @@ class AmiAws:
                 return
 
     def deregister(self, image_id: str) -> None:
-        with aws.aws_errors(f"deregistering {image_id}"):
-            self.ec2.deregister_image(ImageId=image_id)
+        """Deregister; an image already gone (another prune got there first) counts as done."""
+        try:
+            with aws.aws_errors(f"deregistering {image_id}"):
+                self.ec2.deregister_image(ImageId=image_id)
+        except ShipyardError as exc:
+            if exc.details.get("aws_code") not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+                raise
 
     def delete_snapshot(self, snapshot_id: str) -> str | None:
         """Delete; None when done (or already gone), else the AWS code that kept it."""

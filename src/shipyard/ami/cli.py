@@ -46,6 +46,8 @@ def prune_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the plan and results as JSON."),
 ) -> None:
     """Deregister a branch's old images, then delete their snapshots no other image uses."""
+    if not branch.strip():
+        raise InputError("--branch must not be empty")
     keep = _settings().keep if keep is None else keep
     if keep < 2:
         raise InputError(f"--keep must be at least 2 (got {keep})",

@@ -55,3 +55,5 @@ def print_release(result: ReleaseResult, *, as_json: bool) -> None:
                      *((v, "deleted", "") for v in result.versions.delete)])
     if result.prune is not None:
         print_prune(result.prune, as_json=False)
+    if result.cleanup_error:
+        err_console.print(f"[yellow]clean-up failed[/] (the release stands): {result.cleanup_error}")

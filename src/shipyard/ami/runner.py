@@ -25,10 +25,12 @@ from shipyard.ami.plan import (
     refresh_step,
     release_version_data,
 )
-from shipyard.errors import InputError, NotFoundError, ShipyardError
+from shipyard.errors import InputError, NotFoundError, ShipyardError, TransientError
 from shipyard.notify import Notice, Notifier, get_notifier
+from shipyard.retry import Backoff
 
 log = logging.getLogger("shipyard.ami")
+MAX_POLL_FAILURES = 10  # consecutive failed polls (each already retried by botocore)
 
 
 @dataclass
@@ -61,6 +63,7 @@ class ReleaseResult:
     versions: VersionPrunePlan | None = None
     versions_refused: list[tuple[int, str]] = field(default_factory=list)
     prune: PruneResult | None = None
+    cleanup_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome.value, "image_id": self.image_id,
@@ -69,7 +72,8 @@ class ReleaseResult:
                 "versions_deleted": [] if self.versions is None else self.versions.delete,
                 "versions_refused": self.versions_refused,
                 "images_deregistered": [] if self.prune is None else self.prune.deregistered,
-                "snapshots_deleted": [] if self.prune is None else self.prune.snapshots_deleted}
+                "snapshots_deleted": [] if self.prune is None else self.prune.snapshots_deleted,
+                "cleanup_error": self.cleanup_error}
 
 
 class AmiRunner:
@@ -189,17 +193,25 @@ class AmiRunner:
                      f"{image.image_id} is live; {template['LaunchTemplateName']} default is now "
                      f"v{version}", image=image.image_id, version=version, refresh_id=refresh_id)
         # Versions before images: an old image stops counting as in use once the versions
-        # naming it are gone.
-        result.versions, result.versions_refused = self.prune_versions(tid, opts.keep_versions)
-        result.prune = self.prune(opts.branch, opts.keep_images)
+        # naming it are gone. The release has succeeded: a failed clean-up is reported (notice,
+        # result) without changing the outcome; the next release retries it.
+        try:
+            result.versions, result.versions_refused = self.prune_versions(tid, opts.keep_versions)
+            result.prune = self.prune(opts.branch, opts.keep_images)
+        except ShipyardError as exc:
+            result.cleanup_error = exc.message
+            self._notice("warning", f"clean-up after the release failed: {opts.branch}", exc.message)
         return result
 
     def _check_group(self, group: dict[str, Any], template: dict[str, Any]) -> None:
         """Before anything changes: the group uses this template, at a numbered version (a
         refresh of a group on $Latest/$Default cannot roll back), with no refresh running."""
         name = group["AutoScalingGroupName"]
-        spec = group.get("LaunchTemplate") or group.get("MixedInstancesPolicy", {}).get(
-            "LaunchTemplate", {}).get("LaunchTemplateSpecification") or {}
+        if group.get("MixedInstancesPolicy"):
+            raise InputError(f"auto scaling group {name} has a mixed instances policy; "
+                             "releasing to such groups is not supported yet",
+                             hint="docs/ami.md#limits")
+        spec = group.get("LaunchTemplate") or {}
         if spec.get("LaunchTemplateId") != template["LaunchTemplateId"]:
             raise InputError(f"auto scaling group {name} does not use launch template "
                              f"{template['LaunchTemplateName']}",
@@ -225,8 +237,19 @@ class AmiRunner:
         deadline = self.clock.now() + timedelta(seconds=opts.timeout)
         acted_at: datetime | None = None
         settle: datetime | None = None
+        backoff = Backoff(base=opts.poll_interval, cap=max(60.0, opts.poll_interval))
         while True:
-            status = self.aws.refresh(opts.asg, refresh_id)
+            try:
+                status = self.aws.refresh(opts.asg, refresh_id)
+                backoff.succeeded()
+            except TransientError as exc:
+                # Throttled or unreachable: the refresh goes on without us; keep following it
+                # (the deadline still holds), unless AWS stays away for long.
+                if backoff.failures >= MAX_POLL_FAILURES:
+                    raise
+                log.warning("polling refresh %s: %s", refresh_id, exc.message)
+                self.clock.sleep(backoff.failed())
+                continue
             self.on_progress(status)
             now = self.clock.now()
             step = refresh_step(status, now, deadline, opts.on_timeout, acted_at, settle)

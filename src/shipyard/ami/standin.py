@@ -99,6 +99,9 @@ class StandIn:
         self.deleted_versions: dict[str, set[int]] = {}
         self.protected: set[str] = set()
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        # op -> error codes its next calls answer with (e.g. {"DescribeInstanceRefreshes":
+        # ["", "Throttling"]}: "" lets that call through); only the operations it handles.
+        self.faults: dict[str, list[str]] = {}
         self.image_page_size = image_page_size
         self._pages: dict[str, list[dict[str, Any]]] = {}
         self._inside = threading.local()
@@ -135,6 +138,9 @@ class StandIn:
                 return None  # our own call to moto: let it through
             params = context.get("standin_params", {})
             self.calls.append((op, params))
+            code = self.faults[op].pop(0) if self.faults.get(op) else ""
+            if code:
+                return _error(code, "injected by the stand-in")
             return fn(params)
         return handler
 

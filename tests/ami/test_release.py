@@ -134,13 +134,17 @@ def test_a_release_that_times_out_is_rolled_back_or_cancelled(ami_env, on_timeou
 def test_version_pruning_never_touches_the_default_or_a_version_in_use(ami_env):
     env = ami_env
     ids, lt, group = setup_release(env, images=3)
-    for _ in range(5):  # v2..v6, all on image 1
+    for _ in range(6):  # v2..v7, all on image 1
         env.version(lt, ids[1])
     env.ec2.modify_launch_template(LaunchTemplateId=lt, DefaultVersion="3")
-    other = env.asg.create_auto_scaling_group(
-        AutoScalingGroupName=env.name("asg2"), MinSize=0, MaxSize=1, DesiredCapacity=0,
+    other = env.name("asg2")
+    env.asg.create_auto_scaling_group(
+        AutoScalingGroupName=other, MinSize=0, MaxSize=1, DesiredCapacity=0,
         LaunchTemplate={"LaunchTemplateId": lt, "Version": "4"}, AvailabilityZones=["us-east-1a"])
-    assert other["ResponseMetadata"]["HTTPStatusCode"] == 200
+    env.standin.scripts.append("stuck")  # a refresh of the other group to v5, in flight
+    rid = env.asg.start_instance_refresh(
+        AutoScalingGroupName=other, Preferences={"AutoRollback": True},
+        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "5"}})["InstanceRefreshId"]
 
     plan, refused = env.runner().prune_versions(lt, 2)
 
@@ -149,12 +153,17 @@ def test_version_pruning_never_touches_the_default_or_a_version_in_use(ami_env):
     assert plan.keep_versions[1][0] == f"ASG {group}"
     # (moto reports each ASG instance on the template's default version, so they count for v3)
     assert plan.keep_versions[3][0] == "default version"
-    assert plan.keep_versions[4] == [f"ASG {env.name('asg2')}"]
+    assert plan.keep_versions[4] == [f"ASG {other}"]
+    assert plan.keep_versions[5] == [f"refresh {rid} (Pending)"]
+    assert plan.keep_versions[7] == ["newest 2 (#1)"]
     left = [v["VersionNumber"] for v in env.ec2.describe_launch_template_versions(
         LaunchTemplateId=lt)["LaunchTemplateVersions"]]
-    assert left == [1, 3, 4, 5, 6]
+    assert left == [1, 3, 4, 5, 6, 7]
     deletes = [p for op, p in env.standin.calls if op == "DeleteLaunchTemplateVersions"]
     assert deletes == [{"LaunchTemplateId": lt, "Versions": ["2"]}]
+    # The stand-in refuses the default as AWS does; the plan never asked.
+    refused = env.runner().aws.delete_versions(lt, [3])
+    assert refused == [(3, "launchTemplateVersionIsDefault")]
 
 
 def test_a_group_on_latest_or_with_a_refresh_running_is_refused_before_anything_changes(ami_env):

@@ -226,9 +226,14 @@ class AmiAws:
                    "$Default": int(template["DefaultVersionNumber"])}
         used: dict[int, list[str]] = {}
 
+        def names_it(spec: dict[str, Any] | None) -> bool:
+            return bool(spec) and (spec.get("LaunchTemplateId") == tid
+                                   or spec.get("LaunchTemplateName") == tname)
+
         def add(spec: dict[str, Any] | None, why: str) -> None:
-            if not spec or spec.get("LaunchTemplateId", tid) != tid and spec.get("LaunchTemplateName") != tname:
+            if not names_it(spec):
                 return
+            assert spec is not None
             raw = str(spec.get("Version") or "$Default")
             number = aliases.get(raw) or (int(raw) if raw.isdigit() else None)
             if number is not None and why not in used.setdefault(number, []):
@@ -244,12 +249,12 @@ class AmiAws:
                 add(spec, f"ASG {name}")
             for inst in g.get("Instances", []):
                 add(inst.get("LaunchTemplate"), f"ASG {name} instances")
-            if any(s and (s.get("LaunchTemplateId") == tid or s.get("LaunchTemplateName") == tname)
-                   for s in specs + [i.get("LaunchTemplate") for i in g.get("Instances", [])]):
-                for r in self.refreshes(name):
-                    if r.get("Status") not in TERMINAL_STATES:
-                        add(r.get("DesiredConfiguration", {}).get("LaunchTemplate"),
-                            f"refresh {r['InstanceRefreshId']} ({r.get('Status')})")
+            # Every group, not only those on this template: a refresh in flight may be moving
+            # a group onto it.
+            for r in self.refreshes(name):
+                if r.get("Status") not in TERMINAL_STATES:
+                    add(r.get("DesiredConfiguration", {}).get("LaunchTemplate"),
+                        f"refresh {r['InstanceRefreshId']} ({r.get('Status')})")
         return used
 
     def refreshes(self, group: str, refresh_ids: list[str] | None = None) -> list[dict[str, Any]]:

@@ -62,6 +62,13 @@ def test_help(capsys, cmd):
     assert code == 0 and "Usage" in out
 
 
+def test_schema_is_the_release_options(capsys):
+    code, out, _ = cli(capsys, "ami", "schema")
+    schema = json.loads(out)
+    assert code == 0 and schema["additionalProperties"] is False
+    assert schema["properties"]["on_timeout"]["enum"] == ["rollback", "cancel"]
+
+
 def test_prune_dry_run_table_json_and_errors(capsys, ami_env):
     env = ami_env
     ids = [env.bake(T0 + timedelta(minutes=n)) for n in range(4)]

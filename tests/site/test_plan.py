@@ -62,6 +62,15 @@ def test_multipart_etag_is_compared_through_the_stored_hash():
     assert [f.key for f in unknown.uploads] == ["big.bin"]
 
 
+def test_an_etag_that_is_not_an_md5_is_trusted_when_the_last_release_recorded_it():
+    # SSE-KMS and multipart ETags are not MD5s: the release's record of the same ETag is.
+    before = Release(id="r1", time="t", files={"a.html": rfile("1").model_copy(update={"etag": "kms-opaque"})})
+    same = plan_deploy([local("a.html", "1")], {"a.html": remote("a.html", "kms-opaque")}, previous=before)
+    moved = plan_deploy([local("a.html", "1")], {"a.html": remote("a.html", "other-opaque")}, previous=before)
+    assert same.unchanged == ["a.html"]
+    assert [f.key for f in moved.uploads] == ["a.html"]
+
+
 def test_changed_header_rule_reuploads_same_bytes():
     before = Release(id="r1", time="t", files={"a.css": rfile("1", Headers("text/css; charset=utf-8", "public, max-age=60"))})
     now = Headers("text/css; charset=utf-8", "public, max-age=3600")

@@ -86,6 +86,12 @@ class RemoteObject:
     def known_md5(self) -> str | None:
         return self.body_md5 or (None if self.multipart else self.etag)
 
+    def md5_given(self, recorded: "ReleaseFile | None") -> str | None:
+        """The body's MD5, trusting a release's record of the same ETag first."""
+        if recorded is not None and recorded.etag and recorded.etag == self.etag:
+            return recorded.body_md5
+        return self.known_md5
+
 
 class ReleaseFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -96,6 +102,9 @@ class ReleaseFile(BaseModel):
     cache_control: str
     content_encoding: str | None = None
     version: str | None = None  # S3 VersionId, or the local target's content address
+    # The ETag the object had once written: when the listing shows the same ETag, the object
+    # is still this body, even where ETags are not MD5s (multipart, SSE-KMS).
+    etag: str | None = None
 
     def headers(self) -> Headers:
         return Headers(self.content_type, self.cache_control, self.content_encoding)

@@ -1,7 +1,8 @@
 """Pure decisions of `shipyard site`: what to upload, delete and invalidate. No I/O here.
 
-- A file is unchanged when the remote object's MD5 (its ETag, or the `shipyard-md5` metadata of
-  a multipart upload, whose ETag is not an MD5) equals the MD5 of what would be uploaded, and
+- A file is unchanged when the remote object's MD5 equals the MD5 of what would be uploaded:
+  its ETag, or for an ETag that is not an MD5 (multipart uploads; SSE-KMS buckets) the body MD5
+  the last release recorded next to that same ETag, else the `shipyard-md5` metadata; and
   its headers are those the last release recorded (a changed Cache-Control rule re-uploads).
 - Invalidation paths are URL paths, each once; `dir/index.html` is also `/dir/` (the URL people
   use). Past `threshold` they are collapsed into directory wildcards, then into one `/*`:
@@ -69,7 +70,7 @@ def plan_deploy(local: Iterable[LocalFile], remote: Mapping[str, RemoteObject], 
             continue
         before = previous.files.get(f.key) if previous else None
         same_headers = before is None or before.headers() == f.headers
-        if obj.known_md5 == f.body_md5 and same_headers:
+        if obj.md5_given(before) == f.body_md5 and same_headers:
             plan.unchanged.append(f.key)
         else:
             plan.uploads.append(f)
@@ -96,7 +97,7 @@ def plan_restore(release: Release, remote: Mapping[str, RemoteObject], *,
     plan = RestorePlan()
     for key, rf in sorted(release.files.items()):
         obj = remote.get(key)
-        if obj is not None and obj.known_md5 == rf.body_md5:
+        if obj is not None and obj.md5_given(rf) == rf.body_md5:
             plan.unchanged.append(key)
         else:
             plan.restores.append((key, rf))

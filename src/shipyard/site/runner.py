@@ -25,7 +25,7 @@ from shipyard.site.cdn import CloudFront, wait_until_completed
 from shipyard.site.model import PREVIEWS_DIR, RELEASES_DIR, LocalFile, RemoteObject, Release, ReleaseFile, Summary, preview_prefix, sanitize_branch
 from shipyard.site.plan import invalidation_paths, plan_deploy, plan_restore, release_id
 from shipyard.site.source import check_folder, scan
-from shipyard.site.targets import S3Target, Target, open_target
+from shipyard.site.targets import S3Target, Stored, Target, open_target
 from shipyard.site.verify import verify
 
 # (phase, done, total): the CLI draws it as a progress bar.
@@ -187,9 +187,9 @@ def deploy(directory: str, to: str, *, distribution: str | None = None, branch: 
         summary.warnings.append(f"{why_not}: this release cannot be rolled back to (docs/site.md)")
     # Assets first, HTML last: a visitor never gets a page whose new asset is not there yet.
     ordered = sorted(plan.uploads, key=lambda f: (f.key.endswith((".html", ".htm")), f.key))
-    versions = _parallel(lambda f: site.target.put(site.prefix + f.key, f), ordered, settings.workers,
+    stored = _parallel(lambda f: site.target.put(site.prefix + f.key, f), ordered, settings.workers,
                          "upload", progress)
-    uploaded_version = {f.key: v for f, v in zip(ordered, versions)}
+    written = {f.key: s for f, s in zip(ordered, stored) if isinstance(s, Stored)}
     if plan.deletes:
         site.target.delete([site.prefix + k for k in plan.deletes])
     if previous is not None and not plan.uploads and not plan.deletes:
@@ -198,7 +198,7 @@ def deploy(directory: str, to: str, *, distribution: str | None = None, branch: 
         summary.seconds = time.monotonic() - started
         return summary
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    manifest = {f.key: _release_file(f, uploaded_version, previous) for f in files}
+    manifest = {f.key: _release_file(f, written.get(f.key), remote.get(f.key), previous) for f in files}
     release = Release(id=release_id(moment, manifest), time=moment.isoformat(timespec="milliseconds"),
                       git_sha=git_sha(directory), branch=branch, prefix=site.prefix,
                       source=os.path.abspath(directory), files=manifest,
@@ -216,15 +216,20 @@ def deploy(directory: str, to: str, *, distribution: str | None = None, branch: 
     return summary
 
 
-def _release_file(f: LocalFile, uploaded: dict[str, object], previous: Release | None) -> ReleaseFile:
-    version = uploaded.get(f.key)
-    if f.key not in uploaded and previous and f.key in previous.files:
-        before = previous.files[f.key]
-        version = before.version if before.body_md5 == f.body_md5 else None
+def _release_file(f: LocalFile, written: Stored | None, listed: RemoteObject | None,
+                  previous: Release | None) -> ReleaseFile:
+    """A file's record: the version and ETag its upload left, or for an unchanged file the
+    listed ETag and the version the last release recorded."""
+    if written is not None:
+        version, etag = written.version, written.etag
+    else:
+        before = previous.files.get(f.key) if previous else None
+        version = before.version if before is not None and before.body_md5 == f.body_md5 else None
+        etag = listed.etag if listed is not None else None
     h = f.headers
     return ReleaseFile(md5=f.md5, body_md5=f.body_md5, size=f.size, content_type=h.content_type,
                        cache_control=h.cache_control, content_encoding=h.content_encoding,
-                       version=version if isinstance(version, str) else None)
+                       version=version, etag=etag)
 
 
 def _notify_preview(site: Site, branch: str, summary: Summary) -> None:
@@ -257,13 +262,14 @@ def rollback(to: str, release: str, *, distribution: str | None = None, branch: 
     summary = Summary(target=site.target.url, unchanged=len(plan.unchanged),
                       uploaded=[k for k, _ in plan.restores], deleted=list(plan.deletes))
     ordered = sorted(plan.restores, key=lambda kv: (kv[0].endswith((".html", ".htm")), kv[0]))
-    versions = _parallel(lambda kv: site.target.restore(site.prefix + kv[0], kv[1]), ordered,
+    stored = _parallel(lambda kv: site.target.restore(site.prefix + kv[0], kv[1]), ordered,
                          site.settings.workers, "restore", progress)
     if plan.deletes:
         site.target.delete([site.prefix + k for k in plan.deletes])
     files = dict(wanted.files)
-    for (key, rf), version in zip(ordered, versions):
-        files[key] = rf.model_copy(update={"version": version if isinstance(version, str) else rf.version})
+    for (key, rf), done in zip(ordered, stored):
+        if isinstance(done, Stored):
+            files[key] = rf.model_copy(update={"version": done.version or rf.version, "etag": done.etag})
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     new = wanted.model_copy(update={"id": release_id(moment, files) + "-rb", "time": moment.isoformat(timespec="milliseconds"),
                                     "files": files, "uploaded": len(ordered), "deleted": len(plan.deletes),

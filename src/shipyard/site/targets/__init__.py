@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from shipyard.settings import SiteSettings
-from shipyard.site.targets.base import Served, Target
+from shipyard.site.targets.base import Served, Stored, Target
 from shipyard.site.targets.local import FolderTarget
 from shipyard.site.targets.s3 import S3Target
 
@@ -23,4 +23,4 @@ def open_target(url: str, settings: SiteSettings) -> Target:
     return TARGETS[kind_of(url)](url, settings)
 
 
-__all__ = ["TARGETS", "FolderTarget", "S3Target", "Served", "Target", "kind_of", "open_target"]
+__all__ = ["TARGETS", "FolderTarget", "S3Target", "Served", "Stored", "Target", "kind_of", "open_target"]

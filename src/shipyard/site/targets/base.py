@@ -12,6 +12,14 @@ from typing import Iterator, Protocol
 from shipyard.site.model import Headers, LocalFile, ReleaseFile, RemoteObject
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What a write left: the version to restore later, and the object's ETag."""
+
+    version: str | None
+    etag: str | None
+
+
 @dataclass
 class Served:
     """One object as `site serve` answers it."""
@@ -33,14 +41,14 @@ class Target(Protocol):
         `previews/`); multipart objects carry their stored content hash."""
         ...
 
-    def put(self, key: str, f: LocalFile) -> str | None:
-        """Publish `f` at `key` with its headers; returns the version (for rollback)."""
+    def put(self, key: str, f: LocalFile) -> Stored:
+        """Publish `f` at `key` with its headers."""
         ...
 
     def delete(self, keys: list[str]) -> None: ...
 
-    def restore(self, key: str, rf: ReleaseFile) -> str | None:
-        """Make `key` the version `rf` recorded again; returns the new version."""
+    def restore(self, key: str, rf: ReleaseFile) -> Stored:
+        """Make `key` the version `rf` recorded again."""
         ...
 
     def can_restore(self) -> str | None:

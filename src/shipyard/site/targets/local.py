@@ -24,7 +24,7 @@ from typing import Iterator
 from shipyard.errors import InputError, NotFoundError
 from shipyard.site.model import Headers, LocalFile, ReleaseFile, RemoteObject, validate_key
 from shipyard.site.source import body_of, md5_path
-from shipyard.site.targets.base import Served
+from shipyard.site.targets.base import Served, Stored
 
 META = ".shipyard/meta"
 # mkstemp makes 0600 files; published files get the mode any new file would (a web server
@@ -106,12 +106,12 @@ class FolderTarget:
                 "content_encoding": headers.content_encoding, "body_md5": md5}
         self._write(self._path(f"{META}/{key}.json"), json.dumps(meta).encode())
 
-    def put(self, key: str, f: LocalFile) -> str | None:
+    def put(self, key: str, f: LocalFile) -> Stored:
         path = self._path(key)
         self._write(path, body_of(f))
         self._write_meta(key, f.headers, f.body_md5)
         self._keep(path, f.body_md5)
-        return f.body_md5
+        return Stored(f.body_md5, f.body_md5)
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:
@@ -126,14 +126,14 @@ class FolderTarget:
     def can_restore(self) -> str | None:
         return None
 
-    def restore(self, key: str, rf: ReleaseFile) -> str | None:
+    def restore(self, key: str, rf: ReleaseFile) -> Stored:
         kept = self.root / OBJECTS / (rf.version or rf.body_md5)
         if not kept.is_file():
             raise NotFoundError(f"cannot restore {key!r}: its copy {kept.name} is gone from {OBJECTS}",
                                 hint="the release's files were pruned; deploy the site again instead")
         self._write(self._path(key), kept.read_bytes())
         self._write_meta(key, rf.headers(), rf.body_md5)
-        return rf.body_md5
+        return Stored(rf.body_md5, rf.body_md5)
 
     def read_text(self, key: str) -> str | None:
         p = self._path(key)

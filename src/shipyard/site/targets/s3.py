@@ -26,7 +26,7 @@ from shipyard import aws
 from shipyard.errors import InputError, NotFoundError, ShipyardError
 from shipyard.site.model import Headers, LocalFile, ReleaseFile, RemoteObject, validate_key
 from shipyard.site.source import body_of
-from shipyard.site.targets.base import Served
+from shipyard.site.targets.base import Served, Stored
 
 MD5_META = "shipyard-md5"
 
@@ -108,17 +108,19 @@ class S3Target:
             args["ContentEncoding"] = headers.content_encoding
         return args
 
-    def put(self, key: str, f: LocalFile) -> str | None:
+    def put(self, key: str, f: LocalFile) -> Stored:
         full = self._full(key)
         args = self._args(f.headers, f.body_md5)
         with aws.aws_errors(f"uploading {key} to {self.url}"):
             if f.size < self.threshold:
-                return self.client.put_object(Bucket=self.bucket, Key=full, Body=body_of(f), **args).get("VersionId")
+                resp = self.client.put_object(Bucket=self.bucket, Key=full, Body=body_of(f), **args)
+                return Stored(resp.get("VersionId"), resp["ETag"].strip('"'))
             if f.headers.content_encoding:
                 self.client.upload_fileobj(io.BytesIO(body_of(f)), self.bucket, full, ExtraArgs=args, Config=self.transfer)
             else:  # streamed from disk in parts, never whole in memory
                 self.client.upload_file(f.path, self.bucket, full, ExtraArgs=args, Config=self.transfer)
-            return self.client.head_object(Bucket=self.bucket, Key=full).get("VersionId")
+            head = self.client.head_object(Bucket=self.bucket, Key=full)
+            return Stored(head.get("VersionId"), head["ETag"].strip('"'))
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
@@ -135,7 +137,7 @@ class S3Target:
             status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
         return None if status == "Enabled" else f"bucket {self.bucket} has no versioning"
 
-    def restore(self, key: str, rf: ReleaseFile) -> str | None:
+    def restore(self, key: str, rf: ReleaseFile) -> Stored:
         if not rf.version:
             raise ShipyardError(f"cannot restore {key!r}: the release recorded no version of it",
                                 hint="the bucket had no versioning when that release was made")
@@ -144,7 +146,7 @@ class S3Target:
             resp = self.client.copy_object(
                 Bucket=self.bucket, Key=full, MetadataDirective="COPY",
                 CopySource={"Bucket": self.bucket, "Key": full, "VersionId": rf.version})
-        return resp.get("VersionId")
+        return Stored(resp.get("VersionId"), resp["CopyObjectResult"]["ETag"].strip('"'))
 
     def read_text(self, key: str) -> str | None:
         try:

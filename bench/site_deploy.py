@@ -160,15 +160,18 @@ def main() -> None:
         results.append(("first deploy ratio", f"{ratio:.2f}", ">= 0.80", ratio >= 0.8))
 
         before = site_versions(raw, bucket)
-        t_again, uploaded = float("inf"), 0
+        t_again, cpu_again, uploaded = float("inf"), float("inf"), 0
         for _ in range(args.repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             again = deploy(str(site), f"s3://{bucket}", check=False, settings=settings)
             t_again = min(t_again, time.perf_counter() - t0)
+            cpu_again = min(cpu_again, time.process_time() - c0)
             uploaded += len(again.uploaded)
         puts = site_versions(raw, bucket) - before
         results.append(("no-change redeploy PUTs", str(puts), "0", puts == 0 and not uploaded))
         results.append(("no-change redeploy seconds", f"{t_again:.2f}", "< 2", t_again < 2))
+        # wall time swings with the machine's load; the deploy's own CPU time does not
+        results.append(("  (its CPU seconds)", f"{cpu_again:.2f}", "", True))
 
         changed = next(site.rglob("file7.*"))
         changed.write_bytes(changed.read_bytes() + b"\n/* changed */\n")

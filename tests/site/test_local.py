@@ -59,6 +59,14 @@ def test_source_symlink_escape_is_refused_fifo_skipped(site_dir, tmp_path):
     assert not (tmp_path / "bucket").exists()  # refused before anything was written
 
 
+def test_target_folder_overlapping_the_site_is_refused(site_dir):
+    with pytest.raises(InputError, match="overlap"):
+        deploy(str(site_dir), str(site_dir / "bucket"), settings=S)
+    with pytest.raises(InputError, match="overlap"):
+        deploy(str(site_dir / "docs"), str(site_dir), settings=S)
+    assert not (site_dir / "bucket").exists()
+
+
 def test_folder_target_never_writes_through_a_link(site_dir, tmp_path):
     bucket = tmp_path / "bucket"
     bucket.mkdir()

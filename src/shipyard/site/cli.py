@@ -60,19 +60,20 @@ def _target(given: Optional[str]) -> str:
 
 
 def _report(summary: Summary, as_json: bool, what: str) -> None:
+    data = summary.to_dict()
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        typer.echo(json.dumps(data, indent=2))
         return
-    rows = [("target", summary.target), ("release", summary.release or ""),
+    rows = [("target", data["target"]), ("release", summary.release or ""),
             ("uploaded", len(summary.uploaded)), ("deleted", len(summary.deleted)),
             ("unchanged", summary.unchanged)]
     if summary.invalidation_id or summary.invalidation_paths:
         rows.append(("invalidation", f"{summary.invalidation_id or '(dry run)'}: {' '.join(summary.invalidation_paths[:8])}"
                      + (" ..." if len(summary.invalidation_paths) > 8 else "")))
     if summary.verified is not None:
-        rows.append(("verified", f"{summary.verified} paths through {summary.url}"))
+        rows.append(("verified", f"{summary.verified} paths through {data['url']}"))
     elif summary.url:
-        rows.append(("url", summary.url))
+        rows.append(("url", data["url"]))
     rows.append(("seconds", f"{summary.seconds:.2f}"))
     print_table(what, ["", ""], rows)
     for line in summary.skipped:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.errors import InputError
+from shipyard.redact import redact_obj
 from shipyard.settings import SiteSettings
 
 RELEASES_DIR = ".shipyard/releases"
@@ -146,13 +147,14 @@ class Summary:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "release": self.release,
+        """The --json summary (a URL with credentials in it is masked)."""
+        return redact_obj({"target": self.target, "release": self.release,
                 "uploaded": len(self.uploaded), "deleted": len(self.deleted),
                 "unchanged": self.unchanged, "skipped": self.skipped, "warnings": self.warnings,
                 "invalidation_id": self.invalidation_id,
                 "invalidation_paths": self.invalidation_paths, "verified": self.verified,
                 "url": self.url, "dry_run": self.dry_run, "seconds": round(self.seconds, 3),
-                "uploaded_keys": self.uploaded, "deleted_keys": self.deleted}
+                "uploaded_keys": self.uploaded, "deleted_keys": self.deleted})
 
 
 def content_type(key: str) -> str:

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, TypeVar
 
-from shipyard.errors import NotFoundError, ShipyardError, did_you_mean
+from shipyard.errors import InputError, NotFoundError, ShipyardError, did_you_mean
 from shipyard.notify import Notice, get_notifier
 from shipyard.settings import SiteSettings, get_settings
 from shipyard.site.cdn import CloudFront, wait_until_completed
 from shipyard.site.model import PREVIEWS_DIR, RELEASES_DIR, LocalFile, RemoteObject, Release, ReleaseFile, Summary, preview_prefix, sanitize_branch
 from shipyard.site.plan import invalidation_paths, plan_deploy, plan_restore, release_id
 from shipyard.site.source import check_folder, scan
-from shipyard.site.targets import S3Target, Stored, Target, open_target
+from shipyard.site.targets import FolderTarget, S3Target, Stored, Target, open_target
 from shipyard.site.verify import verify
 
 # (phase, done, total): the CLI draws it as a progress bar.
@@ -162,8 +162,13 @@ def deploy(directory: str, to: str, *, distribution: str | None = None, branch: 
            settings: SiteSettings | None = None) -> Summary:
     started = time.monotonic()
     settings = settings or get_settings().site
-    check_folder(directory)  # a missing folder fails before anything else
+    source = check_folder(directory)  # a missing folder fails before anything else
     site = open_site(to, distribution=distribution, branch=branch, settings=settings)
+    if isinstance(site.target, FolderTarget):
+        bucket = site.target.root.resolve()
+        if bucket == source or source in bucket.parents or bucket in source.parents:
+            raise InputError(f"the site folder {source} and the target {bucket} overlap",
+                             hint="deploy to a folder outside the site folder (e.g. ./site-bucket)")
     # The remote listing and the local hashing overlap: both take seconds on a large site.
     with ThreadPoolExecutor(max_workers=2) as pool:
         listing = pool.submit(_remote, site)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
-from shipyard.errors import InputError
+from shipyard.errors import ConfigError, InputError
 from shipyard.settings import SiteSettings
 from shipyard.site.model import RESERVED_PREFIXES, headers_for, validate_key
 from shipyard.site.targets import FolderTarget, Served, open_target
@@ -119,7 +119,12 @@ def make_handler(lookup: Lookup) -> type[BaseHTTPRequestHandler]:
 
 
 def make_server(where: str, settings: SiteSettings, *, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), make_handler(open_source(where, settings)))
+    lookup = open_source(where, settings)
+    try:
+        server = ThreadingHTTPServer((host, port), make_handler(lookup))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or type(exc).__name__})",
+                          hint="pick another --port (0 takes any free one), or stop what uses it") from None
     server.daemon_threads = True
     return server
 

@@ -80,7 +80,7 @@ class S3Target:
                     Bucket=self.bucket, Prefix=full, Delimiter="/"):
                 items += page.get("Contents", [])
                 folders += [p["Prefix"] for p in page.get("CommonPrefixes", [])
-                            if not p["Prefix"][len(self.prefix):].startswith(exclude or ("\0",))]
+                            if not p["Prefix"][len(self.prefix):].startswith(exclude)]
 
         def deep(folder: str) -> list[dict[str, Any]]:
             return list(aws.paginate(self.client, "list_objects_v2", "Contents", what=what,
@@ -161,7 +161,10 @@ class S3Target:
                                    ContentType="application/json", CacheControl="no-cache")
 
     def list_text(self, prefix: str) -> list[str]:
-        return sorted(k for k in self.list(prefix) if k.endswith(".json") and "/" not in k[len(prefix):])
+        keys = [item["Key"][len(self.prefix):] for item in aws.paginate(
+            self.client, "list_objects_v2", "Contents", what=f"listing {self.url}{prefix}",
+            Bucket=self.bucket, Prefix=self.prefix + prefix, Delimiter="/")]
+        return sorted(k for k in keys if k.endswith(".json"))
 
     def get(self, key: str) -> Served | None:
         try:

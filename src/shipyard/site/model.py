@@ -181,13 +181,24 @@ def is_fingerprinted(key: str, pattern: str) -> bool:
     return bool(_fingerprint_re(pattern).search(key.rsplit("/", 1)[-1]))
 
 
+@lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(pattern))
+
+
+def matches(key: str, pattern: str) -> bool:
+    """`pattern` matches the key or its file name ('*' crosses '/', as in fnmatch)."""
+    rx = _glob(pattern)
+    return bool(rx.match(key) or rx.match(key.rsplit("/", 1)[-1]))
+
+
 def cache_control(key: str, settings: SiteSettings) -> str:
     """The first header rule that matches `key` (rules from `[[site.headers]]`)."""
     fingerprinted = is_fingerprinted(key, settings.fingerprint_pattern)
     for rule in settings.headers:
         if rule.fingerprinted is not None and rule.fingerprinted != fingerprinted:
             continue
-        if fnmatch.fnmatchcase(key, rule.match) or fnmatch.fnmatchcase(key.rsplit("/", 1)[-1], rule.match):
+        if matches(key, rule.match):
             return rule.cache_control
     return "no-cache"  # no rule: never let a proxy keep a stale copy
 
@@ -197,8 +208,7 @@ def headers_for(key: str, settings: SiteSettings, *, encoding: str | None = None
 
 
 def excluded(key: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(key.rsplit("/", 1)[-1], p)
-               for p in patterns)
+    return any(matches(key, p) for p in patterns)
 
 
 _BRANCH_BAD = re.compile(r"[^a-z0-9]+")

@@ -112,7 +112,11 @@ def test_cli_deploy_json_releases_and_errors(tmp_path):
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
     bad = shipyard("site", "rollback", "./site-bucket", "--to", "nope", cwd=tmp_path)
     assert bad.returncode == 2 and "no release 'nope'" in bad.stderr
-    for cmd in ("deploy", "releases", "rollback", "cleanup", "serve", "demo"):
+    schema = shipyard("site", "schema", "release", cwd=tmp_path)
+    assert json.loads(schema.stdout)["additionalProperties"] is False
+    wrong = shipyard("site", "schema", "relase", cwd=tmp_path)
+    assert wrong.returncode == 2 and "did you mean 'release'" in wrong.stderr
+    for cmd in ("deploy", "releases", "rollback", "cleanup", "serve", "demo", "schema"):
         assert shipyard("site", cmd, "--help", cwd=tmp_path).returncode == 0
 
 

@@ -9,9 +9,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shipyard.console import console, err_console, print_table
+from shipyard.errors import ConfigError, InputError, did_you_mean
+from shipyard.settings import SiteSettings, get_settings
 from shipyard.site import demo as demo_site
 from shipyard.site import runner
-from shipyard.site.model import Summary
+from shipyard.site.model import Release, Summary
+from shipyard.site.serve import make_server, serve_forever
 
 app = typer.Typer(
     help="site: deploy a static site to S3 + CloudFront (or a folder): diff upload, headers, "
@@ -50,9 +53,6 @@ class _Bars:
 
 
 def _target(given: Optional[str]) -> str:
-    from shipyard.errors import ConfigError
-    from shipyard.settings import get_settings
-
     target = given or get_settings().site.target
     if not target:
         raise ConfigError("no target given", hint="pass s3://bucket[/prefix] or a folder, or set site.target in shipyard.toml")
@@ -149,12 +149,18 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
 ) -> None:
     """Serve a site on localhost with the headers it has (or will have) in S3."""
-    from shipyard.settings import get_settings
-    from shipyard.site.serve import make_server, serve_forever
-
     server = make_server(where, get_settings().site, host=host, port=port)
     err_console.print(f"serving {where} on http://{host}:{server.server_address[1]}/ (Ctrl-C stops)", highlight=False)
     serve_forever(server)
+
+
+@app.command()
+def schema(what: str = typer.Argument("release", help="release (a manifest) or settings (the [site] section).")) -> None:
+    """Print the JSON Schema of a release manifest or of the [site] settings."""
+    models = {"release": Release, "settings": SiteSettings}
+    if what not in models:
+        raise InputError(f"no schema {what!r}", hint=did_you_mean(what, models) or "release or settings")
+    typer.echo(json.dumps(models[what].model_json_schema(), indent=2))
 
 
 @app.command()

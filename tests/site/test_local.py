@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -59,6 +60,15 @@ def test_source_symlink_escape_is_refused_fifo_skipped(site_dir, tmp_path):
     assert not (tmp_path / "bucket").exists()  # refused before anything was written
 
 
+def test_a_folder_that_is_not_a_site_target_is_never_emptied(site_dir, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("years of work")
+    with pytest.raises(InputError, match="never deployed to"):
+        deploy(str(site_dir), str(home), settings=S)
+    assert (home / "thesis.tex").exists()
+
+
 def test_target_folder_overlapping_the_site_is_refused(site_dir):
     with pytest.raises(InputError, match="overlap"):
         deploy(str(site_dir), str(site_dir / "bucket"), settings=S)
@@ -69,10 +79,11 @@ def test_target_folder_overlapping_the_site_is_refused(site_dir):
 
 def test_folder_target_never_writes_through_a_link(site_dir, tmp_path):
     bucket = tmp_path / "bucket"
-    bucket.mkdir()
+    deploy(str(site_dir), str(bucket), settings=S)
+    shutil.rmtree(bucket / "docs")
     outside = tmp_path / "outside"
     outside.mkdir()
-    (bucket / "docs").symlink_to(outside)
+    (bucket / "docs").symlink_to(outside)  # someone planted a link in the target
     with pytest.raises(InputError, match="is a symlink"):
         deploy(str(site_dir), str(bucket), settings=S)
     assert list(outside.iterdir()) == []

@@ -197,6 +197,9 @@ def deploy(directory: str, to: str, *, distribution: str | None = None, branch: 
     written = {f.key: s for f, s in zip(ordered, stored) if isinstance(s, Stored)}
     if plan.deletes:
         site.target.delete([site.prefix + k for k in plan.deletes])
+        if previous is None:
+            summary.warnings.append(f"first deploy here: deleted {len(plan.deletes)} objects that "
+                                    "predate shipyard (use --dry-run first, --keep to keep them)")
     if previous is not None and not plan.uploads and not plan.deletes:
         summary.release = previous.id  # nothing changed: the live release is still the last one
         summary.url = site.site_url(url)

@@ -42,6 +42,12 @@ class FolderTarget:
 
     def check(self) -> None:
         if self.root.is_dir():
+            # A deploy deletes what the site lacks: `--to .` or `--to ~` must not empty a folder
+            # that was never a site target.
+            if not (self.root / ".shipyard").is_dir() and any(self.root.iterdir()):
+                raise InputError(f"{self.url} has files and was never deployed to",
+                                 hint="deploy to a new or empty folder (e.g. ./site-bucket); "
+                                      "a deploy deletes whatever the site does not have")
             return
         if self.root.exists():
             raise InputError(f"{self.url} is not a folder", hint="--to takes s3://bucket[/prefix] or a folder")

@@ -8,7 +8,10 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -21,7 +24,8 @@ from shipyard.site import deploy
 from shipyard.site.demo import DEMO_SITE
 from shipyard.site.source import scan
 from shipyard.site.targets import FolderTarget
-from tests.site.conftest import EXAMPLE, REPO, serving
+from tests.conftest import free_port
+from tests.site.conftest import EXAMPLE, serving
 
 CHROMIUM = "/usr/bin/chromium"
 S = SiteSettings()
@@ -163,3 +167,24 @@ def test_embedded_default_in_chromium(tmp_path):
             assert page.inner_text("#title") == "Docs"
         finally:
             browser.close()
+
+
+def test_serve_stops_on_sigterm(tmp_path):
+    """`shipyard site serve` as a service manager runs it: it answers, and SIGTERM stops it."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "shipyard.cli", "site", "serve", str(EXAMPLE), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.wait()

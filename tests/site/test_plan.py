@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from shipyard.errors import InputError, ShipyardError
-from shipyard.settings import SiteHeaderRule, SiteSettings
+from shipyard.settings import SiteHeaderRule, SiteSettings, get_settings
 from shipyard.site.cdn import wait_until_completed
 from shipyard.site.model import (
     Headers,
@@ -20,6 +20,7 @@ from shipyard.site.model import (
     sanitize_branch,
 )
 from shipyard.site.plan import invalidation_paths, plan_deploy, plan_restore, release_id
+from tests.site.conftest import EXAMPLE
 
 S = SiteSettings()
 HTML = Headers("text/html; charset=utf-8", "no-cache")
@@ -171,3 +172,11 @@ def test_wait_until_completed_polls_then_times_out():
     clock2 = iter(range(0, 1000, 10))
     with pytest.raises(ShipyardError, match="still InProgress"):
         wait_until_completed(lambda: "InProgress", timeout=30, clock=lambda: next(clock2), sleep=lambda s: None)
+
+
+def test_the_example_settings_load(monkeypatch):
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(EXAMPLE.parent / "shipyard.toml"))
+    site = get_settings(fresh=True).site
+    assert site.distribution == "E2QWRUHAPOMQZL" and site.compress == "gzip"
+    assert cache_control("sw.js", site) == "no-cache"
+    assert cache_control("img/logo.png", site) == "public, max-age=600"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import re
 import tomllib
 import types
 import typing
@@ -32,7 +33,7 @@ from pydantic_settings import (
 )
 
 from shipyard.errors import ConfigError, did_you_mean
-from shipyard.redact import redact
+from shipyard.redact import redact, remember_secrets, url_password
 
 log = logging.getLogger("shipyard.settings")
 
@@ -41,6 +42,7 @@ OTHER_ENV = {"SHIPYARD_CONFIG", "SHIPYARD_LAMBDA_SECRET", "SHIPYARD_LAKE_SPARK_P
              "SHIPYARD_LAKE_SPARK_MASTER", "SHIPYARD_LAKE_CRASH_AFTER_FILES", "SHIPYARD_RELIABILITY",
              "SHIPYARD_RELIABILITY_SEED"}
 OTHER_ENV_PREFIXES = ("SHIPYARD_TEST_",)
+_QUERY_PASSWORD = re.compile(r"[?&]password=([^&#]+)", re.IGNORECASE)
 
 
 class _Section(BaseModel):
@@ -175,6 +177,13 @@ class Settings(BaseSettings):
     pulse: PulseSettings = Field(default_factory=PulseSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Every secret in force is masked by shipyard.redact wherever it (or a fragment) shows up.
+        urls = [d.url for d in self.destinations.values()] + [self.pulse.database_url]
+        secrets = [url_password(u) for u in urls if u] + [self.slack_bot_token, self.jarvis.http_secret]
+        secrets += [m.group(1) for u in urls if u for m in _QUERY_PASSWORD.finditer(u)]
+        remember_secrets(secrets)
 
     @property
     def config_dir(self) -> Path:

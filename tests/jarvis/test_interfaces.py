@@ -30,8 +30,10 @@ def test_lambda_takes_the_payload_as_the_event(slack):
     assert handler(json.dumps(BLOG), None)["ok"] is True  # a JSON string event works too
 
 
-def test_lambda_returns_a_structured_error_and_reports_it(slack, tmp_path):
+def test_lambda_returns_a_structured_error_and_reports_it(slack, tmp_path, monkeypatch):
     (tmp_path / "f").mkdir()
+    monkeypatch.setenv("SHIPYARD_JARVIS__ATTACHMENT_ROOTS", f'["{tmp_path}"]')
+    get_settings(fresh=True)
     r = handler({**BLOG, "attachment": {"bucket": str(tmp_path / "f"), "key": "testing/test_file.csv"}}, None)
     assert r["ok"] is False and r["error"] == "attachment_not_found" and r["hint"]
     assert r["reported_to"] == "error_channel"

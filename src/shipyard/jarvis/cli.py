@@ -12,7 +12,7 @@ from typing import Any, Iterator, Optional
 
 import typer
 
-from shipyard.console import console, err_console, print_error, print_table
+from shipyard.console import console, err_console, escape, print_error, print_table
 from shipyard.errors import InputError, ShipyardError
 
 app = typer.Typer(
@@ -125,24 +125,28 @@ def _send(channel: Optional[str], message: Optional[str], heading: Optional[str]
                 data["heading"] = heading
             if attach:
                 data["attachment"] = attachment_arg(attach)
+        # The CLI user's own --attach file is allowed (its folder); payloads use the configured roots.
+        roots = [data["attachment"]["bucket"]] if attach and not data["attachment"]["bucket"].startswith("s3://") \
+            else []
         jarvis = get_jarvis()
         if err_console.is_terminal and jarvis.configured:
             # an attachment can take a while (download from S3, upload to Slack)
             with err_console.status("sending to Slack…"):
-                result = jarvis.send(data)
+                result = jarvis.send(data, local_roots=roots)
         else:
-            result = jarvis.send(data)
+            result = jarvis.send(data, local_roots=roots)
     except ShipyardError as exc:
         _fail(exc, as_json)
         return
     if as_json:
         console.print_json(json.dumps(result.to_dict(), ensure_ascii=False))
     elif result.outbox:
-        err_console.print(f"SLACK_BOT_TOKEN is not set: the notification for #{result.channel} was written "
-                          f"to {result.outbox} (set SLACK_BOT_TOKEN to send it to Slack)", highlight=False)
+        err_console.print(f"SLACK_BOT_TOKEN is not set: the notification for #{escape(str(result.channel))} was "
+                          f"written to {escape(str(result.outbox))} (set SLACK_BOT_TOKEN to send it to Slack)",
+                          highlight=False)
     else:
         extra = f", file {result.file_id}" if result.file_id else ""
-        console.print(f"[green]sent[/] to #{result.channel} ({result.channel_id}, ts {result.ts}{extra})",
+        console.print(f"[green]sent[/] to #{escape(str(result.channel))} ({result.channel_id}, ts {result.ts}{extra})",
                       highlight=False)
 
 
@@ -163,7 +167,9 @@ def serve(
         return
     err_console.print(f"jarvis listening on http://{host}:{port}  (POST /notify, GET /healthz)",
                       highlight=False)
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    # SIGTERM / Ctrl-C: requests in flight get 3 s to finish, then the server stops anyway (a
+    # Slack call stuck on its 30 s timeout must not hold a deploy or a shutdown).
+    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
 
 @app.command()

@@ -12,6 +12,7 @@ import typer
 
 from shipyard import __version__
 from shipyard.console import print_error, setup_logging
+from shipyard.errors import ShipyardError
 from shipyard.jarvis.cli import app as jarvis_app
 from shipyard.lake.cli import app as lake_app
 from shipyard.propagator.cli import app as propagator_app
@@ -49,8 +50,6 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from shipyard.errors import ShipyardError
-
     try:
         app(args=argv, prog_name="shipyard")
     except ShipyardError as exc:

@@ -14,6 +14,10 @@ import typer
 
 from shipyard.console import console, err_console, escape, print_error, print_table
 from shipyard.errors import InputError, ShipyardError
+from shipyard.jarvis import get_jarvis
+from shipyard.jarvis.service import failure_dict
+from shipyard.jarvis.slack import SlackSender
+from shipyard.settings import get_settings
 
 app = typer.Typer(
     help="jarvis: Slack notifications (send, serve the HTTP endpoint, list the bot's channels).",
@@ -52,19 +56,13 @@ def _read_payload(source: str) -> Any:
 
 
 def _fail(exc: ShipyardError, as_json: bool) -> None:
-    from shipyard.jarvis.service import failure_dict
-
     if as_json:
         console.print_json(json.dumps(failure_dict(exc), ensure_ascii=False))
     print_error(exc)
     where = exc.details.get("reported_to")
     if where == "error_channel":
-        from shipyard.settings import get_settings
-
         err_console.print(f"reported to #{get_settings().jarvis.error_channel}", style="dim")
     elif where == "outbox":
-        from shipyard.settings import get_settings
-
         err_console.print(f"report written to {get_settings().outbox}", style="dim")
     raise typer.Exit(exc.exit_code)
 
@@ -106,8 +104,6 @@ def _quiet_library_warnings() -> Iterator[None]:
 
 def _send(channel: Optional[str], message: Optional[str], heading: Optional[str], attach: Optional[str],
           payload: Optional[str], as_json: bool) -> None:
-    from shipyard.jarvis import get_jarvis
-
     try:
         if payload is not None:
             if any(v is not None for v in (channel, message, heading, attach)):
@@ -156,9 +152,10 @@ def serve(
     port: int = typer.Option(8087, help="Port to listen on."),
 ) -> None:
     """Serve POST /notify (the same JSON payload; header X-Shipyard-Secret) and GET /healthz."""
+    # lazy: uvicorn and FastAPI cost ~0.3 s of start-up that only `serve` needs
     import uvicorn
 
-    from shipyard.jarvis.http import create_app
+    from shipyard.jarvis.http import create_app  # lazy, as above (FastAPI)
 
     try:
         api = create_app()
@@ -175,9 +172,6 @@ def serve(
 @app.command()
 def channels() -> None:
     """List the channels the bot is a member of (where it can post)."""
-    from shipyard.jarvis.slack import SlackSender
-    from shipyard.settings import get_settings
-
     try:
         sender = SlackSender.from_settings(get_settings())
         rows = sorted(sender.member_channels(), key=lambda c: c.get("name", ""))

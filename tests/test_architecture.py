@@ -30,8 +30,8 @@ MODEL, PLAN, TARGETS, RUNNER, INTERFACE = range(5)
 NAMES = ["model", "plan", "targets/engines", "runner", "interface"]
 # Per tool: layer -> modules (dotted, relative to the tool; "x.*" is every module under x).
 LAYERS: dict[str, dict[int, list[str]]] = {
-    "propagator": {MODEL: ["layout", "specs", "events", "datafile", "dialects", "dialects.*", "plan.model"],
-                   PLAN: ["plan", "plan.*", "ledger", "duckdb_reader"],
+    "propagator": {MODEL: ["layout", "specs", "events", "datafile", "dialects", "dialects.*", "plan.model", "ledger"],
+                   PLAN: ["plan", "plan.*", "duckdb_reader"],
                    TARGETS: ["engines", "engines.*", "sources", "spool"],
                    RUNNER: ["runner", "outcomes", "dispatch", "sqs"],
                    INTERFACE: ["cli", "demo", "aws", "display"]},
@@ -40,7 +40,8 @@ LAYERS: dict[str, dict[int, list[str]]] = {
     "lake": {MODEL: ["config", "schema", "sql", "manifest", "errors"], PLAN: ["plan", "rawfiles"],
              TARGETS: ["engines", "engines.*", "read", "staging", "publish", "typecheck", "spark"],
              RUNNER: ["ingest", "ops"], INTERFACE: ["cli"]},
-    "pulse": {MODEL: ["model", "schedule", "patterns", "yamlfile", "options", "clock", "config", "fields", "tlsconf"],
+    "pulse": {MODEL: ["model", "schedule", "patterns", "yamlfile", "options", "clock", "config", "fields", "tlsconf",
+                      "kinds"],
               PLAN: ["alerting", "scheduler"], TARGETS: ["checks", "history", "sync"],
               RUNNER: ["service", "recorder", "reloader", "status"], INTERFACE: ["cli", "web"]},
     "photon": {MODEL: ["model", "aws_model", "variables", "state"], PLAN: ["plan", "rollout"],
@@ -49,7 +50,7 @@ LAYERS: dict[str, dict[int, list[str]]] = {
     "custodian": {MODEL: ["model"], PLAN: ["decide"], TARGETS: ["bundle", "c7n", "hub", "ledger"],
                   RUNNER: ["runner", "review"], INTERFACE: ["cli"]},
     "ami": {MODEL: ["model"], PLAN: ["plan"], TARGETS: ["aws", "build"], RUNNER: ["runner"],
-            INTERFACE: ["cli", "demo", "standin"]},
+            INTERFACE: ["cli", "demo", "standin", "report"]},
     "site": {MODEL: ["model"], PLAN: ["plan"], TARGETS: ["source", "cdn", "targets", "targets.*", "verify"],
              RUNNER: ["runner"], INTERFACE: ["cli", "demo", "serve"]},
 }

@@ -167,6 +167,7 @@ def test_deeply_nested_lambda_event_is_a_payload_error(slack):
 
 # -- SIGTERM -----------------------------------------------------------------------------------
 
+@pytest.mark.slow  # a real subprocess or a big stream: seconds, not milliseconds
 def test_serve_stops_within_seconds_on_sigterm_while_slack_hangs(tmp_path):
     # A "Slack" that accepts connections and never answers: the request would sit on its timeout.
     hole = socket.socket()

@@ -110,6 +110,7 @@ def test_http_needs_a_secret_configured(slack):
     assert "SHIPYARD_JARVIS__HTTP_SECRET" in e.value.hint
 
 
+@pytest.mark.slow  # a real subprocess or a big stream: seconds, not milliseconds
 def test_serve_runs_a_real_server(slack, tmp_path):
     port = free_port()
     env = {**os.environ, "SHIPYARD_JARVIS__HTTP_SECRET": "s3cret"}
@@ -201,6 +202,7 @@ def test_cli_channels_lists_where_the_bot_can_post(slack, monkeypatch):
     assert r.exit_code == 2 and "SLACK_BOT_TOKEN is not set" in r.output
 
 
+@pytest.mark.slow  # a real subprocess or a big stream: seconds, not milliseconds
 def test_shipyard_jarvis_send_as_a_real_process(slack, tmp_path):
     env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SHIPYARD_SLACK_BASE_URL": slack.base_url}
     (tmp_path / "data.csv").write_bytes(b"x,y\n1,2\n")

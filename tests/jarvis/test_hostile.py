@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 
@@ -19,9 +18,9 @@ from shipyard.jarvis import deliver, send
 from shipyard.jarvis.aws import handler
 from shipyard.jarvis.http import SECRET_HEADER, create_app
 from shipyard.settings import get_settings
-from tests.conftest import REPO
 from tests.fakes.slack import TOKEN
-from tests.helpers import free_port, read_outbox, wait_for
+from tests.jarvis.conftest import jarvis_serve
+from tests.helpers import read_outbox
 
 MSG = {"message": "m", "slack_channel": "data-team"}
 
@@ -173,32 +172,17 @@ def test_serve_stops_within_seconds_on_sigterm_while_slack_hangs(tmp_path):
     hole = socket.socket()
     hole.bind(("127.0.0.1", 0))
     hole.listen(16)
-    port = free_port()
-    env = {**os.environ, "SHIPYARD_JARVIS__HTTP_SECRET": "s3cret", "SLACK_BOT_TOKEN": TOKEN,
-           "SHIPYARD_SLACK_BASE_URL": f"http://127.0.0.1:{hole.getsockname()[1]}/api/",
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SHIPYARD_SLACK_BASE_URL": f"http://127.0.0.1:{hole.getsockname()[1]}/api/",
            "SHIPYARD_JARVIS__TIMEOUT": "60"}
-    proc = subprocess.Popen([str(REPO / ".venv/bin/shipyard"), "jarvis", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     try:
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(url + "/healthz").status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(up, 20, what="jarvis serve")
-        threading.Thread(target=lambda: _post_quietly(url), daemon=True).start()
-        time.sleep(1.0)  # the request is now inside the hanging Slack call
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
-        assert time.monotonic() - t0 < 8, f"jarvis serve took {time.monotonic() - t0:.1f}s to stop"
+        with jarvis_serve(tmp_path, **env) as (proc, url):
+            threading.Thread(target=lambda: _post_quietly(url), daemon=True).start()
+            time.sleep(1.0)  # the request is now inside the hanging Slack call
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+            assert time.monotonic() - t0 < 8, f"jarvis serve took {time.monotonic() - t0:.1f}s to stop"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         hole.close()
 
 

@@ -52,7 +52,8 @@ def url_password(url: str) -> str | None:
 
 def _fragments(secret: str) -> list[str]:
     """The secret, its percent-decoded form, and every run of its pieces between the characters
-    parsers cut at (longest first); pieces shorter than 3 characters are left alone."""
+    parsers cut at (longest first); runs shorter than 4 characters are left alone (masking every
+    "abc" in every message would say nothing and hide much)."""
     out: set[str] = set()
     for form in {secret, unquote(secret)}:
         out.add(form)
@@ -61,21 +62,25 @@ def _fragments(secret: str) -> list[str]:
         ends = [s for s, _ in bounds] + [len(form)]
         for i, a in enumerate(starts):
             for b in ends[i:]:
-                if b - a >= 3:
+                if b - a >= 4:
                     out.add(form[a:b])
-    return sorted((f for f in out if len(f) >= 3), key=len, reverse=True)
+    return sorted(out, key=len, reverse=True)
 
 
 def remember_secrets(values: Iterable[str | None]) -> None:
-    """Mask these (and their fragments) in everything redact() sees from now on."""
+    """The secrets in force (settings calls this when it loads): they and their fragments are
+    masked in everything redact() sees, until the next call or forget_secrets()."""
+    frags: set[str] = set()
+    for v in values:
+        if v and len(v) >= 3:
+            frags.update(_fragments(v))
     with _known_lock:
-        for v in values:
-            if v and len(v) >= 3:
-                for frag in _fragments(v):
-                    if frag not in _known:
-                        _known.append(frag)
-        _known.sort(key=len, reverse=True)
-        del _known[5000:]
+        _known[:] = sorted(frags, key=len, reverse=True)[:5000]
+
+
+def forget_secrets() -> None:
+    with _known_lock:
+        _known.clear()
 
 
 def redact(text: Any, extra_secrets: "list[str] | tuple[str, ...]" = ()) -> str:

@@ -33,7 +33,7 @@ from pydantic_settings import (
 )
 
 from shipyard.errors import ConfigError, did_you_mean
-from shipyard.redact import redact, remember_secrets, url_password
+from shipyard.redact import forget_secrets, redact, remember_secrets, url_password
 
 log = logging.getLogger("shipyard.settings")
 
@@ -318,8 +318,10 @@ def _cached() -> Settings:
 
 
 def forget_settings() -> None:
-    """Drop the cached settings; the next get_settings() reads env and files again."""
+    """Drop the cached settings (and the secrets they registered with shipyard.redact); the next
+    get_settings() reads env and files again."""
     _cached.cache_clear()
+    forget_secrets()
 
 
 def get_settings(*, fresh: bool = False) -> Settings:

@@ -86,3 +86,16 @@ def test_url_password_takes_the_last_at():
     assert url_password("postgresql://u:p@ss w@host/db") == "p@ss w"
     assert url_password("postgresql://u@host/db") is None
     assert url_password("not a url") is None
+
+
+def test_known_secrets_follow_the_settings_in_force(monkeypatch):
+    from shipyard.settings import forget_settings, get_settings
+
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__PG__URL", "postgresql://u:Zulu9Yankee8@h/db")
+    get_settings(fresh=True)
+    assert "Zulu9Yankee8" not in redact("auth failed for Zulu9Yankee8")
+    monkeypatch.delenv("SHIPYARD_DESTINATIONS__PG__URL")
+    get_settings(fresh=True)  # another configuration: the old password is not masked any more
+    assert redact("Zulu9Yankee8") == "Zulu9Yankee8"
+    forget_settings()
+    assert redact("loaded 3 rows") == "loaded 3 rows"

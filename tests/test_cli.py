@@ -57,6 +57,20 @@ def test_error_without_traceback_and_with_debug():
     assert "Traceback" in r.stderr
 
 
+def test_debug_tracebacks_are_redacted_too():
+    code = (
+        "import sys; from shipyard.cli import app, main\n"
+        "@app.command('boom', hidden=True)\n"
+        "def boom():\n"
+        "    raise RuntimeError('cannot reach postgresql://loader:p@ss wörd%1@db.internal/x')\n"
+        "main(sys.argv[1:])\n"
+    )
+    for args in (["boom"], ["--debug", "boom"]):
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+        assert r.returncode == 1 and "RuntimeError" in r.stderr and "db.internal" in r.stderr
+        assert "wörd" not in r.stderr and "ss w" not in r.stderr, r.stderr
+
+
 def test_version():
     r = CliRunner().invoke(app, ["--version"])
     assert r.exit_code == 0 and "shipyard" in r.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import sys
+import traceback
 from typing import Any
 
 import typer
@@ -17,6 +18,7 @@ from typer.core import TyperCommand, TyperGroup
 from shipyard import __version__
 from shipyard.console import print_error, setup_logging
 from shipyard.errors import ShipyardError
+from shipyard.redact import redact
 
 # Each tool's Typer app, loaded only when its command runs (`shipyard --help` imports none of
 # them: no DuckDB, pyarrow, boto3 or FastAPI at start-up). name -> ("module:attr", one-line help).
@@ -106,18 +108,14 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="shipyard")
-    except ShipyardError as exc:
-        if _state["debug"]:
-            raise
-        print_error(exc)
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # a bug: short message, traceback with --debug
-        if _state["debug"]:
-            raise
-        print_error(exc)
-        sys.exit(1)
+    except Exception as exc:  # ShipyardError: message + fix; anything else is a bug
+        if _state["debug"]:  # the traceback, with secrets masked like every other output
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        else:
+            print_error(exc)
+        sys.exit(exc.exit_code if isinstance(exc, ShipyardError) else 1)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def store_for(bucket: str, *, roots: Sequence[str | Path] = ()) -> ObjectStore:
         return open_store(bucket)
     folder = Path(bucket).expanduser()
     allowed = [Path(r).expanduser().resolve() for r in roots]
-    if _looks_local(bucket) or (folder.is_dir() and allowed):
+    # A plain name is a local folder only when it is one inside an allowed root; else S3.
+    if _looks_local(bucket) or (allowed and folder.is_dir() and _within(folder.resolve(), allowed)):
         real = folder.resolve()
         # Refused before anything about the path is said: a caller cannot probe the disk.
         if not _within(real, allowed) or _within(real, _PSEUDO):

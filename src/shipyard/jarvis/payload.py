@@ -196,21 +196,31 @@ def _did_you_mean(name: str) -> str:
 # A payload is a flat object; anything nested deeper than this is refused before it is parsed
 # (json.loads recurses: a body of 100,000 '[' would raise RecursionError, a 500).
 MAX_DEPTH = 32
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_JSON_SPECIAL = re.compile(r'[\\"\[\]{}]')
 
 
 def _too_deep(text: str, max_depth: int) -> bool:
-    """Whether JSON text nests deeper than `max_depth` (strings skipped; linear, no recursion)."""
+    """Whether JSON text nests deeper than `max_depth`: one pass over the special characters,
+    strings and escapes skipped, no recursion, no backtracking (linear in the body)."""
     if text.count("[") + text.count("{") <= max_depth:
         return False
-    depth = 0
-    for m in _JSON_TOKENS.finditer(text):
-        tok = m.group()
-        if tok in "[{":
+    depth, in_string, escaped_at = 0, False, -1
+    for m in _JSON_SPECIAL.finditer(text):
+        i, c = m.start(), m.group()
+        if i == escaped_at:
+            continue
+        if in_string:
+            if c == "\\":
+                escaped_at = i + 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
             depth += 1
             if depth > max_depth:
                 return True
-        elif tok in "]}":
+        elif c in "]}":
             depth -= 1
     return False
 

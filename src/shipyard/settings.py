@@ -227,8 +227,10 @@ def _shape(ann: Any) -> tuple[str, Any]:
 def unknown_keys(ann: Any, data: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], list[str]]]:
     """Every key of nested `data` that `ann` does not declare: (path, the declared choices)."""
     kind, inner = _shape(ann)
-    if not isinstance(data, dict) or kind in ("any", "leaf"):
+    if not isinstance(data, dict) or kind == "any":
         return []
+    if kind == "leaf":  # a plain value given sub-keys (SHIPYARD_OUTBOX__X): none of them exists
+        return [(path + (str(key),), []) for key in data]
     out: list[tuple[tuple[str, ...], list[str]]] = []
     for key, value in data.items():
         if kind == "dict":
@@ -262,12 +264,17 @@ class _CheckedEnv(EnvSettingsSource):
                 parent = parent[part]
             parent.pop(path[-1], None)
             _warn_env("SHIPYARD_" + "__".join(path).upper(), path[:-1], path[-1], choices)
-        for var in os.environ:  # top-level names no field matches never reach `data`
+        for var in os.environ:  # names no field matches never reach `data`: check each one's path
             if not var.startswith("SHIPYARD_") or var in OTHER_ENV or var.startswith(OTHER_ENV_PREFIXES):
                 continue
-            top = var[len("SHIPYARD_"):].split("__", 1)[0].lower()
-            if top not in Settings.model_fields:
-                _warn_env(var, (), top, list(Settings.model_fields))
+            parts = var[len("SHIPYARD_"):].lower().split("__")
+            nested: dict[str, Any] = {}
+            node = nested
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = ""
+            for path, choices in unknown_keys(Settings, nested)[:1]:
+                _warn_env(var, path[:-1], path[-1], choices)
         return data
 
 

@@ -51,7 +51,7 @@ def test_every_section_forbids_undeclared_keys():
 
 
 def test_misspelt_env_variable_warns_with_did_you_mean_and_is_ignored(monkeypatch, caplog):
-    import shipyard.settings as mod
+    import shipyard.settings_sources as mod
 
     mod._warned_env.clear()
     monkeypatch.setenv("SHIPYARD_JARVIS__TIMOUT", "5")
@@ -117,7 +117,7 @@ def test_unknown_keys_walks_models_dicts_and_any():
 
 
 def test_sub_keys_of_a_plain_value_are_unknown(monkeypatch, caplog, tmp_path):
-    import shipyard.settings as mod
+    import shipyard.settings_sources as mod
 
     mod._warned_env.clear()
     monkeypatch.setenv("SHIPYARD_OUTBOX__X", "1")

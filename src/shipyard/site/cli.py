@@ -20,6 +20,7 @@ app = typer.Typer(
     help="site: deploy a static site to S3 + CloudFront (or a folder): diff upload, headers, "
          "invalidation, verify, releases, rollback, previews per branch (docs/site.md).",
     no_args_is_help=True,
+    add_completion=False,
 )
 
 TO = typer.Option(None, "--to", help="s3://bucket or s3://bucket/prefix, or a local folder (else site.target).")

@@ -75,6 +75,16 @@ def test_invalidation_of_changed_paths_then_verify_through_the_site(site_dir, ve
     assert second.verified == 1
 
 
+def test_names_with_spaces_unicode_and_stars_round_trip(site_dir, versioned_bucket, distribution):
+    odd = site_dir / "a b" / "café*.html"
+    odd.parent.mkdir()
+    odd.write_text("<p>odd name</p>")
+    with serving(versioned_bucket) as url:
+        summary = deploy(str(site_dir), versioned_bucket, distribution=distribution, url=url, settings=FAST)
+    assert summary.verified == 5  # fetched through its percent-encoded URL
+    assert "/a%20b/caf%C3%A9%2A.html" in invalidation_paths_of(distribution, summary.invalidation_id)
+
+
 def test_invalidation_collapses_past_the_threshold(site_dir, versioned_bucket, distribution):
     for i in range(30):
         (site_dir / "img").mkdir(exist_ok=True)

@@ -60,6 +60,27 @@ class PulseSettings(_Section):
     database_url: str | None = None
 
 
+class CustodianSettings(_Section):
+    """shipyard custodian: where c7n lives, the findings ledger, the run folder, the caps."""
+
+    # Folder holding the `custodian` and `c7n-org` executables (c7n pins its dependencies
+    # exactly, so it lives in its own venv: `.venv-c7n/bin` next to the checkout by default).
+    c7n_bin_dir: str | None = None
+    # SQLite file by default; a postgresql:// URL keeps the ledger in PostgreSQL.
+    database_url: str = "custodian-findings.sqlite"
+    # Where each run's c7n outputs go: a folder or s3://bucket/prefix.
+    output_url: str = "custodian-runs"
+    channel: str = "custodian-findings"
+    # Remediation: at most this many resources acted on per run; more stops and alerts.
+    max_remediations: int = 20
+    # Still-failing findings are re-sent to Security Hub this often (it archives stale ones).
+    securityhub_refresh_days: int = 30
+    # c7n-org --region when neither --regions nor the accounts file names any.
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
+    # Seconds one c7n-org run may take before it is stopped.
+    run_timeout: float = 3600
+
+
 class AwsSettings(_Section):
     """How every tool talks to AWS (shipyard.aws). Unset fields fall back to boto3's own chain."""
 
@@ -105,6 +126,7 @@ class Settings(BaseSettings):
     lake: LakeSettings = Field(default_factory=LakeSettings)
     pulse: PulseSettings = Field(default_factory=PulseSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    custodian: CustodianSettings = Field(default_factory=CustodianSettings)
 
     @property
     def config_dir(self) -> Path:

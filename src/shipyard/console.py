@@ -17,7 +17,7 @@ err_console = Console(stderr=True)
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     table = Table(title=title, header_style="bold")
     for c in columns:
-        table.add_column(str(c))
+        table.add_column(str(c), overflow="fold")  # long ids (ARNs, keys) wrap, never cut
     for r in rows:
         table.add_row(*["" if v is None else str(v) for v in r])
     console.print(table)

@@ -14,6 +14,7 @@ which is also its only supported interface (the maintainers say c7n has no publi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -118,10 +119,22 @@ def _c7n_problem(pf: PolicyFile, text: str) -> Problem:
                    f"{prefix}{where + ': ' if where else ''}{head[:300]}", hint)
 
 
+# (path, content hash) of every file -> problems: c7n's check costs a process start and the
+# schema (~1.5 s); a loop or a re-sync of unchanged files should not pay it again.
+_validated: dict[tuple[tuple[str, str], ...], list[Problem]] = {}
+
+
 def validate(files: dict[Path, PolicyFile]) -> list[Problem]:
     """c7n's own schema check of each file (`custodian validate`), errors at file:line."""
     if not files:
         return []
+    key = tuple(sorted((str(p), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files))
+    if key not in _validated:
+        _validated[key] = _validate(files)
+    return list(_validated[key])
+
+
+def _validate(files: dict[Path, PolicyFile]) -> list[Problem]:
     exe = str(bin_dir() / "custodian")
     proc = _call([exe, "validate", "--no-deps", *map(str, files)], what="validating policies",
                  timeout=300)

@@ -132,19 +132,26 @@ def plan_cmd(
     accounts: Path = typer.Option(None, "--accounts", help="c7n-org accounts.yml."),
     regions: list[str] = typer.Option(None, "--regions", "-r", help="Region(s); repeat."),
     database_url: str = typer.Option(None, "--database-url", help="Ledger to compare with."),
+    as_json: bool = typer.Option(False, "--json", help="JSON for scripts (a PR comment bot)."),
 ) -> None:
     """Dry-run only the policies changed since --base: which resources they would now match."""
     from shipyard.custodian.review import plan  # runner stack for PRs only; keeps start-up short
 
     names, rep = plan(policies, base, RunOptions(str(policies), accounts, list(regions or []),
                                                  database_url=database_url), _log)
+    effects = {"new": "would match", "still": "already open", "escalated": "already open",
+               "resolved": "would resolve"}
+    rows = [(effects[c.kind], c.finding.policy, c.finding.severity, c.finding.account_id,
+             c.finding.region, c.finding.arn) for c in (rep.changes if rep else [])]
+    if as_json:
+        typer.echo(json.dumps({"base": base, "changed": sorted(names), "effects": [
+            dict(zip(("effect", "policy", "severity", "account", "region", "arn"), r)) for r in rows]},
+            indent=2))
+        return
     if rep is None:
         console.print(f"no policy changed since {base}")
         return
     console.print(f"changed since {base}: {', '.join(sorted(names))}")
-    rows = [("would match" if c.kind == "new" else "already open" if c.kind in ("still", "escalated")
-             else "would resolve", c.finding.policy, c.finding.severity, c.finding.account_id,
-             c.finding.region, c.finding.arn) for c in rep.changes]
     print_table(f"plan against {base} (dry run)", ["effect", "policy", "severity", "account",
                                                    "region", "resource"], rows)
 

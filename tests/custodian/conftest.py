@@ -3,8 +3,6 @@ accounts reached by assume-role, exactly as in production minus AWS."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -13,6 +11,7 @@ import pytest
 
 from shipyard import aws
 from shipyard.settings import get_settings
+from tests.helpers import read_outbox
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "custodian" / "policies"
@@ -28,10 +27,7 @@ def in_account(service: str, account: str, region: str = "us-east-1"):
 
 
 def custodian_notices() -> list[dict]:
-    path = Path(os.environ["SHIPYARD_OUTBOX"])
-    if not path.exists():
-        return []
-    return [n for n in map(json.loads, path.read_text().splitlines()) if n["tool"] == "custodian"]
+    return [n for n in read_outbox() if n["tool"] == "custodian"]
 
 
 def hub_findings(account: str, region: str = "us-east-1") -> dict[str, dict]:

@@ -16,6 +16,8 @@ import pytest
 from shipyard.cli import main
 from shipyard.store import open_store
 
+from tests.helpers import wait_for
+
 from .conftest import EXAMPLES, in_account, write_accounts
 
 
@@ -103,10 +105,11 @@ def test_every_loop_stops_on_sigterm(c7n_aws, accounts, policies, tmp_path):
                             cwd=tmp_path, env=dict(os.environ), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and not list((tmp_path / "custodian-runs").glob("*/summary.json")):
+        def one_run_done() -> bool:
             assert proc.poll() is None, proc.communicate()[1]
-            time.sleep(0.3)
+            return bool(list((tmp_path / "custodian-runs").glob("*/summary.json")))
+
+        wait_for(one_run_done, timeout=120, interval=0.3, what="the first run of the loop")
         time.sleep(0.5)  # the loop is now waiting for the next hour
     finally:
         proc.send_signal(signal.SIGTERM)

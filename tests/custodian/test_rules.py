@@ -7,7 +7,7 @@ import pytest
 from shipyard.custodian import decide
 from shipyard.custodian.decide import Change, Finding, Match
 from shipyard.custodian.model import PolicyFile, check_file, duplicate_names, load_accounts
-from shipyard.custodian.runner import parse_every
+from shipyard.custodian.runner import parse_every, scrub_output
 from shipyard.errors import InputError, ShipyardError
 
 GOOD = """\
@@ -43,8 +43,9 @@ def test_an_action_that_changes_resources_needs_remediate_true():
     text = GOOD.replace(", remediate: true", "")
     [msg] = problems(text)
     assert msg.startswith("p.yml:6: policy s3-public: action 'delete-global-grants' changes resources")
-    # notify-only actions are allowed without it
-    assert problems(text.replace("delete-global-grants", "notify")) == []
+    # notify-only actions would repeat every run: shipyard notifies, once per change
+    assert "would repeat every run" in problems(text.replace("delete-global-grants", "notify"))[0]
+    assert problems(GOOD.replace("[{type: delete-global-grants}]", "[delete-global-grants, notify]")) == []
     # the string form `- stop` counts too
     assert "action 'stop' changes" in problems(text.replace("[{type: delete-global-grants}]", "[stop]"))[0]
 
@@ -153,3 +154,16 @@ def test_parse_every():
     for bad in ("", "1w", "0m", "h"):
         with pytest.raises(ShipyardError):
             parse_every(bad)
+
+
+def test_run_outputs_are_scrubbed_of_secrets():
+    resources = [{"FunctionName": "f", "Environment": {"Variables": {"DB_URL": "postgresql://u:pw@h/db"}},
+                  "Tags": [{"Key": "owner", "Value": "x"}], "ClientSecret": "abc",
+                  "Note": "key AKIAABCDEFGHIJKLMNOP"}]
+    meta = {"config": {"assume_role": "arn:aws:iam::1:role/r", "external_id": "ext-123456"},
+            "log": "assumed with ext-123456"}
+    assert scrub_output(resources, []) == [{
+        "FunctionName": "f", "Environment": {"Variables": {"DB_URL": "***"}},
+        "Tags": [{"Key": "owner", "Value": "x"}], "ClientSecret": "***", "Note": "key ***"}]
+    assert scrub_output(meta, ["ext-123456"]) == {
+        "config": {"assume_role": "arn:aws:iam::1:role/r", "external_id": "***"}, "log": "assumed with ***"}

@@ -26,9 +26,14 @@ from shipyard.custodian import c7n
 from shipyard.custodian.model import (PolicyFile, PolicySpec, Problem, check_file,
                                       duplicate_names, policy_files)
 from shipyard.errors import InputError, NotFoundError
-from shipyard.store import open_store
+from shipyard.store import open_store, validate_key
 
 _BUNDLE_ID = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
+
+
+def _read(store, key: str) -> bytes:
+    with store.open(key) as f:
+        return f.read()
 
 
 @dataclass
@@ -108,7 +113,7 @@ def sync(src: Path, dest_url: str, *, now: float | None = None) -> SyncResult:
     manifest_key = f"bundles/{bundle}/manifest.json"
     uploaded = False
     if store.exists(manifest_key):
-        existing = json.loads(store.open(manifest_key).read())
+        existing = json.loads(_read(store, manifest_key))
         if existing.get("content_hash") != whole:
             raise InputError(f"bundle {bundle} already exists with other content",
                              hint="bundles are immutable: commit the change (new git sha)")
@@ -140,21 +145,21 @@ def load_current(url: str, workdir: Path) -> Loaded:
         return Loaded(f"local-{whole[:12]}", root)
     store = open_store(url)
     try:
-        current = json.loads(store.open("current.json").read())
+        current = json.loads(_read(store, "current.json"))
     except NotFoundError:
         raise NotFoundError(f"no current.json under {url}",
                             hint="publish policies first: shipyard custodian sync --from DIR --to URL") from None
     bundle = str(current.get("bundle", ""))
     if not _BUNDLE_ID.match(bundle):
         raise InputError(f"{store.uri('current.json')} names an invalid bundle {bundle!r}")
-    manifest = json.loads(store.open(f"bundles/{bundle}/manifest.json").read())
+    manifest = json.loads(_read(store, f"bundles/{bundle}/manifest.json"))
     root = workdir / "policies"
     for rel, digest in sorted(manifest["files"].items()):
-        data = store.open(f"bundles/{bundle}/{rel}").read()  # the key is validated by the store
+        data = _read(store, f"bundles/{bundle}/{rel}")  # the store refuses keys with ..
         if hashlib.sha256(data).hexdigest() != digest:
             raise InputError(f"bundle {bundle}: {rel} does not match its manifest hash",
                              hint="re-run `shipyard custodian sync`; bundles are never rewritten")
-        target = root / rel
+        target = root / validate_key(rel)  # a manifest cannot write outside the work folder
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return Loaded(bundle, root)

@@ -4,6 +4,8 @@ Policy files stay c7n's own format; shipyard only adds rules on top, checked her
 - every policy has `metadata.severity`, one of SEVERITIES;
 - an action that changes resources needs `metadata.remediate: true` (NOTIFY_ONLY_ACTIONS are
   the only actions that do not count as a change);
+- notify-only actions (NOTIFY_ONLY_ACTIONS) are refused on other policies: detection runs
+  without actions, and shipyard sends its own notices, once per change;
 - `post-finding` is refused: it tags the customer's resources, and shipyard sends Security Hub
   findings itself (keyed on policy name + ARN, no tags);
 - only pull mode (the runner runs the policies; it does not deploy Lambda functions);
@@ -25,6 +27,7 @@ from shipyard.errors import InputError, did_you_mean
 SEVERITIES = ("low", "medium", "high", "critical")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 # Actions that only tell someone; every other c7n action counts as changing the resource.
+# They run only with a remediation (shipyard's own notices replace them elsewhere).
 NOTIFY_ONLY_ACTIONS = frozenset({"notify", "webhook", "put-metric"})
 POLICY_SUFFIXES = (".yml", ".yaml")
 
@@ -147,6 +150,11 @@ def check_file(pf: PolicyFile) -> tuple[list[PolicySpec], list[Problem]]:
                 bad(at + ("actions", j), f"policy {name}: post-finding tags the resources it "
                     "reports; shipyard sends Security Hub findings itself",
                     "drop the action and run with --security-hub")
+            elif t in NOTIFY_ONLY_ACTIONS and not remediate:
+                bad(at + ("actions", j), f"policy {name}: action {t!r} would repeat every run; "
+                    "shipyard sends notices itself, only when a finding changes",
+                    "drop the action (or keep it on a remediate: true policy, where it runs "
+                    "with the remediation)")
             elif t not in NOTIFY_ONLY_ACTIONS and not remediate:
                 bad(at + ("actions", j), f"policy {name}: action {t!r} changes resources, "
                     "so the policy needs metadata.remediate: true",

@@ -18,7 +18,7 @@ from shipyard import aws
 from shipyard.custodian.bundle import check_dir
 from shipyard.custodian.model import PolicyFile, check_file, policy_files
 from shipyard.custodian.runner import RunOptions, RunReport, run_once
-from shipyard.errors import InputError
+from shipyard.errors import ConfigError, InputError
 from shipyard.notify import MemoryNotifier
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "custodian" / "policies"
@@ -63,8 +63,11 @@ def demo(policies: Path | None, log: Callable[[str], None]) -> tuple[RunReport, 
     """moto in this process, a public bucket and an untagged instance, two runs of the example
     policies: the first finds both and makes the bucket private (remediate: true), the second
     reports the bucket resolved. Returns both reports and the ledger's path."""
-    # moto is a dev/demo dependency, imported only here.
-    from moto.server import ThreadedMotoServer
+    try:  # moto is a dev/demo dependency, imported only here
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        raise ConfigError("the demo needs moto (the in-process AWS stand-in)",
+                          hint="make install-dev, or pip install 'moto[server]'") from None
 
     root = policies or EXAMPLES
     if not root.is_dir():

@@ -26,10 +26,14 @@ from shipyard.custodian.bundle import check_dir, load_current, require_valid
 from shipyard.custodian.hub import import_findings
 from shipyard.custodian.ledger import open_ledger
 from shipyard.custodian.model import Account, PolicySpec, load_accounts
-from shipyard.errors import ShipyardError
+from shipyard.errors import InputError, ShipyardError
 from shipyard.notify import Notice, Notifier, get_notifier
+from shipyard.redact import MASK, redact, redact_obj
 from shipyard.settings import get_settings
 from shipyard.store import open_store
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 @dataclass
@@ -70,6 +74,9 @@ def resolve_accounts(path: Path | None, regions: list[str]) -> list[Account]:
     """The accounts file, each with its regions filled in (flag, else file, else settings);
     without a file, the caller's own account."""
     default = regions or get_settings().custodian.regions
+    for r in default:
+        if not _REGION.match(r):
+            raise InputError(f"invalid region {r!r}", hint="an AWS region name such as eu-west-1")
     if path is None:
         return [Account(account_id=aws.account_id(), name="default", regions=default)]
     return [a.model_copy(update={"regions": regions or a.regions or default})
@@ -77,8 +84,9 @@ def resolve_accounts(path: Path | None, regions: list[str]) -> list[Account]:
 
 
 def _detection_policy(spec: PolicySpec) -> dict[str, Any]:
-    """The policy without its actions: detection never changes anything."""
-    return {k: v for k, v in spec.data.items() if k != "actions"}
+    """The policy without its actions (and their limits): detection never changes anything."""
+    return {k: v for k, v in spec.data.items()
+            if k not in ("actions", "max-resources", "max-resources-percent")}
 
 
 def _observe(specs: list[PolicySpec], accounts: list[Account], workdir: Path, phase: str,
@@ -101,25 +109,50 @@ def _observe(specs: list[PolicySpec], accounts: list[Account], workdir: Path, ph
              "account_id": ids[o.account_name], "resources": o.resources}
             for o in observed if o.resources]
     arns = c7n.resource_arns(jobs)
-    matches = []
+    matches: dict[tuple[str, str], decide.Match] = {}
     for job, found, o in zip(jobs, arns, [o for o in observed if o.resources]):
         spec = by_name[o.policy]
         for rid, arn in zip(found["ids"], found["arns"]):
-            matches.append(decide.Match(spec.name, arn, job["account_id"], o.region,
-                                        spec.resource, str(rid), spec.severity))
-    return matches, scopes
+            # a global resource (S3, IAM) is listed in every region: keep the first
+            matches.setdefault((spec.name, arn), decide.Match(
+                spec.name, arn, job["account_id"], o.region, spec.resource, str(rid), spec.severity))
+    return list(matches.values()), scopes
 
 
-def _copy_outputs(workdir: Path, url: str, run_id: str, summary: dict[str, Any]) -> str:
+_SECRET_KEY = re.compile(r"(?i)password|secret|token|credential|private.?key|external.?id")
+
+
+def scrub_output(obj: Any, secrets: list[str]) -> Any:
+    """c7n's outputs with secret-looking values masked: resources.json holds whatever the
+    describe calls returned (a Lambda's environment variables, say), metadata.json the role's
+    external id."""
+    if isinstance(obj, dict):
+        return {k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) and v else
+                    {n: MASK for n in v} if k == "Variables" and isinstance(v, dict) else
+                    scrub_output(v, secrets)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub_output(v, secrets) for v in obj]
+    return redact_obj(obj, secrets)
+
+
+def _copy_outputs(workdir: Path, url: str, run_id: str, summary: dict[str, Any],
+                  secrets: list[str]) -> str:
+    """c7n's output tree (scrubbed) and the run summary to `<url>/<run_id>/`. c7n writes
+    locally and shipyard uploads: one code path for folders and S3, and no `s3://...?region=`
+    output dir (c7n looks an S3 output bucket's region up with a raw HTTPS request)."""
     store = open_store(url)
-    base = run_id
     out = workdir / "out"
     for p in sorted(out.rglob("*")) if out.exists() else []:
-        if p.is_file() and not p.is_symlink():
-            with open(p, "rb") as f:
-                store.put(f"{base}/{p.relative_to(out).as_posix()}", f)
-    store.put(f"{base}/summary.json", json.dumps(summary, indent=2, default=str).encode())
-    return store.uri(base)
+        if not p.is_file() or p.is_symlink():
+            continue
+        text = p.read_text(encoding="utf-8", errors="replace")
+        if p.suffix == ".json":
+            text = json.dumps(scrub_output(json.loads(text), secrets), indent=2, default=str)
+        else:
+            text = redact(text, secrets)
+        store.put(f"{run_id}/{p.relative_to(out).as_posix()}", text.encode())
+    store.put(f"{run_id}/summary.json", json.dumps(summary, indent=2, default=str).encode())
+    return store.uri(run_id)
 
 
 def run_once(opts: RunOptions, *, notifier: Notifier | None = None, now: float | None = None,
@@ -160,7 +193,8 @@ def run_once(opts: RunOptions, *, notifier: Notifier | None = None, now: float |
                                                  "run": run_id, **n.counts}))
                     report.notices += 1
             report.output = _copy_outputs(workdir, opts.output_url or cfg.output_url, run_id,
-                                          report.summary())
+                                          report.summary(),
+                                          [a.external_id for a in accounts if a.external_id])
             if not opts.dryrun:
                 ledger.record_run(run_id, started, time.time(), loaded.bundle, False, report.summary())
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from shipyard.custodian import decide
@@ -138,6 +140,15 @@ def test_security_hub_findings_asff_batches_and_refresh():
     day = 86400
     assert decide.hub_changes([Change("still", f(hub_sent=0))], 10 * day, 30) == []
     assert len(decide.hub_changes([Change("still", f(hub_sent=0))], 31 * day, 30)) == 1
+
+
+def test_an_archive_that_never_reached_security_hub_is_sent_again():
+    sent_open = replace(f(state="resolved"), resolved_at=300.0, hub_sent=200.0)
+    archived = replace(f(arn="arn:2", state="resolved"), resolved_at=300.0, hub_sent=300.0)
+    never_sent = replace(f(arn="arn:3", state="resolved"), resolved_at=300.0)
+    prev = {x.key: x for x in (sent_open, archived, never_sent)}
+    assert [c.finding.arn for c in decide.hub_retries(prev, [])] == ["arn:1"]
+    assert decide.hub_retries(prev, [Change("new", sent_open)]) == []
 
 
 def test_remediation_only_remediate_policies_never_dryrun_and_capped():

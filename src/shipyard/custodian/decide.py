@@ -154,6 +154,15 @@ def hub_changes(changes: Iterable[Change], now: float, refresh_days: float) -> l
     return out
 
 
+def hub_retries(previous: dict[tuple[str, str], Finding], changes: Iterable[Change]) -> list[Change]:
+    """Resolved findings whose archiving never reached Security Hub (the import failed, or the
+    run that resolved them had no --security-hub), to send again."""
+    touched = {c.finding.key for c in changes}
+    return [Change("resolved", f) for key, f in previous.items()
+            if key not in touched and f.state == "resolved" and f.hub_sent is not None
+            and f.resolved_at is not None and f.resolved_at > f.hub_sent]
+
+
 def asff(c: Change, now: float, title: str, description: str, partition: str = "aws") -> dict:
     """The finding in AWS Security Finding Format, in the resource's account's own product
     (arn:aws:securityhub:<region>:<account>:product/<account>/default). The Id is stable per

@@ -184,7 +184,10 @@ def run_once(opts: RunOptions, *, notifier: Notifier | None = None, now: float |
             else:
                 rows = {c.finding.key: c.finding for c in changes}
                 if opts.security_hub:
-                    rows = _send_to_hub(report, specs, accounts, started, cfg.securityhub_refresh_days, rows)
+                    retries = decide.hub_retries(previous, changes)
+                    rows |= {c.finding.key: c.finding for c in retries}
+                    rows = _send_to_hub(report, specs, accounts, started,
+                                        cfg.securityhub_refresh_days, rows, retries)
                 ledger.save(rows.values())
                 for n in decide.notices(changes):
                     notifier.send(Notice(tool="custodian", level=n.level, title=n.title,  # type: ignore[arg-type]
@@ -230,10 +233,11 @@ def _remediate(report: RunReport, specs: list[PolicySpec], accounts: list[Accoun
 
 
 def _send_to_hub(report: RunReport, specs: list[PolicySpec], accounts: list[Account],
-                 now: float, refresh_days: float, rows: dict) -> dict:
+                 now: float, refresh_days: float, rows: dict,
+                 retries: list[decide.Change]) -> dict:
     titles = {s.name: (s.data.get("description") or s.name) for s in specs}
     roles = {a.account_id: (a.role, a.external_id) for a in accounts}
-    todo = decide.hub_changes(report.changes, now, refresh_days)
+    todo = decide.hub_changes(report.changes, now, refresh_days) + retries
     findings = [decide.asff(c, now, f"{c.finding.policy}: {c.finding.resource_id}",
                             titles.get(c.finding.policy, c.finding.policy)) for c in todo]
     result = import_findings(findings, roles)

@@ -52,6 +52,11 @@ def test_an_action_that_changes_resources_needs_remediate_true():
     assert "action 'stop' changes" in problems(text.replace("[{type: delete-global-grants}]", "[stop]"))[0]
 
 
+def test_policy_names_cannot_be_paths():
+    [msg] = problems(GOOD.replace("name: s3-public", "name: ../../x"))
+    assert msg.startswith("p.yml:2: policy name '../../x' must be letters and digits")
+
+
 def test_post_finding_and_lambda_modes_are_refused():
     text = GOOD.replace("delete-global-grants", "post-finding")
     assert "post-finding tags the resources" in problems(text)[0]

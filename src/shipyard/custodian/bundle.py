@@ -103,6 +103,8 @@ class SyncResult:
 
 def sync(src: Path, dest_url: str, *, now: float | None = None) -> SyncResult:
     """Validate `src`, upload it as an immutable bundle, then point current.json at it."""
+    if not dest_url.startswith("s3://") and Path(dest_url).exists() and not Path(dest_url).is_dir():
+        raise InputError(f"--to {dest_url} is a file", hint="name a folder or s3://bucket/prefix")
     checked = check_dir(src)
     require_valid(checked)
     paths = list(checked.files)

@@ -9,7 +9,7 @@ region this run, so a failed account never looks compliant.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Iterable, Literal
 
@@ -44,19 +44,12 @@ class Match:
 
 
 @dataclass(frozen=True)
-class Finding:
-    """A ledger row."""
+class Finding(Match):
+    """A ledger row: a match with its history."""
 
-    policy: str
-    arn: str
-    account_id: str
-    region: str
-    resource_type: str
-    resource_id: str
-    severity: str
-    state: Literal["open", "resolved"]
-    first_seen: float
-    last_seen: float
+    state: Literal["open", "resolved"] = "open"
+    first_seen: float = 0.0
+    last_seen: float = 0.0
     resolved_at: float | None = None
     hub_sent: float | None = None
 
@@ -84,9 +77,8 @@ def diff(previous: dict[tuple[str, str], Finding], matches: Iterable[Match],
         seen.add(key)
         prior = previous.get(key)
         if prior is None or prior.state == "resolved":
-            row = Finding(m.policy, m.arn, m.account_id, m.region, m.resource_type,
-                          m.resource_id, m.severity, "open", now, now, None,
-                          None if prior is None else prior.hub_sent)
+            row = Finding(**asdict(m), state="open", first_seen=now, last_seen=now,
+                          hub_sent=None if prior is None else prior.hub_sent)
             changes.append(Change("new", row))
             continue
         kind: Kind = ("escalated" if SEVERITY_RANK[m.severity] > SEVERITY_RANK.get(prior.severity, 0)

@@ -15,6 +15,7 @@ Every problem names the file and line. c7n's own schema check runs after (c7n.va
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 # They run only with a remediation (shipyard's own notices replace them elsewhere).
 NOTIFY_ONLY_ACTIONS = frozenset({"notify", "webhook", "put-metric"})
 POLICY_SUFFIXES = (".yml", ".yaml")
+POLICY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*$")
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,10 @@ def check_file(pf: PolicyFile) -> tuple[list[PolicySpec], list[Problem]]:
             bad(at, "each policy needs a `name` and a `resource`")
             continue
         name = p["name"]
+        if not POLICY_NAME.match(name):
+            bad(at + ("name",), f"policy name {name!r} must be letters and digits in dash-separated "
+                "words, starting with a letter (c7n's rule; it names folders and ledger rows)")
+            continue
         meta = p.get("metadata") if isinstance(p.get("metadata"), dict) else {}
         severity = meta.get("severity")
         if severity not in SEVERITIES:

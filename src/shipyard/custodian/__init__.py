@@ -8,9 +8,18 @@ Library API (the CLI, `shipyard custodian ...`, is a thin client of it):
 The c7n adapter (subprocess to its own venv) is `shipyard.custodian.c7n`, and only it.
 """
 
-from shipyard.custodian.bundle import check_dir, load_current, sync
-from shipyard.custodian.ledger import open_ledger
-from shipyard.custodian.runner import RunOptions, RunReport, run_every, run_once
+import importlib
+from typing import Any
 
-__all__ = ["check_dir", "load_current", "sync", "open_ledger", "RunOptions", "RunReport",
-           "run_every", "run_once"]
+# name -> module; loaded on first use (PEP 562), so `shipyard --help` does not import boto3.
+_API = {
+    "check_dir": "bundle", "load_current": "bundle", "sync": "bundle", "open_ledger": "ledger",
+    "RunOptions": "runner", "RunReport": "runner", "run_every": "runner", "run_once": "runner",
+}
+__all__ = list(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'shipyard.custodian' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"shipyard.custodian.{_API[name]}"), name)

@@ -1,19 +1,24 @@
-"""`shipyard custodian ...`: a thin client of shipyard.custodian's library API."""
+"""`shipyard custodian ...`: a thin client of shipyard.custodian's library API.
+
+The library is imported inside each command: it pulls in boto3 (~0.3 s), which `shipyard
+--help` and the other tools' commands should not pay for.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from shipyard.console import console, err_console, print_table
-from shipyard.custodian.bundle import check_dir, sync
-from shipyard.custodian.decide import Finding
-from shipyard.custodian.ledger import open_ledger
-from shipyard.custodian.runner import RunOptions, RunReport, parse_every, run_every, run_once
 from shipyard.errors import InputError
+
+if TYPE_CHECKING:
+    from shipyard.custodian.decide import Finding
+    from shipyard.custodian.runner import RunReport
 
 app = typer.Typer(help="custodian: Cloud Custodian policies as code over every account; findings "
                   "to a ledger, Slack and Security Hub.", no_args_is_help=True)
@@ -30,6 +35,8 @@ def _when(ts: float | None) -> str:
 @app.command("validate")
 def validate_cmd(policies: Path = typer.Argument(..., help="Folder of c7n policy files (*.yml).")) -> None:
     """c7n's schema check plus shipyard's rules (severity, remediate); file:line on errors."""
+    from shipyard.custodian.bundle import check_dir  # start-up cost: see the module docstring
+
     checked = check_dir(policies)
     for p in checked.problems:
         err_console.print(str(p), highlight=False, markup=False, soft_wrap=True)
@@ -45,12 +52,14 @@ def sync_cmd(
     dest: str = typer.Option(..., "--to", help="s3://bucket/prefix or a folder."),
 ) -> None:
     """Validate, upload an immutable bundle, then point current.json at it (the CI step)."""
+    from shipyard.custodian.bundle import sync  # start-up cost: see the module docstring
+
     r = sync(src, dest)
     state = "uploaded" if r.uploaded else "already there"
     console.print(f"bundle {r.bundle} ({r.files} files, {state}); current: {r.current}")
 
 
-def _print_report(rep: RunReport, as_json: bool) -> None:
+def _print_report(rep: "RunReport", as_json: bool) -> None:
     if as_json:
         data = rep.summary() | {"changes": [{"kind": c.kind, "policy": c.finding.policy,
                                              "arn": c.finding.arn, "severity": c.finding.severity}
@@ -85,6 +94,9 @@ def run_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the run report as JSON."),
 ) -> None:
     """Run the current policies over every account and region; report what changed."""
+    # start-up cost: see the module docstring
+    from shipyard.custodian.runner import RunOptions, parse_every, run_every, run_once
+
     opts = RunOptions(policies, accounts, list(regions or []), dryrun, security_hub, output, database_url)
     if every:
         interval = parse_every(every)
@@ -94,14 +106,14 @@ def run_cmd(
     _print_report(run_once(opts, log=_log), as_json)
 
 
-def _finding_dict(f: Finding) -> dict:
+def _finding_dict(f: "Finding") -> dict:
     return {"policy": f.policy, "arn": f.arn, "account_id": f.account_id, "region": f.region,
             "resource_type": f.resource_type, "resource_id": f.resource_id, "severity": f.severity,
             "state": f.state, "first_seen": f.first_seen, "last_seen": f.last_seen,
             "resolved_at": f.resolved_at}
 
 
-def print_findings(rows: list[Finding], as_json: bool) -> None:
+def print_findings(rows: "list[Finding]", as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps([_finding_dict(f) for f in rows], indent=2))
         return
@@ -118,6 +130,8 @@ def findings_cmd(
     database_url: str = typer.Option(None, "--database-url", help="Ledger: SQLite path or postgresql:// URL."),
 ) -> None:
     """Findings from the ledger."""
+    from shipyard.custodian.ledger import open_ledger  # start-up cost: see the module docstring
+
     ledger = open_ledger(database_url)
     try:
         print_findings(list(ledger.load(open_only=open_only).values()), as_json)
@@ -135,7 +149,9 @@ def plan_cmd(
     as_json: bool = typer.Option(False, "--json", help="JSON for scripts (a PR comment bot)."),
 ) -> None:
     """Dry-run only the policies changed since --base: which resources they would now match."""
-    from shipyard.custodian.review import plan  # runner stack for PRs only; keeps start-up short
+    # start-up cost: see the module docstring
+    from shipyard.custodian.review import plan
+    from shipyard.custodian.runner import RunOptions
 
     names, rep = plan(policies, base, RunOptions(str(policies), accounts, list(regions or []),
                                                  database_url=database_url), _log)
@@ -161,7 +177,8 @@ def demo_cmd(
     policies: Path = typer.Option(None, "--policies", help="Policy folder (default: examples/custodian/policies)."),
 ) -> None:
     """No AWS account needed: moto in-process, a public bucket and an untagged instance, two runs."""
-    from shipyard.custodian.review import demo  # pulls in moto, a dev/demo dependency
+    from shipyard.custodian.ledger import open_ledger  # start-up cost: see the module docstring
+    from shipyard.custodian.review import demo
 
     first, second, ledger_path = demo(policies, _log)
     _print_report(first, False)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
+import psutil
 import pytest
 
 from shipyard.custodian import decide
+from shipyard.custodian.c7n import call as c7n_call
 from shipyard.custodian.decide import Change, Finding, Match
 from shipyard.custodian.model import PolicyFile, check_file, duplicate_names, load_accounts
 from shipyard.custodian.runner import parse_every, scrub_output
@@ -183,3 +186,15 @@ def test_run_outputs_are_scrubbed_of_secrets():
         "Tags": [{"Key": "owner", "Value": "x"}], "ClientSecret": "***", "Note": "key ***"}]
     assert scrub_output(meta, ["ext-123456"]) == {
         "config": {"assume_role": "arn:aws:iam::1:role/r", "external_id": "***"}, "log": "assumed with ***"}
+
+
+def test_a_c7n_call_past_its_timeout_is_killed_with_its_workers(tmp_path):
+    # a stand-in "c7n" that forks a worker and hangs: both must be gone after the timeout
+    script = tmp_path / "hang.sh"
+    script.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {tmp_path / 'worker.pid'}\nsleep 300\n")
+    script.chmod(0o755)
+    with pytest.raises(ShipyardError, match="did not finish within 1 s"):
+        c7n_call([str(script)], what="hanging", timeout=1)
+    worker = int((tmp_path / "worker.pid").read_text())
+    time.sleep(0.2)
+    assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE

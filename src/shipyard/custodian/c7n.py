@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -78,14 +79,21 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _call(args: list[str], *, what: str, timeout: float, stdin: str | None = None,
+def call(args: list[str], *, what: str, timeout: float, stdin: str | None = None,
           cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a c7n command in its own process group: on timeout the whole group is killed,
+    c7n-org's worker processes included."""
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=cwd,
+                            start_new_session=True)
     try:
-        return subprocess.run(args, input=stdin, capture_output=True, text=True, env=_env(),
-                              timeout=timeout, cwd=cwd)
+        out, err = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         raise TransientError(f"{what}: c7n did not finish within {timeout:.0f} s",
                              hint="raise custodian.run_timeout or run fewer regions") from None
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
 # ---- validation -------------------------------------------------------------------------------
@@ -136,7 +144,7 @@ def validate(files: dict[Path, PolicyFile]) -> list[Problem]:
 
 def _validate(files: dict[Path, PolicyFile]) -> list[Problem]:
     exe = str(bin_dir() / "custodian")
-    proc = _call([exe, "validate", "--no-deps", *map(str, files)], what="validating policies",
+    proc = call([exe, "validate", "--no-deps", *map(str, files)], what="validating policies",
                  timeout=300)
     if proc.returncode == 0:
         return []
@@ -214,14 +222,14 @@ def run_org(accounts_file: Path | None, policies_file: Path, output_dir: Path, *
         args = [str(bin_dir() / "c7n-org"), "run", "-c", str(accounts_file), "-u",
                 str(policies_file), *_run_args(output_dir, dryrun),
                 "--cache-path", str(output_dir.parent / ".c7n-cache")]
-        procs.append(_call(args, what="running c7n-org", timeout=timeout))
+        procs.append(call(args, what="running c7n-org", timeout=timeout))
     else:
         name, regions = local
         for region in regions:  # c7n-org needs a role or profile; the caller's own creds do not
             args = [str(bin_dir() / "custodian"), "run", "-r", region, str(policies_file),
                     *_run_args(output_dir / name / region, dryrun),
                     "-f", str(output_dir.parent / ".c7n-cache" / "local.cache")]
-            procs.append(_call(args, what="running custodian", timeout=timeout))
+            procs.append(call(args, what="running custodian", timeout=timeout))
     text = "\n".join(p.stderr for p in procs)
     (output_dir / "c7n.log").write_text(text, encoding="utf-8")
     if log is not None:
@@ -246,7 +254,7 @@ def resource_arns(jobs: list[dict[str, Any]]) -> list[dict[str, list[str]]]:
         return []
     exe = bin_dir() / "python"
     python = str(exe) if exe.exists() else sys.executable
-    proc = _call([python, "-c", _ARNS_SCRIPT], what="computing resource ARNs", timeout=300,
+    proc = call([python, "-c", _ARNS_SCRIPT], what="computing resource ARNs", timeout=300,
                  stdin=json.dumps(jobs, default=str))
     if proc.returncode != 0:
         raise ShipyardError("c7n could not compute the resources' ARNs",

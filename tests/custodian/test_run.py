@@ -4,8 +4,14 @@ Security Hub and remediation, through the same calls `shipyard custodian run` ma
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
+
+import pytest
 
 from shipyard.custodian import RunOptions, open_ledger, run_once
+from shipyard.custodian.aws import handler
+from shipyard.errors import InputError
+from shipyard.store import open_store
 
 from .conftest import custodian_notices, hub_findings, in_account, set_setting, write_accounts
 
@@ -15,6 +21,7 @@ def _acl_public(account: str, bucket: str) -> bool:
     return any("AllUsers" in g["Grantee"].get("URI", "") for g in grants)
 
 
+@pytest.mark.slow
 def test_two_accounts_new_rerun_fix_and_dryrun(c7n_aws, accounts, policies, tmp_path):
     tag = uuid.uuid4().hex[:8]
     buckets = {}
@@ -88,14 +95,20 @@ def _safe_tags(get_tagging, bucket):
         return {}
 
 
-def test_remediation_cap_stops_and_alerts(c7n_aws, accounts, policies, tmp_path, monkeypatch):
+def test_remediation_cap_stops_and_alerts(c7n_aws, s3_bucket, accounts, policies, tmp_path, monkeypatch):
+    """Through the Lambda handler (EventBridge Scheduler's input), accounts file on S3."""
     account = accounts[0]
     tag = uuid.uuid4().hex[:8]
     names = [f"cust-cap-{tag}-{i}" for i in range(3)]
     for b in names:
         in_account("s3", account).create_bucket(Bucket=b, ACL="public-read")
     set_setting(monkeypatch, "max_remediations", "2")
-    rep = run_once(RunOptions(str(policies), write_accounts(tmp_path / "a.yml", [account])))
+    accounts_yml = write_accounts(tmp_path / "a.yml", [account])
+    open_store(s3_bucket).put("config/accounts.yml", accounts_yml.read_bytes())
+    with pytest.raises(InputError, match="scheduled run input: acounts"):
+        handler({"policies": str(policies), "acounts": "x"})
+    summary = handler({"policies": str(policies), "accounts": f"{s3_bucket}/config/accounts.yml"})
+    rep = SimpleNamespace(**summary)
     assert rep.remediation["stopped"] and rep.remediation["would_act_on"] == 3
     assert rep.remediation["acted_on"] == 0
     assert all(_acl_public(account, b) for b in names)  # nothing was touched

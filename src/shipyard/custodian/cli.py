@@ -84,7 +84,7 @@ def _print_report(rep: "RunReport", as_json: bool) -> None:
 @app.command("run")
 def run_cmd(
     policies: str = typer.Option(..., "--policies", help="s3://bucket/prefix (its current bundle) or a folder."),
-    accounts: Path = typer.Option(None, "--accounts", help="c7n-org accounts.yml (default: the caller's account)."),
+    accounts: str = typer.Option(None, "--accounts", help="c7n-org accounts.yml, a path or s3://bucket/key (default: the caller's account)."),
     regions: list[str] = typer.Option(None, "--regions", "-r", help="Region(s); repeat. Default: each account's, else custodian.regions."),
     dryrun: bool = typer.Option(False, "--dryrun", help="Find only: no notice, no Security Hub, no remediation, no ledger change."),
     security_hub: bool = typer.Option(False, "--security-hub", help="Import findings into each account's Security Hub."),
@@ -143,7 +143,7 @@ def findings_cmd(
 def plan_cmd(
     policies: Path = typer.Argument(Path("."), help="Folder of policy files in a git checkout."),
     base: str = typer.Option(..., "--base", help="Git ref to compare with (e.g. origin/main)."),
-    accounts: Path = typer.Option(None, "--accounts", help="c7n-org accounts.yml."),
+    accounts: str = typer.Option(None, "--accounts", help="c7n-org accounts.yml, a path or s3://bucket/key."),
     regions: list[str] = typer.Option(None, "--regions", "-r", help="Region(s); repeat."),
     database_url: str = typer.Option(None, "--database-url", help="Ledger to compare with."),
     as_json: bool = typer.Option(False, "--json", help="JSON for scripts (a PR comment bot)."),

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shipyard.errors import InputError, did_you_mean
+from shipyard.store import open_store
 
 SEVERITIES = ("low", "medium", "high", "critical")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -229,11 +230,17 @@ class AccountsFile(BaseModel):
     accounts: list[Account] = Field(min_length=1)
 
 
-def load_accounts(path: Path) -> AccountsFile:
-    path = Path(path)
-    if not path.is_file():
+def load_accounts(path: Path | str) -> AccountsFile:
+    """c7n-org's accounts file from a local path or s3://bucket/key, checked."""
+    if str(path).startswith("s3://"):
+        folder, _, key = str(path).rpartition("/")
+        with open_store(folder).open(key) as f:
+            text = f.read().decode("utf-8")
+    elif Path(path).is_file():
+        text = Path(path).read_text(encoding="utf-8")
+    else:
         raise InputError(f"accounts file {path} not found", hint="see docs/custodian.md for the format")
-    pf = PolicyFile(path.read_text(encoding="utf-8"), str(path))
+    pf = PolicyFile(text, str(path))
     try:
         model = AccountsFile.model_validate(pf.data)
     except ValidationError as exc:

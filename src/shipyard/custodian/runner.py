@@ -39,7 +39,7 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 @dataclass
 class RunOptions:
     policies: str
-    accounts: Path | None = None
+    accounts: Path | str | None = None  # a file or s3://bucket/key
     regions: list[str] = field(default_factory=list)
     dryrun: bool = False
     security_hub: bool = False
@@ -70,9 +70,9 @@ class RunReport:
                 "remediation": self.remediation, "output": self.output}
 
 
-def resolve_accounts(path: Path | None, regions: list[str]) -> list[Account]:
-    """The accounts file, each with its regions filled in (flag, else file, else settings);
-    without a file, the caller's own account."""
+def resolve_accounts(path: Path | str | None, regions: list[str]) -> list[Account]:
+    """The accounts file (a path or s3://bucket/key), each with its regions filled in (flag,
+    else file, else settings); without a file, the caller's own account."""
     default = regions or get_settings().custodian.regions
     for r in default:
         if not _REGION.match(r):

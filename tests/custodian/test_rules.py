@@ -111,6 +111,19 @@ def test_diff_new_still_escalated_resolved_reopened():
     assert decide.diff({("p", "arn:1"): f(state="resolved")}, [m()], SCOPE, 300)[0].kind == "new"
 
 
+def test_findings_of_a_policy_removed_from_the_bundle_are_retired_once():
+    prev = {("p", "arn:1"): f(), ("gone", "arn:2"): f(policy="gone")}
+    changes = decide.diff(prev, [m()], SCOPE, 200, policies={"p"})
+    [retired] = [c for c in changes if c.kind == "retired"]
+    assert retired.finding.policy == "gone" and retired.finding.state == "resolved"
+    [n] = decide.notices(changes)
+    assert n.level == "info" and "policy removed from the bundle" in n.title
+    doc = decide.asff(retired, 200, "t", "d")
+    assert doc["RecordState"] == "ARCHIVED" and doc["Compliance"] == {"Status": "NOT_AVAILABLE"}
+    # without the bundle's names (plan runs a subset), nothing is retired
+    assert [c.kind for c in decide.diff(prev, [m()], SCOPE, 200)] == ["still"]
+
+
 def test_a_failed_account_or_region_resolves_nothing():
     prev = {("p", "arn:1"): f()}
     assert decide.diff(prev, [], set(), 200) == []

@@ -46,7 +46,7 @@ def test_two_accounts_new_rerun_fix_and_dryrun(c7n_aws, accounts, policies, tmp_
     # First run: one notice per policy (both accounts' resources grouped in it), one Security
     # Hub finding per resource in its own account, the public buckets remediated.
     first = run_once(opts())
-    assert first.counts == {"new": 4, "escalated": 0, "still": 0, "resolved": 0}
+    assert first.counts == {"new": 4, "escalated": 0, "still": 0, "resolved": 0, "retired": 0}
     notes = custodian_notices()
     assert sorted(n["fields"]["policy"] for n in notes) == ["ec2-owner-tag", "s3-public-acl"]
     s3_note = next(n for n in notes if n["fields"]["policy"] == "s3-public-acl")
@@ -68,7 +68,7 @@ def test_two_accounts_new_rerun_fix_and_dryrun(c7n_aws, accounts, policies, tmp_
     fixed, failing = accounts
     in_account("ec2", fixed).create_tags(Resources=[instances[fixed]], Tags=[{"Key": "owner", "Value": "x"}])
     second = run_once(opts())
-    assert second.counts == {"new": 0, "escalated": 0, "still": 1, "resolved": 3}
+    assert second.counts == {"new": 0, "escalated": 0, "still": 1, "resolved": 3, "retired": 0}
     resolved = custodian_notices()[2:]
     assert sorted((n["fields"]["policy"], n["fields"]["resolved"], n["level"]) for n in resolved) == [
         ("ec2-owner-tag", 1, "success"), ("s3-public-acl", 2, "success")]
@@ -83,7 +83,7 @@ def test_two_accounts_new_rerun_fix_and_dryrun(c7n_aws, accounts, policies, tmp_
     # Third run: the open finding is still failing, nothing changed -> no notice, no Security
     # Hub call.
     third = run_once(opts())
-    assert third.counts == {"new": 0, "escalated": 0, "still": 1, "resolved": 0}
+    assert third.counts == {"new": 0, "escalated": 0, "still": 1, "resolved": 0, "retired": 0}
     assert third.notices == 0 and third.hub_calls == 0 and len(custodian_notices()) == 4
 
 

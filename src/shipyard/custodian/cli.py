@@ -72,7 +72,9 @@ def _print_report(rep: "RunReport", as_json: bool) -> None:
                 ["change", "policy", "severity", "account", "region", "resource"], rows)
     r = rep.remediation
     console.print(f"new {rep.counts['new']}, escalated {rep.counts['escalated']}, still failing "
-                  f"{rep.counts['still']}, resolved {rep.counts['resolved']}; notices "
+                  f"{rep.counts['still']}, resolved {rep.counts['resolved']}"
+                  + (f", retired {rep.counts['retired']}" if rep.counts.get("retired") else "")
+                  + f"; notices "
                   f"{rep.notices}; Security Hub {rep.hub_sent} in {rep.hub_calls} call(s); "
                   f"remediated {r.get('acted_on', 0)}"
                   + (f" (STOPPED: {r['would_act_on']} > cap {r['cap']})" if r.get("stopped") else ""))
@@ -156,7 +158,7 @@ def plan_cmd(
     names, rep = plan(policies, base, RunOptions(str(policies), accounts, list(regions or []),
                                                  database_url=database_url), _log)
     effects = {"new": "would match", "still": "already open", "escalated": "already open",
-               "resolved": "would resolve"}
+               "resolved": "would resolve", "retired": "would retire"}
     rows = [(effects[c.kind], c.finding.policy, c.finding.severity, c.finding.account_id,
              c.finding.region, c.finding.arn) for c in (rep.changes if rep else [])]
     if as_json:

@@ -15,8 +15,11 @@ from typing import Iterable, Literal
 
 from shipyard.custodian.model import SEVERITY_RANK
 
-Kind = Literal["new", "escalated", "still", "resolved"]
-NOTICE_KINDS = ("new", "escalated", "resolved")
+# retired: the finding's policy left the bundle; closed, and archived in Security Hub.
+Kind = Literal["new", "escalated", "still", "resolved", "retired"]
+KINDS = ("new", "escalated", "still", "resolved", "retired")
+NOTICE_KINDS = ("new", "escalated", "resolved", "retired")
+CLOSING_KINDS = ("resolved", "retired")
 HUB_BATCH = 100  # BatchImportFindings takes at most 100 findings per call
 MAX_LISTED = 20  # resources named in one notice; the rest are counted
 
@@ -65,9 +68,11 @@ class Change:
 
 
 def diff(previous: dict[tuple[str, str], Finding], matches: Iterable[Match],
-         scopes: set[tuple[str, str, str]], now: float) -> list[Change]:
+         scopes: set[tuple[str, str, str]], now: float,
+         policies: set[str] | None = None) -> list[Change]:
     """Compare this run's matches with the ledger. `scopes` holds (policy, account_id, region)
-    for every place a policy ran cleanly this run."""
+    for every place a policy ran cleanly this run; `policies`, when given, is the whole bundle:
+    open findings of a policy no longer in it are retired."""
     changes: list[Change] = []
     seen: set[tuple[str, str]] = set()
     for m in matches:
@@ -89,6 +94,8 @@ def diff(previous: dict[tuple[str, str], Finding], matches: Iterable[Match],
             continue
         if (prior.policy, prior.account_id, prior.region) in scopes:
             changes.append(Change("resolved", replace(prior, state="resolved", resolved_at=now)))
+        elif policies is not None and prior.policy not in policies:
+            changes.append(Change("retired", replace(prior, state="resolved", resolved_at=now)))
     return changes
 
 
@@ -116,7 +123,7 @@ def notices(changes: Iterable[Change], *, dryrun: bool = False) -> list[PolicyNo
         counts = {k: v for k, v in counts.items() if v}
         severity = max((c.finding.severity for c in items), key=lambda s: SEVERITY_RANK.get(s, 0))
         failing = counts.get("new", 0) + counts.get("escalated", 0)
-        level = ("success" if not failing else
+        level = ("info" if set(counts) == {"retired"} else "success" if not failing else
                  "failure" if SEVERITY_RANK.get(severity, 0) >= SEVERITY_RANK["high"] else "warning")
         resources: dict[str, list[str]] = {}
         for c in items:
@@ -125,7 +132,9 @@ def notices(changes: Iterable[Change], *, dryrun: bool = False) -> list[PolicyNo
                                                 if len(v) > MAX_LISTED else []))
                   for k, v in resources.items()}
         summary = ", ".join(f"{n} {k}" for k, n in counts.items())
-        title = f"{policy} ({severity}): {summary}" + (" [dry run]" if dryrun else "")
+        title = (f"{policy} ({severity}): {summary}" + (" (policy removed from the bundle)"
+                                                         if "retired" in counts else "")
+                 + (" [dry run]" if dryrun else ""))
         lines = [f"{k}: {', '.join(v)}" for k, v in listed.items()]
         out.append(PolicyNotice(policy, severity, level, title, "\n".join(lines), counts, listed))
     return out
@@ -160,7 +169,7 @@ def asff(c: Change, now: float, title: str, description: str, partition: str = "
     (arn:aws:securityhub:<region>:<account>:product/<account>/default). The Id is stable per
     (policy, ARN), so an import updates the same finding instead of adding one."""
     f = c.finding
-    compliant = c.kind == "resolved"
+    closed = c.kind in CLOSING_KINDS
     return {
         "SchemaVersion": "2018-10-08",
         "Id": f"shipyard-custodian/{f.policy}/{f.arn}"[:512],
@@ -171,13 +180,14 @@ def asff(c: Change, now: float, title: str, description: str, partition: str = "
         "Types": ["Software and Configuration Checks/Cloud Custodian"],
         "CreatedAt": _iso(f.first_seen),
         "UpdatedAt": _iso(now),
-        "Severity": {"Label": "INFORMATIONAL" if compliant else f.severity.upper()},
+        "Severity": {"Label": "INFORMATIONAL" if closed else f.severity.upper()},
         "Title": title[:256],
         "Description": (description or title)[:1024],
         "Resources": [{"Type": ASFF_TYPES.get(f.resource_type, "Other"), "Id": f.arn,
                        "Partition": partition, "Region": f.region}],
-        "Compliance": {"Status": "PASSED" if compliant else "FAILED"},
-        "RecordState": "ARCHIVED" if compliant else "ACTIVE",
+        # a retired policy no longer says whether the resource complies
+        "Compliance": {"Status": {"resolved": "PASSED", "retired": "NOT_AVAILABLE"}.get(c.kind, "FAILED")},
+        "RecordState": "ARCHIVED" if closed else "ACTIVE",
     }
 
 

@@ -174,9 +174,9 @@ def run_once(opts: RunOptions, *, notifier: Notifier | None = None, now: float |
         ledger = open_ledger(opts.database_url)
         try:
             previous = ledger.load()
-            changes = decide.diff(previous, matches, scopes, started)
-            counts = {k: sum(1 for c in changes if c.kind == k)
-                      for k in ("new", "escalated", "still", "resolved")}
+            bundle = {s.name for s in checked.specs} if opts.only is None else None
+            changes = decide.diff(previous, matches, scopes, started, bundle)
+            counts = {k: sum(1 for c in changes if c.kind == k) for k in decide.KINDS}
             report = RunReport(run_id, loaded.bundle, opts.dryrun, counts, changes, matches)
             _remediate(report, specs, accounts, workdir, cfg.max_remediations, notifier, log)
             if opts.dryrun:

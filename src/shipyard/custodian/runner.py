@@ -227,9 +227,24 @@ def _remediate(report: RunReport, specs: list[PolicySpec], accounts: list[Accoun
     # c7n's own max-resources guard stops a policy whose matches grew past the cap between
     # the two runs (https://cloudcustodian.io/docs/quickstart/advanced.html#limiting-how-many-resources-custodian-affects).
     act = [{**s.data, "max-resources": cap} for s in specs if s.name in d.by_policy]
-    acted, _ = _observe(specs, accounts, workdir, "remediate", act, dryrun=False, log=log)
+    error = ""
+    try:
+        acted, _ = _observe(specs, accounts, workdir, "remediate", act, dryrun=False, log=log)
+    except ShipyardError as exc:  # the findings are still recorded and reported
+        acted, error = [], exc.message
     report.remediation["acted_on"] = len(acted)
-    log(f"remediation: acted on {len(acted)} resource(s)")
+    log(f"remediation: acted on {len(acted)} of {d.count} resource(s)")
+    if len(acted) < d.count:
+        # c7n's max-resources stopped a policy, a policy failed, or resources changed between
+        # the two runs: someone should look.
+        report.remediation["incomplete"] = True
+        notifier.send(Notice(tool="custodian", level="failure",
+                             title=f"remediation incomplete: acted on {len(acted)} of {d.count}",
+                             message=error or "a policy failed or matched more than the cap when "
+                             "acting (c7n max-resources); see the run's remediate/ outputs",
+                             channel=get_settings().custodian.channel,
+                             fields={"run": report.run_id, **d.by_policy}))
+        report.notices += 1
 
 
 def _send_to_hub(report: RunReport, specs: list[PolicySpec], accounts: list[Account],

@@ -23,11 +23,22 @@ def test_c7n_schema_errors_name_file_line_and_suggest(policies):
         "    metadata: {severity: low, remediate: true}\n"
         "    actions:\n"
         "      - type: stopp\n")
+    (policies / "bad2.yml").write_text(
+        "policies:\n"
+        "  - name: s3-typo\n"
+        "    resource: aws.s3\n"
+        "    metadata: {severity: low}\n"
+        "    filters:\n"
+        "      - type: global-grants\n"
+        "      - type: global-grantz\n")
     checked = check_dir(policies)
-    assert [str(p) for p in checked.problems] == [
+    assert sorted(str(p) for p in checked.problems) == [
         f"{policies / 'bad.yml'}:6: policy ec2-typo: actions.0: {{'type': 'stopp'}} is not valid "
-        "under any of the given schemas (fix: did you mean 'stop'?)"]
+        "under any of the given schemas (fix: did you mean 'stop'?)",
+        f"{policies / 'bad2.yml'}:7: policy s3-typo: filters.1: Policy: s3-typo is invalid: "
+        "s3.filters Invalid filter type {'type': 'global-grantz'}"]
     (policies / "bad.yml").unlink()
+    (policies / "bad2.yml").unlink()
     assert check_dir(policies).problems == []
 
 

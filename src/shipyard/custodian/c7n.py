@@ -110,9 +110,20 @@ def _c7n_problem(pf: PolicyFile, text: str) -> Problem:
                   if isinstance(p, dict) and names and p.get("name") == names[0]), None)
     path: tuple[Any, ...] = ("policies", index) if index is not None else ()
     m = _PATH_RE.search(text)
+    typed_in = re.search(r"\{'type': '([^']+)'", text)
     if m and index is not None:
         steps = re.findall(r"\[([^\]]+)\]", m.group(1))
         path += tuple(int(s) if s.isdigit() else s.strip("'\"") for s in steps)
+    elif typed_in and index is not None:
+        # "Invalid filter type {'type': 'x'}": point at the filter or action with that type
+        policy = pf.data["policies"][index]
+        for section in ("filters", "actions"):
+            items = policy.get(section) if isinstance(policy.get(section), list) else []
+            hit = next((j for j, it in enumerate(items)
+                        if isinstance(it, dict) and it.get("type") == typed_in.group(1)), None)
+            if hit is not None:
+                path += (section, hit)
+                break
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     head = next((ln for ln in lines if not ln.startswith(("Error on policy", "Failed validating"))),
                 lines[0] if lines else "invalid")

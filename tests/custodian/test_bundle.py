@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from dataclasses import replace
 
 import pytest
 
-from shipyard.custodian import check_dir, load_current, open_ledger, sync
+from shipyard.custodian import RunOptions, check_dir, load_current, open_ledger, run_once, sync
 from shipyard.custodian.decide import Finding
-from shipyard.errors import InputError
+from shipyard.errors import InputError, TransientError
 from shipyard.store import open_store
 
 
@@ -113,4 +114,21 @@ def test_ledger_round_trip(engine, request, tmp_path, pg_admin_url):
     assert list(ledger.load(open_only=True)) == [("q", "arn:x")]
     ledger.record_run("r1", 1, 2, "b1", False, {"counts": {"new": 1}})
     assert ledger.runs()[0]["summary"] == {"counts": {"new": 1}}
+    # the run lock: one holder; a crashed holder's lock expires
+    assert ledger.acquire("a", now=0, ttl=10) and not ledger.acquire("b", now=5, ttl=10)
+    assert ledger.acquire("b", now=11, ttl=10)
+    ledger.release("b")
+    assert ledger.acquire("c", now=12, ttl=10)
     ledger.close()
+
+
+def test_overlapping_runs_are_refused_before_c7n_runs(policies, tmp_path):
+    ledger = open_ledger()
+    assert ledger.acquire("another-run", now=time.time(), ttl=3600)
+    ledger.close()
+    accounts = tmp_path / "accounts.yml"
+    accounts.write_text("accounts:\n  - {account_id: '111111111111', name: a, "
+                        "role: 'arn:aws:iam::111111111111:role/r'}\n")
+    with pytest.raises(TransientError, match="another custodian run holds the ledger lock"):
+        run_once(RunOptions(str(policies), accounts))
+    assert not (tmp_path / "custodian-runs").exists()  # nothing ran, nothing was written

@@ -36,6 +36,12 @@ _SCHEMA = [
         PRIMARY KEY (policy, arn)
     )""",
     "CREATE INDEX IF NOT EXISTS custodian_findings_state ON custodian_findings (state)",
+    # One run at a time: two overlapping runs would both see a finding as new and both notify.
+    """CREATE TABLE IF NOT EXISTS custodian_lock (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires DOUBLE PRECISION NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS custodian_runs (
         run_id TEXT PRIMARY KEY,
         started DOUBLE PRECISION NOT NULL,
@@ -104,6 +110,21 @@ class Ledger:
             return
         with self._tx() as cur:
             cur.executemany(self._sql(_UPSERT), data)
+
+    def acquire(self, owner: str, now: float, ttl: float) -> bool:
+        """Take the run lock for `ttl` seconds; False if another live run holds it. A crashed
+        run's lock expires, so it never blocks the schedule for good."""
+        with self._tx() as cur:
+            cur.execute(self._sql(
+                "INSERT INTO custodian_lock VALUES ('run', ?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET owner = excluded.owner, expires = excluded.expires "
+                "WHERE custodian_lock.expires < ? OR custodian_lock.owner = excluded.owner"),
+                (owner, now + ttl, now))
+            return cur.rowcount == 1
+
+    def release(self, owner: str) -> None:
+        with self._tx() as cur:
+            cur.execute(self._sql("DELETE FROM custodian_lock WHERE owner = ?"), (owner,))
 
     def record_run(self, run_id: str, started: float, finished: float, bundle: str,
                    dryrun: bool, summary: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from shipyard.custodian.bundle import check_dir, load_current, require_valid
 from shipyard.custodian.hub import import_findings
 from shipyard.custodian.ledger import open_ledger
 from shipyard.custodian.model import Account, PolicySpec, load_accounts
-from shipyard.errors import InputError, ShipyardError
+from shipyard.errors import InputError, ShipyardError, TransientError
 from shipyard.notify import Notice, Notifier, get_notifier
 from shipyard.redact import MASK, redact, redact_obj
 from shipyard.settings import get_settings
@@ -168,40 +168,58 @@ def run_once(opts: RunOptions, *, notifier: Notifier | None = None, now: float |
         require_valid(checked)
         specs = [s for s in checked.specs if opts.only is None or s.name in opts.only]
         accounts = resolve_accounts(opts.accounts, opts.regions)
-        log(f"bundle {loaded.bundle}: {len(specs)} policies over {len(accounts)} account(s)")
-        matches, scopes = _observe(specs, accounts, workdir, "detect",
-                                   [_detection_policy(s) for s in specs], dryrun=True, log=log)
         ledger = open_ledger(opts.database_url)
+        locked = False
         try:
-            previous = ledger.load()
-            bundle = {s.name for s in checked.specs} if opts.only is None else None
-            changes = decide.diff(previous, matches, scopes, started, bundle)
-            counts = {k: sum(1 for c in changes if c.kind == k) for k in decide.KINDS}
-            report = RunReport(run_id, loaded.bundle, opts.dryrun, counts, changes, matches)
-            _remediate(report, specs, accounts, workdir, cfg.max_remediations, notifier, log)
-            if opts.dryrun:
-                log("dry run: nothing sent, remediated or recorded")
-            else:
-                rows = {c.finding.key: c.finding for c in changes}
-                if opts.security_hub:
-                    retries = decide.hub_retries(previous, changes)
-                    rows |= {c.finding.key: c.finding for c in retries}
-                    rows = _send_to_hub(report, specs, accounts, started,
-                                        cfg.securityhub_refresh_days, rows, retries)
-                ledger.save(rows.values())
-                for n in decide.notices(changes):
-                    notifier.send(Notice(tool="custodian", level=n.level, title=n.title,  # type: ignore[arg-type]
-                                         message=n.message, channel=cfg.channel,
-                                         fields={"policy": n.policy, "severity": n.severity,
-                                                 "run": run_id, **n.counts}))
-                    report.notices += 1
-            report.output = _copy_outputs(workdir, opts.output_url or cfg.output_url, run_id,
-                                          report.summary(),
-                                          [a.external_id for a in accounts if a.external_id])
-            if not opts.dryrun:
-                ledger.record_run(run_id, started, time.time(), loaded.bundle, False, report.summary())
+            if not opts.dryrun:  # a dry run writes nothing, so it may overlap a run
+                locked = ledger.acquire(run_id, started, 2 * cfg.run_timeout + 600)
+                if not locked:
+                    raise TransientError("another custodian run holds the ledger lock",
+                                         hint="runs must not overlap: space the schedule wider "
+                                         "than a run; a crashed run's lock expires")
+            report = _run_locked(opts, run_id, started, workdir, loaded.bundle, checked.specs,
+                                 specs, accounts, ledger, notifier, log)
         finally:
+            if locked:
+                ledger.release(run_id)
             ledger.close()
+    return report
+
+
+def _run_locked(opts: RunOptions, run_id: str, started: float, workdir: Path, bundle_id: str,
+                all_specs: list[PolicySpec], specs: list[PolicySpec], accounts: list[Account],
+                ledger: Any, notifier: Notifier, log: Callable[[str], None]) -> RunReport:
+    cfg = get_settings().custodian
+    log(f"bundle {bundle_id}: {len(specs)} policies over {len(accounts)} account(s)")
+    matches, scopes = _observe(specs, accounts, workdir, "detect",
+                               [_detection_policy(s) for s in specs], dryrun=True, log=log)
+    previous = ledger.load()
+    bundle = {s.name for s in all_specs} if opts.only is None else None
+    changes = decide.diff(previous, matches, scopes, started, bundle)
+    counts = {k: sum(1 for c in changes if c.kind == k) for k in decide.KINDS}
+    report = RunReport(run_id, bundle_id, opts.dryrun, counts, changes, matches)
+    _remediate(report, specs, accounts, workdir, cfg.max_remediations, notifier, log)
+    if opts.dryrun:
+        log("dry run: nothing sent, remediated or recorded")
+    else:
+        rows = {c.finding.key: c.finding for c in changes}
+        if opts.security_hub:
+            retries = decide.hub_retries(previous, changes)
+            rows |= {c.finding.key: c.finding for c in retries}
+            rows = _send_to_hub(report, specs, accounts, started,
+                                cfg.securityhub_refresh_days, rows, retries)
+        ledger.save(rows.values())
+        for n in decide.notices(changes):
+            notifier.send(Notice(tool="custodian", level=n.level, title=n.title,  # type: ignore[arg-type]
+                                 message=n.message, channel=cfg.channel,
+                                 fields={"policy": n.policy, "severity": n.severity,
+                                         "run": run_id, **n.counts}))
+            report.notices += 1
+    report.output = _copy_outputs(workdir, opts.output_url or cfg.output_url, run_id,
+                                  report.summary(),
+                                  [a.external_id for a in accounts if a.external_id])
+    if not opts.dryrun:
+        ledger.record_run(run_id, started, time.time(), bundle_id, False, report.summary())
     return report
 
 

@@ -48,7 +48,7 @@ LAYERS: dict[str, dict[int, list[str]]] = {
                TARGETS: ["targets", "targets.*", "secrets"], RUNNER: ["runner"],
                INTERFACE: ["cli", "demo", "demo_app", "clientloop"]},
     "custodian": {MODEL: ["model"], PLAN: ["decide"], TARGETS: ["bundle", "c7n", "hub", "ledger"],
-                  RUNNER: ["runner", "review"], INTERFACE: ["cli"]},
+                  RUNNER: ["runner", "review"], INTERFACE: ["cli", "aws"]},
     "ami": {MODEL: ["model"], PLAN: ["plan"], TARGETS: ["aws", "build"], RUNNER: ["runner"],
             INTERFACE: ["cli", "demo", "standin", "report"]},
     "site": {MODEL: ["model"], PLAN: ["plan"], TARGETS: ["source", "cdn", "targets", "targets.*", "verify"],

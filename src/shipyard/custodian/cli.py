@@ -151,9 +151,8 @@ def plan_cmd(
     as_json: bool = typer.Option(False, "--json", help="JSON for scripts (a PR comment bot)."),
 ) -> None:
     """Dry-run only the policies changed since --base: which resources they would now match."""
-    # start-up cost: see the module docstring
-    from shipyard.custodian.review import plan
-    from shipyard.custodian.runner import RunOptions
+    from shipyard.custodian.review import plan  # start-up cost: see the module docstring
+    from shipyard.custodian.runner import RunOptions  # start-up cost: see the module docstring
 
     names, rep = plan(policies, base, RunOptions(str(policies), accounts, list(regions or []),
                                                  database_url=database_url), _log)
@@ -180,7 +179,7 @@ def demo_cmd(
 ) -> None:
     """No AWS account needed: moto in-process, a public bucket and an untagged instance, two runs."""
     from shipyard.custodian.ledger import open_ledger  # start-up cost: see the module docstring
-    from shipyard.custodian.review import demo
+    from shipyard.custodian.review import demo  # start-up cost, and moto: see the docstring
 
     first, second, ledger_path = demo(policies, _log)
     _print_report(first, False)

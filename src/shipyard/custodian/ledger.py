@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator
 
 from shipyard.custodian.decide import Finding
 from shipyard.errors import ConfigError, TransientError
+from shipyard.settings import get_settings
 
 _COLUMNS = [f.name for f in fields(Finding)]
 
@@ -65,7 +66,7 @@ class Ledger:
         self.postgres = url.startswith(("postgresql://", "postgres://"))
         try:
             if self.postgres:
-                import psycopg
+                import psycopg  # only for a PostgreSQL ledger (start-up cost)
 
                 self._conn: Any = psycopg.connect(url)
             else:
@@ -145,8 +146,6 @@ class Ledger:
 
 def open_ledger(url: str | None = None) -> Ledger:
     if url is None:
-        from shipyard.settings import get_settings
-
         url = get_settings().custodian.database_url
     if "://" in url and not url.startswith(("postgresql://", "postgres://", "sqlite:///")):
         raise ConfigError(f"unsupported ledger URL scheme in {url.split('://')[0]}://",

@@ -63,8 +63,8 @@ def demo(policies: Path | None, log: Callable[[str], None]) -> tuple[RunReport, 
     """moto in this process, a public bucket and an untagged instance, two runs of the example
     policies: the first finds both and makes the bucket private (remediate: true), the second
     reports the bucket resolved. Returns both reports and the ledger's path."""
-    try:  # moto is a dev/demo dependency, imported only here
-        from moto.server import ThreadedMotoServer
+    try:
+        from moto.server import ThreadedMotoServer  # a dev/demo dependency, imported only here
     except ImportError:
         raise ConfigError("the demo needs moto (the in-process AWS stand-in)",
                           hint="make install-dev, or pip install 'moto[server]'") from None

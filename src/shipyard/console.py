@@ -35,7 +35,7 @@ def plain(value: Any) -> Text:
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     table = Table(title=plain(title) if title else None, header_style="bold")
     for c in columns:
-        table.add_column(plain(c), overflow="fold")  # long ids (ARNs, keys) wrap, never cut
+        table.add_column(plain(c))
     for r in rows:
         table.add_row(*[v if isinstance(v, Text) else plain(v) for v in r])
     console.print(table)

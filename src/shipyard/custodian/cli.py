@@ -29,7 +29,7 @@ def _log(line: str) -> None:
 
 
 def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts)) if ts else ""
+    return time.strftime("%m-%d %H:%M", time.gmtime(ts)) if ts else ""
 
 
 @app.command("validate")
@@ -66,8 +66,9 @@ def _print_report(rep: "RunReport", as_json: bool) -> None:
                                             for c in rep.changes]}
         typer.echo(json.dumps(data, indent=2))
         return
+    # the resource's id keeps the table readable; --json and `findings --json` give the ARNs
     rows = [(c.kind, c.finding.policy, c.finding.severity, c.finding.account_id, c.finding.region,
-             c.finding.arn) for c in rep.changes]
+             c.finding.resource_id) for c in rep.changes]
     print_table(f"run {rep.run_id} (bundle {rep.bundle}{', dry run' if rep.dryrun else ''})",
                 ["change", "policy", "severity", "account", "region", "resource"], rows)
     r = rep.remediation
@@ -119,10 +120,9 @@ def print_findings(rows: "list[Finding]", as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps([_finding_dict(f) for f in rows], indent=2))
         return
-    print_table("findings", ["policy", "severity", "state", "account", "region", "resource",
-                             "first seen", "last seen"],
-                [(f.policy, f.severity, f.state, f.account_id, f.region, f.arn, _when(f.first_seen),
-                  _when(f.last_seen)) for f in rows])
+    print_table("findings", ["policy", "severity", "state", "account", "region", "resource", "since"],
+                [(f.policy, f.severity, f.state, f.account_id, f.region, f.resource_id,
+                  _when(f.first_seen if f.state == "open" else f.resolved_at)) for f in rows])
 
 
 @app.command("findings")
@@ -170,7 +170,8 @@ def plan_cmd(
         return
     console.print(f"changed since {base}: {', '.join(sorted(names))}")
     print_table(f"plan against {base} (dry run)", ["effect", "policy", "severity", "account",
-                                                   "region", "resource"], rows)
+                                                   "region", "resource"],
+                [r[:5] + (r[5].rsplit(":", 1)[-1],) for r in rows])
 
 
 @app.command("demo")

@@ -3,6 +3,7 @@ Security Hub and remediation, through the same calls `shipyard custodian run` ma
 
 from __future__ import annotations
 
+import json
 import uuid
 from types import SimpleNamespace
 
@@ -103,13 +104,17 @@ def test_remediation_cap_stops_and_alerts(c7n_aws, s3_bucket, accounts, policies
     for b in names:
         in_account("s3", account).create_bucket(Bucket=b, ACL="public-read")
     set_setting(monkeypatch, "max_remediations", "2")
-    accounts_yml = write_accounts(tmp_path / "a.yml", [account])
+    # two regions: S3 is global, a bucket matched from both must count once
+    accounts_yml = write_accounts(tmp_path / "a.yml", [account], ["us-east-1", "eu-west-1"])
     open_store(s3_bucket).put("config/accounts.yml", accounts_yml.read_bytes())
     with pytest.raises(InputError, match="scheduled run input: acounts"):
         handler({"policies": str(policies), "acounts": "x"})
     summary = handler({"policies": str(policies), "accounts": f"{s3_bucket}/config/accounts.yml"})
     rep = SimpleNamespace(**summary)
-    assert rep.remediation["stopped"] and rep.remediation["would_act_on"] == 3
+    ran = {p.parent.parent.name: len(json.loads(p.read_text())) for p in
+           (tmp_path / "custodian-runs").glob("*/detect/acct0/*/s3-public-acl/resources.json")}
+    assert ran == {"us-east-1": 3, "eu-west-1": 3}  # c7n lists every bucket in each region...
+    assert rep.remediation["stopped"] and rep.remediation["would_act_on"] == 3  # ...counted once
     assert rep.remediation["acted_on"] == 0
     assert all(_acl_public(account, b) for b in names)  # nothing was touched
     alert = [n for n in custodian_notices() if n["title"].startswith("remediation stopped")]

@@ -96,14 +96,18 @@ def _safe_tags(get_tagging, bucket):
         return {}
 
 
-def test_remediation_cap_stops_and_alerts(c7n_aws, s3_bucket, accounts, policies, tmp_path, monkeypatch):
-    """Through the Lambda handler (EventBridge Scheduler's input), accounts file on S3."""
+def test_remediation_cap_stops_and_alerts(c7n_aws, s3_bucket, accounts, policies, tmp_path, monkeypatch,
+                                          pg_admin_url, pg_database):
+    """Through the Lambda handler (EventBridge Scheduler's input), accounts file on S3, the
+    ledger in PostgreSQL."""
     account = accounts[0]
     tag = uuid.uuid4().hex[:8]
     names = [f"cust-cap-{tag}-{i}" for i in range(3)]
     for b in names:
         in_account("s3", account).create_bucket(Bucket=b, ACL="public-read")
     set_setting(monkeypatch, "max_remediations", "2")
+    pg_url = pg_admin_url.rsplit("/", 1)[0] + f"/{pg_database}"
+    set_setting(monkeypatch, "database_url", pg_url)
     # two regions: S3 is global, a bucket matched from both must count once
     accounts_yml = write_accounts(tmp_path / "a.yml", [account], ["us-east-1", "eu-west-1"])
     open_store(s3_bucket).put("config/accounts.yml", accounts_yml.read_bytes())
@@ -120,3 +124,7 @@ def test_remediation_cap_stops_and_alerts(c7n_aws, s3_bucket, accounts, policies
     alert = [n for n in custodian_notices() if n["title"].startswith("remediation stopped")]
     assert len(alert) == 1 and alert[0]["level"] == "failure"
     assert "3 resources > cap 2" in alert[0]["title"]
+    ledger = open_ledger(pg_url)
+    assert sorted(f.resource_id for f in ledger.load(open_only=True).values()) == names
+    assert ledger.runs()[0]["summary"]["remediation"]["stopped"] is True
+    ledger.close()

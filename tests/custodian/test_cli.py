@@ -16,7 +16,7 @@ import pytest
 from shipyard.cli import main
 from shipyard.store import open_store
 
-from tests.helpers import wait_for
+from tests.helpers import read_outbox, wait_for
 
 from .conftest import EXAMPLES, in_account, write_accounts
 
@@ -116,3 +116,21 @@ def test_every_loop_stops_on_sigterm(c7n_aws, accounts, policies, tmp_path):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped after 1 run(s)" in err
+
+
+@pytest.mark.slow
+def test_demo_needs_no_aws_account(tmp_path):
+    """In its own process: the demo's in-process moto must not share the session server's
+    backends (they are module globals)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["COLUMNS"] = "200"
+    res = subprocess.run([sys.executable, "-m", "shipyard.cli", "custodian", "demo"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    assert "new 2, escalated 0, still failing 0, resolved 0; notices 2; Security Hub 2" in out
+    assert "remediated 1" in out
+    assert "new 0, escalated 0, still failing 1, resolved 1; notices 1" in out
+    assert "shipyard-demo-public" in out and "ec2-owner-tag" in out
+    notes = [n for n in read_outbox(tmp_path / "outbox.jsonl") if n["tool"] == "custodian"]
+    assert [n["level"] for n in notes] == ["warning", "failure", "success"]

@@ -74,8 +74,8 @@ def test_prune_dry_run_table_json_and_errors(capsys, ami_env):
     ids = [env.bake(T0 + timedelta(minutes=n)) for n in range(4)]
     env.ec2.run_instances(ImageId=ids[0], MinCount=1, MaxCount=1)
 
-    code, out, _ = cli(capsys, "ami", "prune", "--branch", env.branch, "--keep", "2", "--dry-run")
-    assert code == 0
+    code, out, err = cli(capsys, "ami", "prune", "--branch", env.branch, "--keep", "2", "--dry-run")
+    assert code == 0 and "DescribeImageReferences (all resource types)" in err
     assert "1 would be deleted" in out and "newest 2 (#1)" in out and "(running)" in out
     assert all(env.image_exists(i) for i in ids)
 

@@ -57,6 +57,8 @@ def prune_cmd(
     runner = _runner()
     result = runner.prune(branch, keep, dry_run=dry_run)
     print_prune(result, as_json=as_json)
+    if not as_json and runner.aws.checked:
+        err_console.print(f"in use means used by: {', '.join(runner.aws.checked)}", style="dim")
     for note in runner.aws.notes:
         err_console.print(f"[yellow]note:[/] {note}")
     raise typer.Exit(0 if result.ok else 1)

@@ -29,7 +29,7 @@ def _settings() -> Any:
 
 def _runner(**kwargs: Any) -> Any:
     from shipyard.ami.aws import AmiAws  # boto3: on use (see above)
-    from shipyard.ami.runner import AmiRunner
+    from shipyard.ami.runner import AmiRunner  # boto3 too: on use
 
     s = _settings()
     return AmiRunner(AmiAws.connect(region=s.region, role_arn=s.role_arn), channel=s.channel,

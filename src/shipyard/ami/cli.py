@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from shipyard.settings import get_settings
 
 app = typer.Typer(help="ami: immutable releases (Packer AMIs, bounded images and launch-template "
                   "versions, instance refreshes that roll back).", no_args_is_help=True)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _settings() -> Any:
@@ -104,7 +109,12 @@ def release_cmd(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InputError(f"--{'-'.join(map(str, first['loc'])).replace('_', '-')}: {first['msg']}") from None
-    result = _runner(on_progress=progress_printer()).release(opts)
+    # A CI job cancelled with SIGTERM stops like Ctrl-C: the runner says which refresh goes on.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = _runner(on_progress=progress_printer()).release(opts)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print_release(result, as_json=as_json)
     raise typer.Exit(result.outcome.exit_code)
 

@@ -178,7 +178,16 @@ class AmiRunner:
                      f"refresh {refresh_id} to {template['LaunchTemplateName']} v{version} "
                      f"(AutoRollback, min healthy {opts.min_healthy}%, warmup {opts.warmup}s)",
                      refresh_id=refresh_id, version=version)
-        outcome, message = self._follow(opts, refresh_id)
+        try:
+            outcome, message = self._follow(opts, refresh_id)
+        except (KeyboardInterrupt, ShipyardError) as exc:
+            # We stop following; the refresh goes on (and rolls itself back on failure).
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else exc.message
+            self._notice("warning", f"release no longer followed: {opts.branch} -> {opts.asg}",
+                         f"{why}; refresh {refresh_id} continues on AWS: aws autoscaling "
+                         f"describe-instance-refreshes --auto-scaling-group-name {opts.asg} "
+                         f"--instance-refresh-ids {refresh_id}", refresh_id=refresh_id)
+            raise
         result = ReleaseResult(outcome, image.image_id, tid, version, refresh_id, message)
         if outcome is not Outcome.SUCCEEDED:
             self._notice("failure", f"release {outcome.value}: {opts.branch} -> {opts.asg}",

@@ -99,6 +99,15 @@ def test_release_exit_codes(capsys, ami_env, monkeypatch):
     common = ["--branch", env.branch, "--launch-template", env.name("lt"), "--asg", env.name("asg")]
     monkeypatch.setenv("SHIPYARD_AMI__POLL_INTERVAL", "0.01")  # real sleeps here: keep them short
     get_settings(fresh=True)
+    code, out, _ = cli(capsys, "ami", "release", *common, "--dry-run", "--json")
+    plan = json.loads(out)
+    assert code == 0 and plan["image_id"] == ids[-1] and plan["source_version"] == 1
+    assert plan["launch_template_data"]["ImageId"] == ids[-1]
+    assert plan["refresh"]["Preferences"]["AutoRollback"] is True
+    code, out, _ = cli(capsys, "ami", "release", *common, "--dry-run")
+    assert code == 0 and f"would release {ids[-1]}" in " ".join(out.split())
+    versions = env.ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"]
+    assert len(versions) == 1 and not env.standin.refreshes  # the dry runs changed nothing
     code, out, err = cli(capsys, "ami", "release", *common, "--json")
     assert code == 4 and json.loads(out)["outcome"] == "rolled-back"
     assert "RollbackSuccessful" in err

@@ -84,6 +84,8 @@ def release_cmd(
     warmup: int = typer.Option(None, "--warmup", help="InstanceWarmup seconds (default 60)."),
     checkpoints: str = typer.Option(None, "--checkpoints", help="Pause at these percentages, "
                                     "e.g. 20,50,100 (CheckpointDelay: ami.checkpoint_delay)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check everything and print the new "
+                                 "version's data and the refresh request; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Roll the branch's newest image out to an ASG, with rollback.
@@ -93,7 +95,7 @@ def release_cmd(
     and old images are pruned. Exit 0 released (or nothing to do), 1 failed, 4 rolled back,
     5 rollback failed, 6 cancelled, 7 timed out (then rolled back or cancelled).
     """
-    from shipyard.ami.report import print_release, progress_printer  # on use (see above)
+    from shipyard.ami.report import print_release, print_release_plan, progress_printer  # on use (see above)
 
     s = _settings()
     try:
@@ -109,6 +111,13 @@ def release_cmd(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InputError(f"--{'-'.join(map(str, first['loc'])).replace('_', '-')}: {first['msg']}") from None
+    if dry_run:
+        plan = _runner().plan_release(opts)
+        if as_json:
+            console.print_json(json.dumps(plan.to_dict(), default=str))
+        else:
+            print_release_plan(plan)
+        return
     # A CI job cancelled with SIGTERM stops like Ctrl-C: the runner says which refresh goes on.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

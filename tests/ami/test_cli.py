@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from datetime import timedelta
 
@@ -158,7 +159,14 @@ def test_build_parses_the_artifact_and_checks_its_tags(capsys, ami_env, packer, 
     assert code == 2 and "packer is not on PATH" in err
 
 
-def test_demo_runs_the_whole_flow_in_process(capsys):
-    code, out, err = cli(capsys, "ami", "demo")
-    assert code == 0, err
+def test_demo_runs_the_whole_flow_in_process(tmp_path):
+    # Its own process: mock_aws resets moto's in-process backends, which the session's moto
+    # server shares with this one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run([sys.executable, "-m", "shipyard.cli", "ami", "demo"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
     assert "succeeded" in out and "rolled-back" in out and "still v2" in out
+    titles = [n["title"] for n in read_outbox(tmp_path / "outbox.jsonl")]
+    assert titles[0] == "launch template version created: main" and len(titles) == 8

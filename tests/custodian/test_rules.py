@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 
@@ -9,11 +10,13 @@ import psutil
 import pytest
 
 from shipyard.custodian import decide
+from shipyard.custodian.c7n import c7n_python
 from shipyard.custodian.c7n import call as c7n_call
 from shipyard.custodian.decide import Change, Finding, Match
 from shipyard.custodian.model import PolicyFile, check_file, duplicate_names, load_accounts
 from shipyard.custodian.runner import parse_every, scrub_output
-from shipyard.errors import InputError, ShipyardError
+from shipyard.errors import ConfigError, InputError, ShipyardError
+from shipyard.settings import get_settings
 
 GOOD = """\
 policies:
@@ -211,3 +214,19 @@ def test_a_c7n_call_past_its_timeout_is_killed_with_its_workers(tmp_path):
     worker = int((tmp_path / "worker.pid").read_text())
     time.sleep(0.2)
     assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
+
+
+def test_c7n_python_from_a_venv_or_from_the_scripts_shebang(tmp_path, monkeypatch):
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    for name in ("custodian", "c7n-org"):
+        (venv / name).write_text(f"#!{sys.executable}\n")
+    set_bin = lambda d: (monkeypatch.setenv("SHIPYARD_CUSTODIAN__C7N_BIN_DIR", str(d)),  # noqa: E731
+                         get_settings(fresh=True))
+    set_bin(venv)
+    assert c7n_python() == sys.executable  # a system-wide install: the #! line
+    (venv / "python").symlink_to(sys.executable)
+    assert c7n_python() == str(venv / "python")
+    set_bin(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="Cloud Custodian .* is not installed"):
+        c7n_python()

@@ -21,7 +21,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,19 @@ def bin_dir() -> Path:
     raise ConfigError("Cloud Custodian (custodian, c7n-org) is not installed",
                       hint="run `make install` (it makes .venv-c7n), or set "
                       "SHIPYARD_CUSTODIAN__C7N_BIN_DIR to the folder holding c7n-org")
+
+
+def c7n_python() -> str:
+    """The interpreter c7n is installed in: the venv's python, else the one the `custodian`
+    script names on its #! line (a system-wide install in a container)."""
+    folder = bin_dir()
+    if (folder / "python").exists():
+        return str(folder / "python")
+    first = (folder / "custodian").read_text(encoding="utf-8", errors="replace").splitlines()[:1]
+    if first and first[0].startswith("#!") and Path(first[0][2:].strip().split()[0]).exists():
+        return first[0][2:].strip().split()[0]
+    raise ConfigError(f"cannot tell which Python runs c7n in {folder}",
+                      hint="point SHIPYARD_CUSTODIAN__C7N_BIN_DIR at a virtualenv's bin folder")
 
 
 def _env() -> dict[str, str]:
@@ -263,9 +275,7 @@ def resource_arns(jobs: list[dict[str, Any]]) -> list[dict[str, list[str]]]:
     """For each job {resource, region, account_id, resources}: {ids, arns} from c7n's managers."""
     if not jobs:
         return []
-    exe = bin_dir() / "python"
-    python = str(exe) if exe.exists() else sys.executable
-    proc = call([python, "-c", _ARNS_SCRIPT], what="computing resource ARNs", timeout=300,
+    proc = call([c7n_python(), "-c", _ARNS_SCRIPT], what="computing resource ARNs", timeout=300,
                  stdin=json.dumps(jobs, default=str))
     if proc.returncode != 0:
         raise ShipyardError("c7n could not compute the resources' ARNs",

@@ -75,7 +75,10 @@ class Module:
 
     def imports(self) -> list[tuple[str, list[str], int, bool]]:
         """(module imported, names taken from it, line, inside a function) for every import."""
+        if hasattr(self, "_imports"):
+            return self._imports
         out: list[tuple[str, list[str], int, bool]] = []
+        self._imports = out
 
         def visit(node: ast.AST, in_function: bool) -> None:
             for child in ast.iter_child_nodes(node):

@@ -16,8 +16,8 @@ from typing import Any
 
 from shipyard.errors import ConfigError
 from shipyard.jarvis.service import failure_dict, get_jarvis
-from shipyard.settings import get_settings
 from shipyard.redact import redact
+from shipyard.settings import get_settings
 
 log = logging.getLogger("shipyard.jarvis")
 

@@ -30,6 +30,9 @@ TOOL_APPS: dict[str, tuple[str, str]] = {
                "jarvis: Slack notifications (send, serve the HTTP endpoint, list the bot's channels)."),
     "lake": ("shipyard.lake.cli:app",
              "lake: raw JSON events -> deduplicated, partitioned Parquet; SQL over it (docs/lake.md)."),
+    "ami": ("shipyard.ami.cli:app",
+            "ami: immutable releases (Packer AMIs, bounded images and launch-template versions, "
+            "instance refreshes that roll back)."),
     "pulse": ("shipyard.pulse.cli:app",
               "pulse: uptime monitors as code (Heartbeat-style YAML files, alerts, status page)."),
 }

@@ -57,6 +57,7 @@ bench: install-dev services
 	$(BIN)/python bench/propagator_load.py
 	$(BIN)/python bench/lake_ingest.py
 	$(BIN)/python bench/pulse_load.py
+	$(BIN)/python bench/streams_gzip.py
 
 clean:
 	rm -rf $(VENV) $(C7N_VENV) .pytest_cache build *.egg-info src/*.egg-info

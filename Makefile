@@ -58,6 +58,7 @@ bench: install-dev services
 	$(BIN)/python bench/lake_ingest.py
 	$(BIN)/python bench/pulse_load.py
 	$(BIN)/python bench/streams_gzip.py
+	$(BIN)/python bench/site_deploy.py
 
 clean:
 	rm -rf $(VENV) $(C7N_VENV) .pytest_cache build *.egg-info src/*.egg-info

@@ -145,6 +145,42 @@ class AmiSettings(_Section):
     poll_interval: float = Field(default=15, gt=0)
 
 
+class SiteHeaderRule(BaseModel):
+    """One Cache-Control rule of `shipyard site` (first match wins); `match` is a glob over the
+    key ('*' crosses '/'), `fingerprinted` limits it to names with a content hash in them."""
+
+    model_config = ConfigDict(extra="forbid")
+    match: str = "*"
+    fingerprinted: bool | None = None
+    cache_control: str
+
+
+def _default_site_rules() -> list[SiteHeaderRule]:
+    return [SiteHeaderRule(match="*.html", cache_control="no-cache"),
+            SiteHeaderRule(fingerprinted=True, cache_control="public, max-age=31536000, immutable"),
+            SiteHeaderRule(cache_control="public, max-age=3600")]
+
+
+class SiteSettings(_Section):
+    """`shipyard site` (docs/site.md): headers, compression, invalidation, verify, previews."""
+
+    headers: list[SiteHeaderRule] = Field(default_factory=_default_site_rules)
+    # A name with a content hash in it (app.3f9a1c.js, index-B2xW3k9a.css): cached a year.
+    fingerprint_pattern: str = (r"[.-](?=[0-9a-f]*[0-9])[0-9a-f]{6,}\.[A-Za-z0-9]+$|"
+                                r"[.-](?=[A-Za-z0-9_]*[0-9])(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]{8}\.[A-Za-z0-9]+$")
+    compress: Literal["none", "gzip", "br"] = "none"
+    exclude: list[str] = Field(default_factory=lambda: [".git/*", "*.DS_Store", ".shipyard/*"])
+    target: str | None = None  # s3://bucket[/prefix] or a folder: the default of --to / TARGET
+    distribution: str | None = None
+    url: str | None = None  # the site's public URL: verify fetches changed paths through it
+    preview_url: str | None = None  # e.g. "https://preview.example.com/previews/{branch}/"
+    invalidation_threshold: int = Field(default=10, ge=1, le=3000)
+    wait_timeout: float = 900
+    workers: int = Field(default=16, ge=1, le=128)
+    multipart_threshold_mb: int = Field(default=64, ge=5)
+    channel: str = "site-deploys"
+
+
 class AwsSettings(_Section):
     """How every tool talks to AWS (shipyard.aws). Unset fields fall back to boto3's own chain."""
 
@@ -199,6 +235,7 @@ class Settings(BaseSettings):
     jarvis: JarvisSettings = Field(default_factory=JarvisSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     pulse: PulseSettings = Field(default_factory=PulseSettings)
+    site: SiteSettings = Field(default_factory=SiteSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     custodian: CustodianSettings = Field(default_factory=CustodianSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)

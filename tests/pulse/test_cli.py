@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from shipyard.cli import main
-from tests.conftest import REPO, free_port
-from tests.pulse.conftest import wait_for, write_monitors
+from tests.conftest import REPO
+from tests.helpers import free_port
+from tests.helpers import wait_for
+from tests.pulse.conftest import write_monitors
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -60,7 +62,7 @@ def test_run_process_serves_and_stops_cleanly(tmp_path, backend):
     conf = tmp_path / "conf"
     write_monitors(conf / "a.yml", f"- {{type: http, id: api, urls: ['{backend.url}/'], schedule: '@every 100ms'}}\n")
     port = free_port()
-    env = {k: v for k, v in os.environ.items()}
+    env = {**os.environ, "SHIPYARD_PULSE__MIN_INTERVAL": "0.1"}
     proc = subprocess.Popen([sys.executable, "-m", "shipyard.cli", "pulse", "run", "--config-dir", str(conf),
                              "--port", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

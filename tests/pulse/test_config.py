@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from shipyard.errors import ConfigError
-from shipyard.pulse.config import ConfigProblem, load_dir, parse_text
+from shipyard.pulse.config import load_dir, parse_text
+from shipyard.pulse.model import ConfigProblem
 from shipyard.pulse.schedule import parse_duration, parse_schedule
 from tests.conftest import REPO
 

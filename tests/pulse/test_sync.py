@@ -12,7 +12,7 @@ from shipyard.errors import InputError
 from shipyard.pulse.config import load_dir
 from shipyard.pulse.sync import sync
 from shipyard.store import open_store
-from tests.pulse.conftest import outbox, wait_for
+from tests.helpers import read_outbox, wait_for
 
 A = "- {type: http, id: a, urls: ['http://127.0.0.1:9/'], schedule: '@every 1h'}\n"
 B = "- {type: tcp, id: b, hosts: ['127.0.0.1:9'], schedule: '@every 1h'}\n"
@@ -146,12 +146,12 @@ def test_running_monitor_picks_up_a_sync(tmp_path, s3_bucket, run_pulse):
 
     store.put("b.yml", B.encode())
     sync(s3_bucket + "/monitors", target)
-    wait_for(lambda: set(run.svc.monitors) == {"a", "b"}, what="b loaded")
+    run.until(lambda: set(run.svc.monitors) == {"a", "b"}, what="b loaded")
 
     store.put("b.yml", b"- type: tcp\n  id: b\n  hosts: [nowhere]\n  schedule: '@every 1h'\n")
     store.delete("a.yml")
     sync(s3_bucket + "/monitors", target)
-    wait_for(lambda: "b.yml" in run.svc.problems and "a" not in run.svc.monitors, what="reload")
+    run.until(lambda: "b.yml" in run.svc.reloader.problems and "a" not in run.svc.monitors, what="reload")
     assert run.svc.monitors["b"].targets == ("127.0.0.1:9",)  # last good version
-    [warn] = [n for n in outbox(tmp_path) if n["level"] == "warning"]
+    [warn] = [n for n in wait_for(read_outbox, what="the warning") if n["level"] == "warning"]
     assert warn["title"] == "Invalid monitor file b.yml:3" and "has no port" in warn["message"]

@@ -11,19 +11,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shipyard.pulse.checks import CheckResult
+from shipyard.pulse.model import CheckResult
 from shipyard.pulse.history import open_history
-from tests.conftest import free_port
-from tests.pulse.conftest import wait_for, write_monitors
+from tests.helpers import free_port
+from tests.helpers import wait_for
+from tests.pulse.conftest import write_monitors
 
 CHROMIUM = "/usr/bin/chromium"
 
 
 def monitors(backend_url: str) -> str:
     return (f"- type: http\n  id: checkout-api\n  name: Checkout API\n  urls: ['{backend_url}/health']\n"
-            "  schedule: '@every 100ms'\n  alert: {failure_threshold: 2}\n"
+            "  schedule: '@every 1s'\n  alert: {failure_threshold: 2}\n"
             "- type: http\n  id: search\n  name: Search\n  urls: ['http://127.0.0.1:9/']\n"
-            "  schedule: '@every 100ms'\n  timeout: 500ms\n  alert: {failure_threshold: 2}\n")
+            "  schedule: '@every 1s'\n  timeout: 500ms\n  alert: {failure_threshold: 2}\n")
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def running(tmp_path, backend, run_pulse):
     hist.resolve_incident("checkout-api", now - 79000)
     write_monitors(tmp_path / "conf" / "web.yml", monitors(backend.url))
     run = run_pulse(tmp_path / "conf", port=free_port(), history=hist)
-    wait_for(lambda: run.svc.states["search"].triggered and run.svc.states["checkout-api"].checks >= 3,
+    run.until(lambda: run.svc.states["search"].triggered and run.svc.states["checkout-api"].checks >= 3,
              what="search down, checkout up")
     wait_for(lambda: run.svc.history.incidents(monitor_id="search"), what="incident recorded")
     yield run

@@ -18,8 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shipyard.pulse.checks import CheckResult
-from shipyard.pulse.config import Monitor
+from shipyard.pulse.model import CheckResult, Monitor
 
 EventKind = Literal["down", "resolved", "reminder"]
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -11,9 +13,24 @@ import typer
 
 from shipyard.console import console, err_console, print_table
 from shipyard.errors import ConfigError, InputError
+from shipyard.pulse.config import ParseLimits, load_dir
+from shipyard.pulse.history import WINDOWS, open_history
+from shipyard.settings import get_settings
 
 app = typer.Typer(help="pulse: uptime monitors as code (Heartbeat-style YAML files, alerts, status page).",
                   no_args_is_help=True)
+
+
+def _watchdog(seconds: float) -> None:
+    """After SIGTERM: if the service has not stopped within `seconds` (a check stuck in a
+    thread the loop cannot cancel, e.g. a resolver call), exit anyway."""
+    def bite() -> None:
+        err_console.print(f"pulse: not stopped {seconds:g}s after the signal; exiting", highlight=False)
+        os._exit(1)
+
+    t = threading.Timer(seconds, bite)
+    t.daemon = True
+    t.start()
 
 
 @app.command("run")
@@ -25,10 +42,9 @@ def run_cmd(
                                      help="History database: postgresql://... or a SQLite path "
                                           "(default: pulse.database_url, else ./pulse.sqlite3)."),
 ) -> None:
-    """Run the monitors until Ctrl-C / SIGTERM."""
-    from shipyard.pulse.history import open_history
+    """Run the monitors until Ctrl-C / SIGTERM (stops within pulse.stop_timeout + a second or two)."""
+    # Imported here to cut `shipyard --help` start-up: the service pulls in httpx, FastAPI, uvicorn.
     from shipyard.pulse.service import PulseService
-    from shipyard.settings import get_settings
 
     settings = get_settings()
     history = open_history(database_url or settings.pulse.database_url, default_dir=settings.config_dir)
@@ -36,8 +52,13 @@ def run_cmd(
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            svc.stop()
+            _watchdog(settings.pulse.stop_timeout + 3)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, svc.stop)
+            loop.add_signal_handler(sig, on_signal)
 
         def ready(s: PulseService) -> None:
             where = f", status page http://{host}:{s.port}/" if s.port else ""
@@ -56,10 +77,8 @@ def validate_cmd(
     config_dir: Path = typer.Argument(..., help="Folder of monitor YAML files (e.g. your repo checkout)."),
 ) -> None:
     """Check every monitor file (for CI before syncing): exit 2 with file:line on errors."""
-    from shipyard.pulse.config import load_dir
-
-    res = load_dir(config_dir)
-    rows = [(m.id, m.type, m.schedule.text, ", ".join(m.targets), m.channel or "(default)",
+    res = load_dir(config_dir, ParseLimits.from_settings(get_settings().pulse))
+    rows = [(m.id, m.type, m.schedule.text, ", ".join(m.public_targets), m.channel or "(default)",
              f"{m.failure_threshold}/{m.success_threshold}", f"{m.file}:{m.line}")
             for m in res.monitors.values()]
     if rows:
@@ -82,6 +101,7 @@ def sync_cmd(
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Allow an empty source (removes every monitor)."),
 ) -> None:
     """Mirror monitor files into the monitor's folder atomically (deletions propagate). For cron or CI."""
+    # Imported here to cut `shipyard --help` start-up: the store pulls in boto3 for s3:// sources.
     from shipyard.pulse.sync import sync
 
     with console.status(f"syncing {source} -> {target}"):
@@ -103,9 +123,6 @@ def status_cmd(
     incidents: int = typer.Option(10, "--incidents", help="How many recent incidents to list."),
 ) -> None:
     """Uptime per monitor (24h / 7d / 30d) and recent incidents, from the recorded history."""
-    from shipyard.pulse.history import WINDOWS, open_history
-    from shipyard.settings import get_settings
-
     settings = get_settings()
     url = database_url or settings.pulse.database_url
     if not url and not (settings.config_dir / "pulse.sqlite3").exists():

@@ -20,16 +20,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from shipyard.errors import ConfigError, InputError
-from shipyard.pulse.config import MONITOR_SUFFIXES, ConfigProblem, parse_file
-from shipyard.store import is_s3_url, open_store, validate_key
+from shipyard.pulse.config import MONITOR_SUFFIXES, parse_file
+from shipyard.pulse.model import ConfigProblem
+from shipyard.store import ObjectStore, is_s3_url, local_copy, open_store, validate_key
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 20  # hashing reads
 
 
 @dataclass
@@ -51,7 +53,7 @@ def _tree_digests(root: Path) -> dict[str, str]:
         return out
     for p in sorted(root.rglob("*")):
         if p.is_file():
-            h = hashlib.sha256()
+            h = hashlib.sha256(oct(stat.S_IMODE(p.stat().st_mode)).encode())  # a mode change is a change
             with open(p, "rb") as f:
                 while chunk := f.read(_CHUNK):
                     h.update(chunk)
@@ -62,6 +64,19 @@ def _tree_digests(root: Path) -> dict[str, str]:
 def _skip(key: str) -> bool:
     # Folder markers from S3 consoles, and hidden paths (.git/, .github/) of a repo checkout.
     return key.endswith("/") or any(part.startswith(".") for part in key.split("/"))
+
+
+def _copy(store: ObjectStore, key: str, dest: Path) -> None:
+    """One file into the new version. A local source is read through its store: a symlink out
+    of the source folder, a FIFO or a device is refused (LocalStore confines it), never
+    followed; the file's permission bits are kept (a 0600 file holding a token stays 0600).
+    Objects from S3 have no mode: they get 0644."""
+    mode = 0o644
+    with local_copy(store, key) as src:
+        if store.local_path(key) is not None:
+            mode = stat.S_IMODE(src.stat().st_mode) & 0o777
+        shutil.copyfile(src, dest)
+    os.chmod(dest, mode)
 
 
 def sync(source: str, target: str | Path, *, keep: int = 3, allow_empty: bool = False) -> SyncReport:
@@ -97,8 +112,7 @@ def sync(source: str, target: str | Path, *, keep: int = 3, allow_empty: bool = 
             validate_key(info.key)
             dest = tmp / info.key
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with store.open(info.key) as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out, _CHUNK)
+            _copy(store, info.key, dest)
             n += 1
         if n == 0 and not allow_empty:
             raise InputError(f"{source} has no files; refusing to remove every monitor",

@@ -13,16 +13,16 @@ import asyncio
 import html
 import socket
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+import contextlib
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
+from shipyard.errors import ConfigError
 from shipyard.pulse.history import WINDOWS
-
-if TYPE_CHECKING:
-    from shipyard.pulse.service import PulseService
+from shipyard.pulse.status import StatusView
 
 
 def _fmt_pct(v: float | None) -> str:
@@ -40,7 +40,7 @@ def _label(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render_metrics(svc: "PulseService") -> str:
+def render_metrics(svc: StatusView) -> str:
     lines: list[str] = []
 
     def family(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
@@ -66,10 +66,10 @@ def render_metrics(svc: "PulseService") -> str:
     lag = [(f'{{quantile="{q}"}}', (svc.lag_percentile(q) or 0.0) / 1000.0) for q in (0.5, 0.9, 0.99)]
     family("pulse_scheduler_lag_seconds", "summary", "Check start minus scheduled time (recent checks).", lag)
     family("pulse_skipped_checks_total", "counter", "Slots skipped because the previous check still ran.",
-           [("", svc.skipped_total)])
+           [("", svc.counters()["skipped_total"])])
     family("pulse_config_errors", "gauge", "Monitor files currently invalid (their last good version runs).",
-           [("", len(svc.problems))])
-    family("pulse_monitors", "gauge", "Monitors loaded.", [("", len(svc.monitors))])
+           [("", len(svc.problems()))])
+    family("pulse_monitors", "gauge", "Monitors loaded.", [("", len(svc.monitor_ids()))])
     return "\n".join(lines) + "\n"
 
 
@@ -120,8 +120,8 @@ table.incidents td,table.incidents th{padding:6px 10px;border-bottom:1px solid #
 """
 
 
-def render_page(svc: "PulseService", uptime: dict, series: dict, incidents: list[dict]) -> str:
-    now = svc.clock()
+def render_page(svc: StatusView, uptime: dict, series: dict, incidents: list[dict]) -> str:
+    now = svc.now()
     # What needs attention first: down, failing, then the rest by name.
     order = {"down": 0, "failing": 1, "maintenance": 2, "pending": 3, "up": 4}
     snap = sorted(svc.snapshot(), key=lambda m: (order.get(m["status"], 5), m["name"].lower()))
@@ -132,8 +132,8 @@ def render_page(svc: "PulseService", uptime: dict, series: dict, incidents: list
              f"<meta http-equiv='refresh' content='15'><title>Pulse status</title><style>{_CSS}</style></head><body>"
              f"<header><h1>Pulse status</h1><div class='summary' id='summary'>{len(snap)} monitors · "
              f"{n_up} up · {n_down} down · {_fmt_time(now)}</div></header><main>"]
-    if svc.problems:
-        items = "".join(f"<li>{esc(str(p))}</li>" for p in svc.problems.values())
+    if svc.problems():
+        items = "".join(f"<li>{esc(str(p))}</li>" for p in svc.problems())
         parts.append(f"<div class='problems' id='problems'><b>Invalid monitor files</b> "
                      f"(the last good version keeps running)<ul>{items}</ul></div>")
     for m in snap:
@@ -163,33 +163,33 @@ def render_page(svc: "PulseService", uptime: dict, series: dict, incidents: list
     return "".join(parts)
 
 
-def make_app(svc: "PulseService") -> FastAPI:
+def make_app(svc: StatusView) -> FastAPI:
     app = FastAPI(title="shipyard pulse", docs_url="/api/docs", openapi_url="/api/openapi.json")
 
     # Sync endpoints: FastAPI runs them in its threadpool, so database reads never block the
     # event loop that runs the checks.
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        now = svc.clock()
-        ids = list(svc.monitors)
+        now = svc.now()
+        ids = svc.monitor_ids()
         return render_page(svc, svc.history.uptime(now, ids), svc.history.series(now, monitor_ids=ids),
                            svc.history.incidents(limit=20))
 
     @app.get("/api/monitors")
     def monitors() -> dict[str, Any]:
-        now = svc.clock()
-        up = svc.history.uptime(now, list(svc.monitors))
+        now = svc.now()
+        up = svc.history.uptime(now, svc.monitor_ids())
         return {"time": now, "monitors": [{**m, "uptime": up.get(m["id"], {w: None for w in WINDOWS})}
                                           for m in svc.snapshot()],
                 "problems": [{"file": p.file, "line": p.line, "error": p.message, "hint": p.hint}
-                             for p in svc.problems.values()]}
+                             for p in svc.problems()]}
 
     @app.get("/api/monitors/{monitor_id}")
     def monitor(monitor_id: str, limit: int = 50) -> dict[str, Any]:
         snap = {m["id"]: m for m in svc.snapshot()}
         if monitor_id not in snap:
             raise HTTPException(404, f"no monitor {monitor_id!r}; see /api/monitors")
-        now = svc.clock()
+        now = svc.now()
         return {**snap[monitor_id],
                 "uptime": svc.history.uptime(now, [monitor_id]).get(monitor_id, {w: None for w in WINDOWS}),
                 "recent": svc.history.recent(monitor_id, limit=min(max(limit, 1), 1000)),
@@ -203,8 +203,7 @@ def make_app(svc: "PulseService") -> FastAPI:
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:
-        return {"ok": True, "monitors": len(svc.monitors), "config_errors": len(svc.problems),
-                "checks_total": svc.checks_total, "lag_p99_ms": svc.lag_percentile(0.99)}
+        return {"ok": True, **svc.counters(), "lag_p99_ms": svc.lag_percentile(0.99)}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
@@ -216,8 +215,6 @@ def make_app(svc: "PulseService") -> FastAPI:
 class _Server(uvicorn.Server):
     # The pulse service owns SIGINT/SIGTERM; uvicorn must not capture them.
     def capture_signals(self):  # type: ignore[override]
-        import contextlib
-
         return contextlib.nullcontext()
 
 
@@ -228,18 +225,16 @@ class RunningServer:
         self.port = sock.getsockname()[1]
         self.task = asyncio.create_task(server.serve(sockets=[sock]), name="pulse-web")
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, grace: float = 5.0) -> None:
         self.server.should_exit = True
         try:
-            await asyncio.wait_for(asyncio.shield(self.task), timeout=5)
+            await asyncio.wait_for(asyncio.shield(self.task), timeout=max(grace, 0.5))
         except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
             self.task.cancel()
         self.sock.close()
 
 
-async def serve(svc: "PulseService", host: str, port: int) -> RunningServer:
-    from shipyard.errors import ConfigError
-
+async def serve(svc: StatusView, host: str, port: int) -> RunningServer:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -1,0 +1,117 @@
+"""Per-type monitor options: what an http or a tcp monitor takes besides the common keys."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from shipyard.pulse import fields as f
+from shipyard.pulse.fields import Fields
+
+
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """`http://user:pw@host/` -> (`http://host/`, (user, pw)): the URL that is shown and
+    recorded never holds the credentials."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, pw = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), (unquote(user), unquote(pw))
+
+
+def http(fx: Fields, targets: list[str], secrets: list[str]) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    clean, auth = [], []
+    for t in targets:
+        if not re.match(r"^https?://[^/\s]+", t):
+            raise fx.problem("urls", f"{split_userinfo(t)[0]!r} is not an http(s) URL",
+                             "write the full URL, e.g. http://service:8080/health")
+        url, creds = split_userinfo(t)
+        clean.append(url)
+        auth.append(creds)
+        if creds:
+            secrets += [c for c in creds if c]
+    kw["targets"], kw["target_auth"] = tuple(clean), tuple(auth)
+    if fx.get("ssl.enabled", True) is False and any(u.startswith("https:") for u in clean):
+        raise fx.problem("ssl.enabled", "ssl.enabled: false with an https URL", "use an http:// URL, or drop ssl.enabled")
+    method = str(fx.get("check.request.method", "GET")).upper()
+    if method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        raise fx.problem("check.request.method", f"HTTP method {method!r} is not valid")
+    kw["method"] = method
+    if fx.has("check.request.headers"):
+        kw["headers"] = f.pairs(fx.get("check.request.headers"), fx.file, fx.at("check.request.headers"),
+                                "check.request.headers")
+    if fx.has("check.request.body"):
+        b = fx.get("check.request.body")
+        if isinstance(b, str):
+            kw["body"] = b
+        else:  # a mapping or list is sent as JSON, labelled so unless the file says otherwise
+            kw["body"] = json.dumps(b)
+            if not any(k.lower() == "content-type" for k, _ in kw.get("headers", ())):
+                kw["headers"] = (*kw.get("headers", ()), ("Content-Type", "application/json"))
+    if fx.has("check.response.status"):
+        st = fx.get("check.response.status")
+        st = [st] if isinstance(st, int) and not isinstance(st, bool) else st
+        if not isinstance(st, list) or not st or not all(
+                isinstance(x, int) and not isinstance(x, bool) and 100 <= x <= 599 for x in st):
+            raise fx.problem("check.response.status", "check.response.status must be a list of HTTP status codes",
+                             "e.g. check.response.status: [200, 204]")
+        kw["status"] = tuple(st)
+    if fx.has("check.response.body"):
+        pats = f.str_list(fx.get("check.response.body"))
+        if not pats:
+            raise fx.problem("check.response.body", "check.response.body must be a regex or a list of regexes")
+        kw["body_patterns"] = tuple(f.pattern(p, fx.file, fx.at("check.response.body")) for p in pats)
+    if fx.has("check.response.headers"):
+        kw["response_headers"] = f.pairs(fx.get("check.response.headers"), fx.file,
+                                         fx.at("check.response.headers"), "check.response.headers")
+    if fx.has("check.response.json"):
+        kw["json_checks"] = f.json_checks(fx.get("check.response.json"), fx.file, fx.at("check.response.json"))
+    kw["max_redirects"] = f.whole(fx.get("max_redirects", 0), fx.file, fx.at("max_redirects"), "max_redirects")
+    if fx.has("username"):
+        kw["username"] = str(fx.get("username"))
+        kw["password"] = str(fx.get("password", ""))
+        secrets.append(kw["password"])
+    if fx.has("proxy_url"):
+        proxy = str(fx.get("proxy_url"))
+        if not re.match(r"^(https?|socks5h?)://[^/\s]+", proxy):
+            raise fx.problem("proxy_url", f"proxy_url {split_userinfo(proxy)[0]!r} is not a proxy URL",
+                             "e.g. http://proxy.internal:3128")
+        kw["proxy_url"] = proxy
+        secrets += [c for c in (split_userinfo(proxy)[1] or ()) if c]
+    if fx.has("proxy_headers"):
+        kw["proxy_headers"] = f.pairs(fx.get("proxy_headers"), fx.file, fx.at("proxy_headers"), "proxy_headers")
+    if fx.get("mode", "any") == "all":
+        raise fx.problem("mode", "mode: all is not supported for http monitors",
+                         "pulse checks the address a URL resolves to first; list one URL per address, "
+                         "or use a tcp monitor with mode: all")
+    return kw
+
+
+def tcp(fx: Fields, targets: list[str]) -> dict[str, Any]:
+    ports = fx.get("ports")
+    if ports is not None and not isinstance(ports, list):
+        ports = [ports]
+    full = []
+    for t in targets:
+        if re.match(r"^.+:\d+$", t):
+            full.append(t)
+        elif ports:
+            full.extend(f"{t}:{p}" for p in ports)
+        else:
+            raise fx.problem("hosts", f"tcp host {t!r} has no port", "write host:port, or add ports: [5432]")
+    for t in full:
+        if not 0 < int(t.rsplit(":", 1)[1]) < 65536:
+            raise fx.problem("hosts", f"port in {t!r} is out of range")
+    for k in ("check.request.method", "check.response.status", "check.response.body"):
+        if fx.has(k):
+            raise fx.problem(k, f"{k} applies to http monitors, not tcp", "tcp monitors take check.send / check.receive")
+    kw: dict[str, Any] = {"targets": tuple(full)}
+    if fx.has("check.send"):
+        kw["send"] = str(fx.get("check.send"))
+    if fx.has("check.receive"):
+        kw["receive"] = str(fx.get("check.receive"))
+    return kw

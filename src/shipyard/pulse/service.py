@@ -36,6 +36,10 @@ from shipyard.pulse.web import serve
 from shipyard.settings import Settings, get_settings
 
 log = logging.getLogger("shipyard.pulse")
+# httpx and httpcore log every request line with its full URL (query strings, expanded
+# ${SECRETS} in paths) at INFO/DEBUG: pulse logs its own, scrubbed, messages instead.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 _NAP = 0.1  # the scheduler wakes at least this often: a reload may add a monitor due sooner
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
@@ -202,11 +203,17 @@ async def _addresses(m: Monitor, host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-async def _tcp_once(m: Monitor, target: str, host: str, port: int, deadline: float) -> str | None:
+async def _tcp_once(m: Monitor, target: str, host: str, port: int, deadline: float,
+                    server_name: str) -> tuple[str | None, float | None]:
+    """(error or None, certificate expiry for `type: tls`)."""
     writer = None
+    expires = None
+    tls = {"ssl": ssl_context(m.tls), "server_hostname": server_name} if m.type == "tls" else {}
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, family=_families(m)), max(0.0, deadline - time.perf_counter()))
+            asyncio.open_connection(host, port, family=_families(m), **tls), max(0.0, deadline - time.perf_counter()))
+        if m.type == "tls":
+            expires = cert_not_after(writer.get_extra_info("ssl_object"))
         if m.send is not None:
             writer.write(m.send.encode())
             await writer.drain()
@@ -218,22 +225,27 @@ async def _tcp_once(m: Monitor, target: str, host: str, port: int, deadline: flo
                     raise asyncio.TimeoutError
                 chunk = await asyncio.wait_for(reader.read(4096), left)
                 if not chunk:
-                    return f"{target}: closed before sending {m.receive!r}"
+                    return f"{target}: closed before sending {m.receive!r}", expires
                 got = (got + chunk)[-max(len(want) * 2, 4096):]
     except (asyncio.TimeoutError, TimeoutError):
-        return f"{target}: timed out after {m.timeout:g}s"
+        return f"{target}: timed out after {m.timeout:g}s", expires
+    except ssl.SSLError as exc:
+        return f"{target}: TLS failed: {exc.reason or exc}", expires
     except OSError as exc:
-        return f"{target}: connection failed: {exc.strerror or exc}"
+        return f"{target}: connection failed: {exc.strerror or exc}", expires
     finally:
         if writer is not None:
             writer.close()
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ssl.SSLError):
                 await writer.wait_closed()
-    return None
+    return None, expires
 
 
 async def check_tcp(m: Monitor) -> Outcome:
+    """`type: tcp`, and `type: tls` (the same, through a TLS handshake that records the
+    certificate's expiry)."""
     worst: float | None = None
+    expires: float | None = None
     for target in m.targets:
         host, _, port_s = target.rpartition(":")
         host, port = host.strip("[]"), int(port_s)
@@ -245,15 +257,17 @@ async def check_tcp(m: Monitor) -> Outcome:
             return Outcome(False, (time.perf_counter() - t0) * 1000, None, f"{target}: cannot resolve: {exc}")
         for addr in addrs:
             shown = target if m.mode == "any" else f"{target} ({addr})"
-            err = await _tcp_once(m, shown, addr, port, deadline)
+            err, exp = await _tcp_once(m, shown, addr, port, deadline, host)
+            if exp is not None:
+                expires = exp if expires is None else min(expires, exp)
             if err:
-                return Outcome(False, (time.perf_counter() - t0) * 1000, None, err)
+                return Outcome(False, (time.perf_counter() - t0) * 1000, None, err, expires)
         rtt = (time.perf_counter() - t0) * 1000
         worst = rtt if worst is None else max(worst, rtt)
-    return Outcome(True, worst)
+    return Outcome(True, worst, cert_expires=expires)
 
 
 async def run_check(client: httpx.AsyncClient, m: Monitor, max_body: int = 1_048_576) -> Outcome:
     if m.type == "http":
         return await check_http(client, m, max_body)
-    return await check_tcp(m)
+    return await check_tcp(m)  # tcp, tls

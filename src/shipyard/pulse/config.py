@@ -44,7 +44,7 @@ from shipyard.pulse.yamlfile import LineList, YamlProblem, load_yaml
 
 MONITOR_SUFFIXES = (".yml", ".yaml")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-TYPES = ("http", "tcp")
+TYPES = ("http", "tcp", "tls")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def parse_monitor(item: Any, file: str, line: int, limits: ParseLimits = ParseLi
                          "list at least one, e.g. urls: ['http://service:8080/health']"
                          if mtype == "http" else "list at least one, e.g. hosts: ['db.internal:5432']")
     found: list[str] = list(secrets)
-    kw = kinds.http(fx, targets, found) if mtype == "http" else kinds.tcp(fx, targets)
+    kw = kinds.http(fx, targets, found) if mtype == "http" else kinds.tcp(fx, targets)  # tcp, tls
     kw.update(f.alerting(fx.get, fx.has, fx.at, file))
     kw["tls"] = f.tls(fx.get, fx.has, fx.at, file)
     if kw["tls"].key_passphrase:

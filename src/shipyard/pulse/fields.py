@@ -205,6 +205,24 @@ def tls(get: Callable[[str, Any], Any], has: Callable[[str], bool], at: Callable
     return TlsOptions(**kw)
 
 
+def slow(v: Any, file: str, line: int) -> dict[str, Any]:
+    """`slow_threshold: 800ms`, or `{threshold: 800ms, checks: 5, stat: mean|p95}`."""
+    spec = v if isinstance(v, dict) else {"threshold": v}
+    extra = set(spec) - {"threshold", "checks", "stat"}
+    if extra or "threshold" not in spec:
+        raise ConfigProblem(file, line, f"slow_threshold takes threshold, checks, stat"
+                                        f"{'; unknown: ' + ', '.join(sorted(extra)) if extra else ''}",
+                            "e.g. slow_threshold: 800ms, or {threshold: 800ms, checks: 5, stat: p95}")
+    out: dict[str, Any] = {"slow_threshold_ms": duration(spec["threshold"], file, line, "slow_threshold") * 1000}
+    if "checks" in spec:
+        out["slow_window"] = whole(spec["checks"], file, line, "slow_threshold checks", 1)
+    stat = str(spec.get("stat", "mean"))
+    if stat != "mean" and not re.fullmatch(r"p([1-9][0-9]?)", stat):
+        raise ConfigProblem(file, line, f"slow_threshold stat {stat!r} is not valid", "use mean, or p50 .. p99")
+    out["slow_stat"] = stat
+    return out
+
+
 def alerting(get: Callable[[str, Any], Any], has: Callable[[str], bool], at: Callable[[str], int],
              file: str) -> dict[str, Any]:
     kw: dict[str, Any] = {}
@@ -223,6 +241,16 @@ def alerting(get: Callable[[str, Any], Any], has: Callable[[str], bool], at: Cal
     rkey = "alert.reminder" if has("alert.reminder") else "alert.reminder_interval"
     if has(rkey) and get(rkey, None) is not None:
         kw["reminder"] = duration(get(rkey, None), file, at(rkey), "reminder")
+    if has("slow_threshold"):
+        kw.update(slow(get("slow_threshold", None), file, at("slow_threshold")))
+    if has("cert_expiry_warn_days"):
+        days = get("cert_expiry_warn_days", None)
+        days = [days] if isinstance(days, int) else days
+        if not isinstance(days, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                                 for d in days):
+            raise ConfigProblem(file, at("cert_expiry_warn_days"), "cert_expiry_warn_days must be a list of days",
+                                "e.g. cert_expiry_warn_days: [30, 7]; [] turns the warnings off")
+        kw["cert_warn_days"] = tuple(sorted(set(days), reverse=True))
     if has("maintenance"):
         mw = get("maintenance", None)
         if not isinstance(mw, list):

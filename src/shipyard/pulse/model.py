@@ -158,9 +158,10 @@ class Monitor:
     # push (a dead man's switch): the token, and how long a missed ping may be late
     push_token: str | None = None
     grace: float = 0.0
-    # response time: "slow" when the mean of the last `slow_window` checks exceeds this (ms)
+    # response time: "slow" when the mean (or pNN) of the last `slow_window` good checks exceeds this (ms)
     slow_threshold_ms: float | None = None
     slow_window: int = 5
+    slow_stat: str = "mean"  # mean | p50 .. p99
     cert_warn_days: tuple[int, ...] | None = None  # None: the settings' default
     # alerting
     channel: str | None = None

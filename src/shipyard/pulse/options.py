@@ -79,6 +79,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "alert.reminder": (HONOURED, "pulse: repeat the 'down' notice this often"),
     "alert.reminder_interval": (HONOURED, "pulse: the same as alert.reminder"),
     "maintenance": (HONOURED, "pulse: daily or one-off windows"),
+    "slow_threshold": (HONOURED, "pulse: 800ms, or {threshold: 800ms, checks: 5, stat: mean|p95}"),
+    "cert_expiry_warn_days": (HONOURED, "pulse: days left that warn, default pulse.cert_warn_days [30, 7]"),
 }
 
 

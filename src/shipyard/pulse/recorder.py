@@ -150,7 +150,9 @@ class Recorder:
             fields["reminder"] = True
         if ev.kind == "resolved":
             fields["down_for"] = span
-        message = text[2].format(error=ev.error, failures=ev.failures, since=iso(ev.since), span=span, **ev.fields)
+        expires_iso = iso(ev.fields.get("expires"))
+        message = text[2].format(error=ev.error, failures=ev.failures, since=iso(ev.since), span=span,
+                                 expires_iso=expires_iso, **ev.fields)
         notice = Notice(tool="pulse", level=text[0], title=text[1].format(name=m.display_name, **ev.fields),
                         message=m.scrub(message), channel=m.channel or self.default_channel,
                         fields=redact_obj(fields, m.secrets))
@@ -169,4 +171,10 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "down": ("failure", "{name} is down", "{error} ({failures} failed checks in a row since {since})"),
     "reminder": ("failure", "{name} is still down", "down for {span}: {error}"),
     "resolved": ("success", "{name} is back up", "resolved after {span} down"),
+    "slow": ("warning", "{name} is slow", "{stat} response time {response_ms:g} ms over the last {checks} checks "
+                                          "(threshold {threshold_ms:g} ms)"),
+    "fast": ("success", "{name} is fast again", "{stat} response time {response_ms:g} ms after {span} slow "
+                                                "(threshold {threshold_ms:g} ms)"),
+    "cert": ("warning", "{name}: TLS certificate expires in {days_left} days",
+             "the certificate expires on {expires_iso} (warning at {threshold_days} days left)"),
 }

@@ -22,7 +22,7 @@ from typing import Callable
 
 from shipyard.errors import ConfigError
 from shipyard.notify import Notifier, get_notifier
-from shipyard.pulse.alerting import MonitorState, observe
+from shipyard.pulse.alerting import MonitorState, observe, observe_cert, observe_speed
 from shipyard.pulse.checks import ClientPool, run_check
 from shipyard.pulse.clock import Clock, SystemClock
 from shipyard.pulse.config import ParseLimits
@@ -59,6 +59,7 @@ class PulseService:
         self.recorder = Recorder(self.history, notifier or get_notifier(settings), opts.channel)
         self.status = StatusView(self)
         self.max_body = opts.max_body_bytes
+        self.cert_warn_days = tuple(sorted(set(opts.cert_warn_days), reverse=True))
         self.monitors: dict[str, Monitor] = {}
         self.states: dict[str, MonitorState] = {}
         self.running: dict[str, asyncio.Task] = {}
@@ -145,7 +146,10 @@ class PulseService:
             if current is None:
                 return  # removed while it ran: record, do not alert
             state = self.states.setdefault(m.id, MonitorState())
-            for ev in observe(state, current, r, self.clock.now()):
+            now = self.clock.now()
+            warn = current.cert_warn_days if current.cert_warn_days is not None else self.cert_warn_days
+            for ev in [*observe(state, current, r, now), *observe_speed(state, current, r, now),
+                       *observe_cert(state, current, r, now, warn)]:
                 self.recorder.event(ev)
         except Exception:  # noqa: BLE001 - one broken check must not stop the service
             log.exception("pulse: check %s crashed", m.id)

@@ -91,5 +91,9 @@ class StatusView:
                 "consecutive_failures": st.consecutive_failures,
                 "incident_since": iso(st.incident_started),
                 "checks": st.checks, "failures": st.failures,
+                "slow": st.slow, "slow_threshold_ms": m.slow_threshold_ms,
+                "cert_expires": iso(last.cert_expires) if last and last.cert_expires else None,
+                "cert_days_left": round((last.cert_expires - now) / 86400, 3)
+                if last and last.cert_expires else None,
             })
         return out

@@ -55,6 +55,10 @@ def render_metrics(svc: StatusView) -> str:
            [(lab[m["id"]], 1 if m["ok"] else 0) for m in snap if m["ok"] is not None])
     family("pulse_monitor_alerting", "gauge", "1 while the monitor is down past its failure threshold.",
            [(lab[m["id"]], 1 if m["status"] == "down" else 0) for m in snap])
+    family("pulse_monitor_slow", "gauge", "1 while the response time is over the monitor's slow_threshold.",
+           [(lab[m["id"]], 1 if m["slow"] else 0) for m in snap if m["slow_threshold_ms"] is not None])
+    family("pulse_tls_cert_days_left", "gauge", "Days until the TLS certificate of the last check expires.",
+           [(lab[m["id"]], float(m["cert_days_left"])) for m in snap if m["cert_days_left"] is not None])
     family("pulse_check_duration_seconds", "gauge", "Response time of the last check.",
            [(lab[m["id"]], m["rtt_ms"] / 1000.0) for m in snap if m["rtt_ms"] is not None])
     family("pulse_checks_total", "counter", "Checks run since the monitor started.",
@@ -73,10 +77,12 @@ def render_metrics(svc: StatusView) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _chart(points: list[tuple[float, float | None, float]], start: float, span: float) -> str:
-    """An inline SVG: mean response time per hour, hours with failed checks marked red."""
+def _chart(points: list[tuple[float, float | None, float]], start: float, span: float,
+           threshold: float | None = None) -> str:
+    """An inline SVG: mean response time per hour, hours with failed checks marked red, and
+    the slow threshold as a dashed orange line."""
     w, h, pad = 320, 64, 4
-    rtts = [p[1] for p in points if p[1] is not None]
+    rtts = [p[1] for p in points if p[1] is not None] + ([threshold * 1.1] if threshold else [])
     if not points:
         return (f'<svg class="chart" width="{w}" height="{h}" role="img" aria-label="no data">'
                 f'<text x="{w / 2}" y="{h / 2}" text-anchor="middle" class="nodata">no data yet</text></svg>')
@@ -90,12 +96,14 @@ def _chart(points: list[tuple[float, float | None, float]], start: float, span: 
         return h - pad - v / top * (h - 2 * pad)
 
     pts = " ".join(f"{x(t + 1800):.1f},{y(v):.1f}" for t, v, _ in points if v is not None)
+    line = (f'<line class="threshold" x1="{pad}" x2="{w - pad}" y1="{y(threshold):.1f}" y2="{y(threshold):.1f}">'
+            f'<title>slow above {threshold:g} ms</title></line>' if threshold else "")
     bad = "".join(f'<rect x="{x(t):.1f}" y="0" width="{(w - 2 * pad) / 24:.1f}" height="{h}" class="bad"><title>'
                   f'{(1 - ok) * 100:.0f}% failed in the hour from {_fmt_time(t)}</title></rect>'
                   for t, _, ok in points if ok < 1)
     return (f'<svg class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
             f'aria-label="response time, max {top:.0f} ms">{bad}'
-            f'<polyline points="{pts}" fill="none" stroke="#2563eb" stroke-width="1.5"/>'
+            f'<polyline points="{pts}" fill="none" stroke="#2563eb" stroke-width="1.5"/>{line}'
             f'<text x="{w - pad}" y="12" text-anchor="end" class="axis">{top:.0f} ms</text></svg>')
 
 
@@ -110,6 +118,8 @@ main{padding:20px 24px;max-width:1200px}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;font-size:12px;font-weight:700;text-transform:uppercase;margin-right:8px}
 .up{background:#d1fae5;color:#065f46} .down{background:#fee2e2;color:#991b1b} .failing{background:#fef3c7;color:#92400e}
 .pending{background:#e5e7eb;color:#374151} .maintenance{background:#dbeafe;color:#1e40af}
+.slow{background:#ffedd5;color:#9a3412} .chart .threshold{stroke:#ea580c;stroke-dasharray:4 3}
+.cert{font-size:12px;color:#52606d} .cert.soon{color:#9a3412;font-weight:600}
 table.uptime{border-collapse:collapse;font-size:13px} table.uptime td,table.uptime th{padding:2px 10px;text-align:right}
 table.uptime th{font-weight:500;color:#52606d}
 .chart{background:#fafbfc;border:1px solid #e4e7eb;border-radius:4px} .chart .bad{fill:#fecaca}
@@ -120,10 +130,18 @@ table.incidents td,table.incidents th{padding:6px 10px;border-bottom:1px solid #
 """
 
 
+def _cert(m: dict[str, Any]) -> str:
+    days = m["cert_days_left"]
+    if days is None:
+        return ""
+    return (f"<div class='cert{' soon' if days < 30 else ''}' data-days='{days:.0f}'>certificate expires in "
+            f"{days:.0f} days ({m['cert_expires']})</div>")
+
+
 def render_page(svc: StatusView, uptime: dict, series: dict, incidents: list[dict]) -> str:
     now = svc.now()
     # What needs attention first: down, failing, then the rest by name.
-    order = {"down": 0, "failing": 1, "maintenance": 2, "pending": 3, "up": 4}
+    order = {"down": 0, "failing": 1, "slow": 2, "maintenance": 3, "pending": 4, "up": 5}
     snap = sorted(svc.snapshot(), key=lambda m: (order.get(m["status"], 5), m["name"].lower()))
     esc = html.escape
     n_up = sum(1 for m in snap if m["status"] == "up")
@@ -147,9 +165,10 @@ def render_page(svc: StatusView, uptime: dict, series: dict, incidents: list[dic
             f"<div><div><span class='badge {m['status']}'>{m['status']}</span>"
             f"<span class='name'>{esc(m['name'])}</span></div>"
             f"<div class='meta'>{esc(m['id'])} · {m['type']} · {esc(', '.join(m['targets']))} · {esc(m['schedule'])}</div>"
-            f"<div class='meta'>last check {esc(m['last_check'] or 'pending')} · {rtt}</div>{err}</div>"
+            f"<div class='meta'>last check {esc(m['last_check'] or 'pending')} · {rtt}</div>{err}{_cert(m)}</div>"
             f"<table class='uptime'><tr>{heads}</tr><tr>{cells}</tr></table>"
-            f"<div>{_chart(series.get(m['id'], []), (now // 3600) * 3600 - 23 * 3600, 24 * 3600)}</div></section>")
+            f"<div>{_chart(series.get(m['id'], []), (now // 3600) * 3600 - 23 * 3600, 24 * 3600, m['slow_threshold_ms'])}"
+            f"</div></section>")
     if not snap:
         parts.append("<p>No monitors loaded. Add a YAML file to the config directory.</p>")
     names = {m["id"]: m["name"] for m in snap}

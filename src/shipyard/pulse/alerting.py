@@ -41,6 +41,8 @@ class MonitorState:
     slow: bool = False
     slow_since: float | None = None
     cert_warned: int | None = None  # the smallest warning threshold (days) already sent
+    last_ping: float | None = None  # push monitors: the last ping, or when the monitor was loaded
+    last_miss: float | None = None  # push monitors: when the last missed ping was recorded
 
     def status(self, in_maintenance: bool = False) -> str:
         """What the status page shows: down (alerting), failing (below the threshold), up,

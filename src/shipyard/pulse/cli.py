@@ -117,6 +117,32 @@ def sync_cmd(
                           highlight=False)
 
 
+@app.command("ping")
+def ping_cmd(
+    token: str = typer.Argument(..., help="The push monitor's token."),
+    url: str = typer.Option("http://127.0.0.1:8080", "--url", envvar="SHIPYARD_PULSE_URL",
+                            help="Where `pulse run --port` serves (env SHIPYARD_PULSE_URL)."),
+    status: str = typer.Option("up", "--status", help="up, or down to report a failure now."),
+    msg: str = typer.Option(None, "--msg", help="A short message shown with a down ping."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for the monitor."),
+) -> None:
+    """Tell a push monitor "I ran" (for crons): POST /api/push/TOKEN."""
+    # Imported here to cut `shipyard --help` start-up.
+    import httpx
+
+    try:
+        r = httpx.post(f"{url.rstrip('/')}/api/push/{token}", params={"status": status, "msg": msg or ""},
+                       timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"cannot reach the pulse monitor at {url}: {exc}",
+                          hint="check --url (the address `pulse run --port` serves on)") from None
+    text = r.json().get("message", r.text) if r.headers.get("content-type", "").startswith("application/json") else r.text
+    if r.status_code != 200:
+        raise InputError(f"push refused ({r.status_code}): {text}",
+                         hint="check the token" if r.status_code == 404 else None)
+    console.print(text, highlight=False)
+
+
 @app.command("status")
 def status_cmd(
     database_url: str = typer.Option(None, "--database-url", help="History database (default: pulse.database_url / ./pulse.sqlite3)."),

@@ -39,12 +39,12 @@ from shipyard.pulse import kinds
 from shipyard.pulse.fields import Fields
 from shipyard.pulse.model import DEFAULT_TIMEOUT, ConfigProblem, Monitor
 from shipyard.pulse.options import REFUSED, known_keys, lookup
-from shipyard.pulse.schedule import parse_schedule
+from shipyard.pulse.schedule import Schedule, parse_schedule
 from shipyard.pulse.yamlfile import LineList, YamlProblem, load_yaml
 
 MONITOR_SUFFIXES = (".yml", ".yaml")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-TYPES = ("http", "tcp", "tls")
+TYPES = ("http", "tcp", "tls", "push")
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,19 @@ def _check_keys(fx: Fields) -> None:
             raise ConfigProblem(fx.file, kline, f"{key} is not supported by pulse: {entry[1]}")
 
 
+def _targets(fx: Fields, mid: str, mtype: str, found: list[str]) -> dict[str, Any]:
+    # Heartbeat's http monitor takes `urls` (older) or `hosts`; tcp/tls take hosts (host:port,
+    # or host plus `ports`).
+    tkey = "urls" if fx.has("urls") else "hosts"
+    targets = f.str_list(fx.get(tkey))
+    if not targets:
+        raise fx.problem(tkey if fx.has(tkey) else None,
+                         f"monitor {mid!r} has no {'urls' if mtype == 'http' else 'hosts'}",
+                         "list at least one, e.g. urls: ['http://service:8080/health']"
+                         if mtype == "http" else "list at least one, e.g. hosts: ['db.internal:5432']")
+    return kinds.http(fx, targets, found) if mtype == "http" else kinds.tcp(fx, targets)  # tcp, tls
+
+
 def parse_monitor(item: Any, file: str, line: int, limits: ParseLimits = ParseLimits(),
                   secrets: tuple[str, ...] = ()) -> Monitor:
     """One list item -> a Monitor, or ConfigProblem naming file and line."""
@@ -88,15 +101,25 @@ def parse_monitor(item: Any, file: str, line: int, limits: ParseLimits = ParseLi
     mtype = fx.get("type")
     if mtype not in TYPES:
         raise fx.problem("type", f"monitor {mid!r}: type {mtype!r} is not supported", f"use one of {', '.join(TYPES)}")
-    if not fx.has("schedule"):
-        raise fx.problem(None, f"monitor {mid!r} has no 'schedule'", "add e.g. schedule: '@every 30s'")
-    try:
-        schedule = parse_schedule(fx.get("schedule"))
-    except ValueError as exc:
-        raise fx.problem("schedule", str(exc)) from None
-    if schedule.shortest_gap(0.0) < limits.min_interval:
-        raise fx.problem("schedule", f"schedule {schedule.text!r} runs more often than every "
-                                     f"{limits.min_interval:g}s", "the shortest interval is pulse.min_interval")
+    found: list[str] = list(secrets)
+    if mtype == "push":
+        # A push monitor has no schedule of its own: whether a ping is overdue is looked at
+        # every second (no I/O), so a miss is seen within a second of every + grace.
+        kw = kinds.push(fx, found)
+        if kw["push_every"] < limits.min_interval:
+            raise fx.problem("every", f"every {fx.get('every')!r} is shorter than {limits.min_interval:g}s",
+                             "the shortest interval is pulse.min_interval")
+        schedule = Schedule(text=f"push every {fx.get('every')}", every=1.0)
+    else:
+        if not fx.has("schedule"):
+            raise fx.problem(None, f"monitor {mid!r} has no 'schedule'", "add e.g. schedule: '@every 30s'")
+        try:
+            schedule = parse_schedule(fx.get("schedule"))
+        except ValueError as exc:
+            raise fx.problem("schedule", str(exc)) from None
+        if schedule.shortest_gap(0.0) < limits.min_interval:
+            raise fx.problem("schedule", f"schedule {schedule.text!r} runs more often than every "
+                                         f"{limits.min_interval:g}s", "the shortest interval is pulse.min_interval")
     enabled = f.boolean(fx.get("enabled", True), file, fx.at("enabled"), "enabled")
     timeout = f.duration(fx.get("timeout", DEFAULT_TIMEOUT), file, fx.at("timeout"), "timeout")
     ipv4 = f.boolean(fx.get("ipv4", True), file, fx.at("ipv4"), "ipv4")
@@ -107,17 +130,8 @@ def parse_monitor(item: Any, file: str, line: int, limits: ParseLimits = ParseLi
     if mode not in ("any", "all"):
         raise fx.problem("mode", f"mode {mode!r} is not valid", "use mode: any or mode: all")
 
-    # Targets: Heartbeat's http monitor takes `urls` (older) or `hosts`; tcp takes hosts
-    # (host:port, or host plus `ports`).
-    tkey = "urls" if fx.has("urls") else "hosts"
-    targets = f.str_list(fx.get(tkey))
-    if not targets:
-        raise fx.problem(tkey if fx.has(tkey) else None,
-                         f"monitor {mid!r} has no {'urls' if mtype == 'http' else 'hosts'}",
-                         "list at least one, e.g. urls: ['http://service:8080/health']"
-                         if mtype == "http" else "list at least one, e.g. hosts: ['db.internal:5432']")
-    found: list[str] = list(secrets)
-    kw = kinds.http(fx, targets, found) if mtype == "http" else kinds.tcp(fx, targets)  # tcp, tls
+    if mtype != "push":
+        kw = _targets(fx, mid, mtype, found)
     kw.update(f.alerting(fx.get, fx.has, fx.at, file))
     kw["tls"] = f.tls(fx.get, fx.has, fx.at, file)
     if kw["tls"].key_passphrase:

@@ -115,3 +115,31 @@ def tcp(fx: Fields, targets: list[str]) -> dict[str, Any]:
     if fx.has("check.receive"):
         kw["receive"] = str(fx.get("check.receive"))
     return kw
+
+
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+
+
+def push(fx: Fields, secrets: list[str]) -> dict[str, Any]:
+    """`type: push` (a dead man's switch): the cron POSTs /api/push/<token> at least every
+    `every`; a ping later than `every + grace` is missed. Alerts after one missed ping unless
+    the file says otherwise."""
+    token = fx.get("token")
+    if not isinstance(token, str) or not _TOKEN_RE.match(token):
+        raise fx.problem("token" if fx.has("token") else None,
+                         "a push monitor needs a token of 16-128 letters, digits, '-' or '_'",
+                         "e.g. token: ${BACKUP_PUSH_TOKEN} (generate one with `openssl rand -hex 16`)")
+    secrets.append(token)
+    if not fx.has("every"):
+        raise fx.problem(None, "a push monitor needs 'every' (how often the cron pings)", "e.g. every: 1h")
+    for k in ("urls", "hosts", "schedule"):
+        if fx.has(k):
+            raise fx.problem(k, f"a push monitor takes no {k!r}", "pushes come in; use every and grace")
+    kw: dict[str, Any] = {"targets": (), "push_token": token,
+                          "push_every": f.duration(fx.get("every"), fx.file, fx.at("every"), "every"),
+                          "grace": f.duration(fx.get("grace", "30s"), fx.file, fx.at("grace"), "grace", positive=False)}
+    if not fx.has("alert.failure_threshold"):
+        kw["failure_threshold"] = 1
+    if not fx.has("alert.success_threshold"):
+        kw["success_threshold"] = 1
+    return kw

@@ -157,6 +157,7 @@ class Monitor:
     resolver: str | None = None
     # push (a dead man's switch): the token, and how long a missed ping may be late
     push_token: str | None = None
+    push_every: float = 0.0
     grace: float = 0.0
     # response time: "slow" when the mean (or pNN) of the last `slow_window` good checks exceeds this (ms)
     slow_threshold_ms: float | None = None

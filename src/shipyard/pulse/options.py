@@ -80,6 +80,9 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "alert.reminder_interval": (HONOURED, "pulse: the same as alert.reminder"),
     "maintenance": (HONOURED, "pulse: daily or one-off windows"),
     "slow_threshold": (HONOURED, "pulse: 800ms, or {threshold: 800ms, checks: 5, stat: mean|p95}"),
+    "token": (HONOURED, "pulse, push: the secret in POST /api/push/<token> (16-128 characters; never shown)"),
+    "every": (HONOURED, "pulse, push: how often the cron pings"),
+    "grace": (HONOURED, "pulse, push: how late a ping may be (30s)"),
     "cert_expiry_warn_days": (HONOURED, "pulse: days left that warn, default pulse.cert_warn_days [30, 7]"),
 }
 

@@ -22,6 +22,7 @@ from typing import Callable
 
 from shipyard.errors import ConfigError
 from shipyard.notify import Notifier, get_notifier
+from shipyard.pulse import push
 from shipyard.pulse.alerting import MonitorState, observe, observe_cert, observe_speed
 from shipyard.pulse.checks import ClientPool, run_check
 from shipyard.pulse.clock import Clock, SystemClock
@@ -40,7 +41,7 @@ log = logging.getLogger("shipyard.pulse")
 # ${SECRETS} in paths) at INFO/DEBUG: pulse logs its own, scrubbed, messages instead.
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).setLevel(logging.WARNING)
-_NAP = 0.1  # the scheduler wakes at least this often: a reload may add a monitor due sooner
+_IDLE = 3600.0  # the scheduler's sleep with nothing scheduled (a reload wakes it)
 
 
 class PulseService:
@@ -59,6 +60,7 @@ class PulseService:
         self.recorder = Recorder(self.history, notifier or get_notifier(settings), opts.channel)
         self.status = StatusView(self)
         self.max_body = opts.max_body_bytes
+        self.push_limit = push.RateLimit(opts.push_rate_per_minute)
         self.cert_warn_days = tuple(sorted(set(opts.cert_warn_days), reverse=True))
         self.monitors: dict[str, Monitor] = {}
         self.states: dict[str, MonitorState] = {}
@@ -69,6 +71,7 @@ class PulseService:
         self.port: int | None = None
         self._fingerprint: object = None
         self._stop: asyncio.Event | None = None
+        self._wake = asyncio.Event()
         self._pool: ClientPool | None = None
 
     # ---- config ---------------------------------------------------------------------------
@@ -103,9 +106,12 @@ class PulseService:
             self.monitors[mid] = m  # same check or not: file/line may have moved
             if old is not None and old.fingerprint() == m.fingerprint():
                 continue
-            self.states.setdefault(mid, MonitorState())
+            st = self.states.setdefault(mid, MonitorState())
+            if m.type == "push" and st.last_ping is None:
+                st.last_ping = now  # a push monitor gives its cron every + grace from now
             if old is None or old.schedule != m.schedule:
                 self.scheduler.add(m, now)
+                self._wake.set()
             log.debug("pulse: monitor %s %s (%s, %s)", mid, "updated" if old else "added", m.schedule.text,
                       ", ".join(m.public_targets))
             added, updated = (added + 1, updated) if old is None else (added, updated + 1)
@@ -122,12 +128,29 @@ class PulseService:
         while not self._stop.is_set():
             now = self.clock.now()
             for m, due in self.scheduler.pop_due(now, self.monitors):
+                if m.type == "push":
+                    st = self.states.setdefault(m.id, MonitorState())
+                    missed = push.overdue(m, st.last_ping if st.last_ping is not None else now,
+                                          st.last_miss, now)
+                    if missed is not None:
+                        st.last_miss = now
+                        self._record(m, missed)
+                    continue
                 if m.id in self.running:
                     self.skipped_total += 1
                 else:
                     self.running[m.id] = asyncio.create_task(self._check(m, due))
             nxt = self.scheduler.next_due()
-            await self.clock.sleep(_NAP if nxt is None else min(max(nxt - now, 0.0), _NAP))
+            # Sleep until the next slot, or until a reload adds a monitor (it may be due sooner).
+            sleeper = asyncio.ensure_future(self.clock.sleep(_IDLE if nxt is None else max(nxt - now, 0.0)))
+            waker = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in (sleeper, waker):
+                    t.cancel()
+                await asyncio.gather(sleeper, waker, return_exceptions=True)
+            self._wake.clear()
 
     async def _check(self, m: Monitor, due: float) -> None:
         try:
@@ -136,25 +159,43 @@ class PulseService:
                 start = self.clock.now()
                 out = await run_check(client, m, self.max_body)
             lag_ms = max(0.0, (start - due) * 1000)
-            r = CheckResult(m.id, start, out.ok, out.rtt_ms, out.status,
-                            m.scrub(out.error) if out.error else None, lag_ms, m.in_maintenance(start),
-                            out.cert_expires)
             self.lags.append(lag_ms)
-            self.checks_total += 1
-            self.recorder.add(r)
-            current = self.monitors.get(m.id)
-            if current is None:
-                return  # removed while it ran: record, do not alert
-            state = self.states.setdefault(m.id, MonitorState())
-            now = self.clock.now()
-            warn = current.cert_warn_days if current.cert_warn_days is not None else self.cert_warn_days
-            for ev in [*observe(state, current, r, now), *observe_speed(state, current, r, now),
-                       *observe_cert(state, current, r, now, warn)]:
-                self.recorder.event(ev)
+            self._record(m, CheckResult(m.id, start, out.ok, out.rtt_ms, out.status,
+                                        m.scrub(out.error) if out.error else None, lag_ms, False, out.cert_expires))
         except Exception:  # noqa: BLE001 - one broken check must not stop the service
             log.exception("pulse: check %s crashed", m.id)
         finally:
             self.running.pop(m.id, None)
+
+    def _record(self, m: Monitor, r: CheckResult) -> None:
+        """One result: into the history batch, then through the alert rules."""
+        r.maintenance = m.in_maintenance(r.ts)
+        self.checks_total += 1
+        self.recorder.add(r)
+        current = self.monitors.get(m.id)
+        if current is None:
+            return  # removed while it ran: record, do not alert
+        state = self.states.setdefault(m.id, MonitorState())
+        now = self.clock.now()
+        warn = current.cert_warn_days if current.cert_warn_days is not None else self.cert_warn_days
+        for ev in [*observe(state, current, r, now), *observe_speed(state, current, r, now),
+                   *observe_cert(state, current, r, now, warn)]:
+            self.recorder.event(ev)
+
+    def receive_push(self, token: str, status: str, msg: str | None, client: str) -> tuple[int, str]:
+        """POST /api/push/<token> (on the loop): (HTTP status, what to answer)."""
+        now = self.clock.now()
+        m = push.find(token, self.monitors)
+        if not self.push_limit.allow(f"token:{m.id}" if m else f"client:{client}", now):
+            return 429, "too many pushes; slow down"
+        if m is None:
+            return 404, "no push monitor has this token"
+        if status not in ("up", "down"):
+            return 400, "status must be up or down"
+        st = self.states.setdefault(m.id, MonitorState())
+        st.last_ping, st.last_miss = now, None
+        self._record(m, push.ping_result(m, now, status, msg))
+        return 200, f"ok: {m.id} {status}"
 
     async def _writer(self) -> None:
         assert self._stop is not None
@@ -218,7 +259,7 @@ class PulseService:
                  asyncio.create_task(self._watcher(), name="pulse-watcher")]
         try:
             if port is not None:
-                server = await serve(self.status, host, port)
+                server = await serve(self.status, host, port, self.receive_push)
                 tasks.append(server.task)
                 self.port = server.port
             log.info("pulse: %d monitors from %s%s", len(self.monitors), self.config_dir,

@@ -14,11 +14,11 @@ import html
 import socket
 from datetime import datetime, timezone
 import contextlib
-from typing import Any
+from typing import Any, Callable
 
 import uvicorn
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from shipyard.errors import ConfigError
 from shipyard.pulse.history import WINDOWS
@@ -182,8 +182,19 @@ def render_page(svc: StatusView, uptime: dict, series: dict, incidents: list[dic
     return "".join(parts)
 
 
-def make_app(svc: StatusView) -> FastAPI:
+PushHandler = Callable[[str, str, "str | None", str], "tuple[int, str]"]
+
+
+def make_app(svc: StatusView, push: PushHandler | None = None) -> FastAPI:
     app = FastAPI(title="shipyard pulse", docs_url="/api/docs", openapi_url="/api/openapi.json")
+
+    if push is not None:
+        # async: runs on the service's loop, where the monitors' state lives.
+        @app.post("/api/push/{token}")
+        async def push_endpoint(token: str, request: Request, status: str = "up",
+                                msg: str | None = None) -> JSONResponse:
+            code, text = push(token, status, msg, request.client.host if request.client else "?")
+            return JSONResponse({"ok": code == 200, "message": text}, status_code=code)
 
     # Sync endpoints: FastAPI runs them in its threadpool, so database reads never block the
     # event loop that runs the checks.
@@ -253,7 +264,7 @@ class RunningServer:
         self.sock.close()
 
 
-async def serve(svc: StatusView, host: str, port: int) -> RunningServer:
+async def serve(svc: StatusView, host: str, port: int, push: PushHandler | None = None) -> RunningServer:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -264,7 +275,7 @@ async def serve(svc: StatusView, host: str, port: int) -> RunningServer:
                           hint="pick another --port, or stop what is using it") from None
     sock.listen(128)
     sock.setblocking(False)
-    config = uvicorn.Config(make_app(svc), log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(make_app(svc, push), log_level="warning", lifespan="off", access_log=False)
     server = _Server(config)
     running = RunningServer(server, sock)
     # Wait until uvicorn is accepting, so `ready` really means ready.

@@ -18,9 +18,10 @@ from typing import Any, Callable
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from shipyard.errors import ConfigError
+from shipyard.pulse import badges
 from shipyard.pulse.history import WINDOWS
 from shipyard.pulse.status import StatusView
 
@@ -226,6 +227,34 @@ def make_app(svc: StatusView, push: PushHandler | None = None) -> FastAPI:
                 "series": [{"start": t, "rtt_ms": r, "ok_ratio": o}
                            for t, r, o in svc.history.series(now, monitor_ids=[monitor_id]).get(monitor_id, [])],
                 "incidents": svc.history.incidents(limit=20, monitor_id=monitor_id)}
+
+    def svg(body: str) -> Response:
+        return Response(body, media_type="image/svg+xml", headers={"Cache-Control": "no-cache, max-age=0"})
+
+    def known(monitor_id: str) -> None:
+        if svc.monitor(monitor_id) is None:
+            raise HTTPException(404, f"no monitor {monitor_id!r}; see /api/monitors")
+
+    @app.get("/badge/{monitor_id}/status.svg")
+    def status_svg(monitor_id: str) -> Response:
+        known(monitor_id)
+        return svg(badges.status_badge(next(m["status"] for m in svc.snapshot() if m["id"] == monitor_id)))
+
+    @app.get("/badge/{monitor_id}/uptime-{window}.svg")
+    def uptime_svg(monitor_id: str, window: str) -> Response:
+        known(monitor_id)
+        if window not in WINDOWS:
+            raise HTTPException(404, f"no uptime window {window!r}; use one of {', '.join(WINDOWS)}")
+        up = svc.history.uptime(svc.now(), [monitor_id]).get(monitor_id, {})
+        return svg(badges.uptime_badge(window, up.get(window)))
+
+    @app.get("/badge/{monitor_id}/response-time.svg")
+    def response_time_svg(monitor_id: str) -> Response:
+        """Mean response time of the successful checks over the last 24 hours."""
+        known(monitor_id)
+        hours = svc.history.series(svc.now(), monitor_ids=[monitor_id]).get(monitor_id, [])
+        means = [rtt for _, rtt, _ in hours if rtt is not None]
+        return svg(badges.response_time_badge(sum(means) / len(means) if means else None))
 
     @app.get("/api/incidents")
     def incidents(limit: int = 50) -> dict[str, Any]:

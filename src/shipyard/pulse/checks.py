@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator
 import httpx
 
 from shipyard.pulse.model import Monitor, TlsOptions
+from shipyard.pulse.netchecks import check_dns, check_icmp
 from shipyard.pulse.tlsconf import cert_not_after, ssl_context
 
 
@@ -270,4 +271,11 @@ async def check_tcp(m: Monitor) -> Outcome:
 async def run_check(client: httpx.AsyncClient, m: Monitor, max_body: int = 1_048_576) -> Outcome:
     if m.type == "http":
         return await check_http(client, m, max_body)
+    if m.type in ("dns", "icmp"):
+        t0 = time.perf_counter()
+        try:
+            ok, rtt, err = await asyncio.wait_for((check_dns if m.type == "dns" else check_icmp)(m), m.timeout + 1)
+        except (asyncio.TimeoutError, TimeoutError):
+            ok, rtt, err = False, (time.perf_counter() - t0) * 1000, f"timed out after {m.timeout:g}s"
+        return Outcome(ok, rtt, None, err)
     return await check_tcp(m)  # tcp, tls

@@ -38,13 +38,14 @@ from shipyard.pulse import fields as f
 from shipyard.pulse import kinds
 from shipyard.pulse.fields import Fields
 from shipyard.pulse.model import DEFAULT_TIMEOUT, ConfigProblem, Monitor
+from shipyard.pulse.netchecks import icmp_available
 from shipyard.pulse.options import REFUSED, known_keys, lookup
 from shipyard.pulse.schedule import Schedule, parse_schedule
 from shipyard.pulse.yamlfile import LineList, YamlProblem, load_yaml
 
 MONITOR_SUFFIXES = (".yml", ".yaml")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-TYPES = ("http", "tcp", "tls", "push")
+TYPES = ("http", "tcp", "tls", "push", "dns", "icmp")
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,13 @@ def _targets(fx: Fields, mid: str, mtype: str, found: list[str]) -> dict[str, An
                          f"monitor {mid!r} has no {'urls' if mtype == 'http' else 'hosts'}",
                          "list at least one, e.g. urls: ['http://service:8080/health']"
                          if mtype == "http" else "list at least one, e.g. hosts: ['db.internal:5432']")
-    return kinds.http(fx, targets, found) if mtype == "http" else kinds.tcp(fx, targets)  # tcp, tls
+    if mtype == "http":
+        return kinds.http(fx, targets, found)
+    if mtype == "dns":
+        return kinds.dns_(fx, targets)
+    if mtype == "icmp":
+        return kinds.icmp(fx, targets, icmp_available())
+    return kinds.tcp(fx, targets)  # tcp, tls
 
 
 def parse_monitor(item: Any, file: str, line: int, limits: ParseLimits = ParseLimits(),

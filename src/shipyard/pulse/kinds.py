@@ -143,3 +143,33 @@ def push(fx: Fields, secrets: list[str]) -> dict[str, Any]:
     if not fx.has("alert.success_threshold"):
         kw["success_threshold"] = 1
     return kw
+
+
+RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "PTR", "SOA", "CAA")
+
+
+def dns_(fx: Fields, targets: list[str]) -> dict[str, Any]:
+    """`type: dns`: hosts are names; dns.type (A), dns.expect (values that must be among the
+    answers), dns.resolver (host[:port], default the system's)."""
+    rtype = str(fx.get("dns.type", "A")).upper()
+    if rtype not in RECORD_TYPES:
+        raise fx.problem("dns.type", f"dns.type {rtype!r} is not supported", f"use one of {', '.join(RECORD_TYPES)}")
+    kw: dict[str, Any] = {"targets": tuple(targets), "record_type": rtype}
+    if fx.has("dns.expect"):
+        exp = f.str_list(fx.get("dns.expect"))
+        if not exp:
+            raise fx.problem("dns.expect", "dns.expect must be a value or a list of values")
+        kw["expect"] = tuple(exp)
+    if fx.has("dns.resolver"):
+        res = str(fx.get("dns.resolver"))
+        if not re.match(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$", res):
+            raise fx.problem("dns.resolver", f"dns.resolver {res!r} is not host[:port]", "e.g. 10.0.0.2 or 10.0.0.2:5353")
+        kw["resolver"] = res
+    return kw
+
+
+def icmp(fx: Fields, targets: list[str], refusal: str | None) -> dict[str, Any]:
+    """`type: icmp`: refused here, with the reason, when unprivileged ICMP is not allowed."""
+    if refusal is not None:
+        raise fx.problem("type", f"icmp monitors cannot run here: {refusal}")
+    return {"targets": tuple(targets)}

@@ -16,7 +16,7 @@ _DOC_SHAPING = "shapes Heartbeat's Elasticsearch documents; pulse writes no docu
 
 # key or prefix (ending in '.') -> (what pulse does, why / how)
 OPTIONS: dict[str, tuple[str, str]] = {
-    "type": (HONOURED, "http, tcp, tls, dns, icmp, push"),
+    "type": (HONOURED, "http, tcp, tls, dns, icmp (unprivileged ICMP only; refused where the system forbids it), push"),
     "id": (HONOURED, "names the monitor in alerts, history, API and badges"),
     "name": (HONOURED, "shown on the page and in notices"),
     "enabled": (HONOURED, "false: the monitor is not run"),
@@ -60,6 +60,9 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "response.include_body_max_bytes": (IGNORED, "pulse records no response bodies (pulse.max_body_bytes caps what is read)"),
     "response.include_headers": (IGNORED, "pulse records no response headers"),
     "wait": (IGNORED, "icmp: the timeout bounds the wait"),
+    "dns.type": (HONOURED, "pulse, dns: the record type (A)"),
+    "dns.expect": (HONOURED, "pulse, dns: values that must be among the answers"),
+    "dns.resolver": (HONOURED, "pulse, dns: host[:port] of the resolver (default: the system's)"),
     "tags": (IGNORED, _DOC_SHAPING),
     "fields": (IGNORED, _DOC_SHAPING),
     "fields_under_root": (IGNORED, _DOC_SHAPING),

@@ -159,7 +159,8 @@ class Running:
     def settle(self, timeout: float = 10.0) -> None:
         """Wait (on the wall clock, briefly) until the service has done everything that is due
         at the manual clock's time: its loop tasks sleep again and no check is in flight."""
-        wait_for(lambda: self.clock.settled(3) and not self.svc.running,
+        tasks = 4 if self.svc.sync_from else 3  # scheduler, writer, watcher (+ syncer)
+        wait_for(lambda: self.clock.settled(tasks) and not self.svc.running,
                  timeout, 0.005, "the service to catch up with the manual clock")
 
     def flush(self) -> None:

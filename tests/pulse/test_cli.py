@@ -35,7 +35,7 @@ def test_help(capsys, cmd):
 
 
 def test_validate(capsys, tmp_path):
-    code, out, _ = cli(capsys, "pulse", "validate", str(REPO / "examples" / "pulse"))
+    code, out, _ = cli(capsys, "pulse", "validate", str(REPO / "examples" / "pulse" / "monitors"))
     assert code == 0 and "4 monitors valid" in out
     write_monitors(tmp_path / "m" / "bad.yml", "- type: http\n  id: x\n  urls: ['http://h/']\n  schedule: '@every 1s'\n"
                    "  alert:\n    failure_treshold: 2\n")

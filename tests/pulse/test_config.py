@@ -20,7 +20,7 @@ def problem(text: str, file: str = "svc.yml") -> ConfigProblem:
 
 
 def test_examples_load():
-    res = load_dir(REPO / "examples" / "pulse")
+    res = load_dir(REPO / "examples" / "pulse" / "monitors")
     assert res.problems == []
     assert set(res.monitors) == {"billing-api", "billing-web", "orders-postgres", "cache-redis"}
     api = res.monitors["billing-api"]
@@ -175,3 +175,17 @@ def test_heartbeat_yml_forms():
     single = parse_text("type: tcp\nid: db\nhosts: ['h:1']\nschedule: '@every 5s'\n", "one.yml")
     assert [m.id for m in dotted] == [m.id for m in nested] == [m.id for m in single] == ["db"]
     assert dotted[0].line == 2 and nested[0].line == 3
+
+
+def test_ci_files_validate_then_publish():
+    """The config repo's CI (CodeBuild and GitHub Actions): valid YAML, `pulse validate` before
+    `pulse sync`, on the same folder the example's monitors live in."""
+    import yaml
+
+    build = yaml.safe_load((REPO / "examples" / "pulse" / "buildspec.yml").read_text())
+    cmds = build["phases"]["build"]["commands"]
+    assert cmds[0] == "shipyard pulse validate monitors" and cmds[1].startswith("shipyard pulse sync --from monitors --to")
+    flow = yaml.safe_load((REPO / "examples" / "pulse" / ".github" / "workflows" / "pulse.yml").read_text())
+    runs = [s["run"] for s in flow["jobs"]["validate-and-publish"]["steps"] if "run" in s]
+    assert runs[1] == "shipyard pulse validate monitors" and runs[2].startswith("shipyard pulse sync --from monitors")
+    assert load_dir(REPO / "examples" / "pulse" / "monitors").problems == []

@@ -15,6 +15,7 @@ from shipyard.console import console, err_console, print_table
 from shipyard.errors import ConfigError, InputError
 from shipyard.pulse.config import ParseLimits, load_dir
 from shipyard.pulse.history import WINDOWS, open_history
+from shipyard.pulse.schedule import parse_duration
 from shipyard.settings import get_settings
 
 app = typer.Typer(help="pulse: uptime monitors as code (Heartbeat-style YAML files, alerts, status page).",
@@ -41,14 +42,23 @@ def run_cmd(
     database_url: str = typer.Option(None, "--database-url",
                                      help="History database: postgresql://... or a SQLite path "
                                           "(default: pulse.database_url, else ./pulse.sqlite3)."),
+    sync_from: str = typer.Option(None, "--sync-from", help="s3://bucket/prefix or a folder: mirror it into "
+                                  "--config-dir at start and every --sync-every (atomic, like `pulse sync`)."),
+    sync_every: str = typer.Option("60s", "--sync-every", help="How often --sync-from is mirrored (e.g. 60s, 5m)."),
 ) -> None:
     """Run the monitors until Ctrl-C / SIGTERM (stops within pulse.stop_timeout + a second or two)."""
     # Imported here to cut `shipyard --help` start-up: the service pulls in httpx, FastAPI, uvicorn.
     from shipyard.pulse.service import PulseService
 
     settings = get_settings()
+    try:
+        every = parse_duration(sync_every)
+    except ValueError as exc:
+        raise InputError(f"--sync-every: {exc}") from None
+    if every < 1:
+        raise InputError("--sync-every must be at least 1s")
     history = open_history(database_url or settings.pulse.database_url, default_dir=settings.config_dir)
-    svc = PulseService(config_dir, settings=settings, history=history)
+    svc = PulseService(config_dir, settings=settings, history=history, sync_from=sync_from, sync_every=every)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -96,7 +106,8 @@ def validate_cmd(
 @app.command("sync")
 def sync_cmd(
     source: str = typer.Option(..., "--from", help="s3://bucket/prefix or a folder holding the committed monitor files."),
-    target: Path = typer.Option(..., "--to", help="The monitor's config folder (becomes a symlink to the current version)."),
+    target: str = typer.Option(..., "--to", help="The monitor's config folder (becomes a symlink to the current "
+                               "version), or s3://bucket/prefix to publish a checkout (CI)."),
     keep: int = typer.Option(3, "--keep", help="Old versions to keep on disk."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Allow an empty source (removes every monitor)."),
 ) -> None:

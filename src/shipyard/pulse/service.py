@@ -33,6 +33,7 @@ from shipyard.pulse.recorder import Recorder
 from shipyard.pulse.reloader import ConfigReloader
 from shipyard.pulse.scheduler import Scheduler
 from shipyard.pulse.status import StatusView
+from shipyard.pulse.sync import SyncReport, sync
 from shipyard.pulse.web import serve
 from shipyard.settings import Settings, get_settings
 
@@ -47,7 +48,7 @@ _IDLE = 3600.0  # the scheduler's sleep with nothing scheduled (a reload wakes i
 class PulseService:
     def __init__(self, config_dir: str | Path, *, settings: Settings | None = None,
                  history: HistoryStore | None = None, notifier: Notifier | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, sync_from: str | None = None, sync_every: float = 60.0) -> None:
         self.settings = settings = settings or get_settings()
         opts = settings.pulse
         self.config_dir = Path(config_dir)
@@ -72,6 +73,10 @@ class PulseService:
         self._fingerprint: object = None
         self._stop: asyncio.Event | None = None
         self._wake = asyncio.Event()
+        # `run --sync-from`: the seed's bucket -> folder step, inside the service.
+        self.sync_from, self.sync_every = sync_from, sync_every
+        self.last_sync: SyncReport | None = None
+        self.sync_errors = 0
         self._pool: ClientPool | None = None
 
     # ---- config ---------------------------------------------------------------------------
@@ -237,6 +242,27 @@ class PulseService:
             if st is not None:
                 st.triggered, st.incident_started, st.last_alert_ts = True, started, now
 
+    def sync_now(self) -> None:
+        """One `pulse sync` of sync_from into the config folder (blocking: run off the loop)."""
+        assert self.sync_from is not None
+        try:
+            rep = sync(self.sync_from, self.config_dir)
+        except Exception as exc:  # noqa: BLE001 - a bucket outage keeps the current version
+            self.sync_errors += 1
+            log.error("pulse: sync from %s failed (%s); keeping the current monitor files", self.sync_from, exc)
+            return
+        self.last_sync = rep
+        if rep.changed:
+            log.info("pulse: synced %s: %d added, %d updated, %d removed (version %s)", rep.source,
+                     len(rep.added), len(rep.updated), len(rep.removed), rep.version)
+
+    async def _syncer(self) -> None:
+        assert self._stop is not None
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            await self.clock.sleep(self.sync_every)
+            await loop.run_in_executor(None, self.sync_now)
+
     def stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
@@ -244,6 +270,11 @@ class PulseService:
     async def run(self, *, port: int | None = None, host: str = "127.0.0.1",
                   ready: Callable[["PulseService"], None] | None = None) -> None:
         """Run until `stop()`; serves the status page when `port` is given."""
+        if self.sync_from is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.sync_now)
+            if self.last_sync is None and not self.config_dir.is_dir():
+                raise ConfigError(f"the first sync from {self.sync_from} failed and {str(self.config_dir)!r} "
+                                  "does not exist yet", hint="check --sync-from (see the log above)")
         if not self.config_dir.is_dir():
             raise ConfigError(f"monitor config directory {str(self.config_dir)!r} does not exist",
                               hint="create it, or run `shipyard pulse sync --from ... --to DIR` first")
@@ -257,6 +288,8 @@ class PulseService:
         tasks = [asyncio.create_task(self._scheduler_loop(), name="pulse-scheduler"),
                  asyncio.create_task(self._writer(), name="pulse-writer"),
                  asyncio.create_task(self._watcher(), name="pulse-watcher")]
+        if self.sync_from is not None:
+            tasks.append(asyncio.create_task(self._syncer(), name="pulse-sync"))
         try:
             if port is not None:
                 server = await serve(self.status, host, port, self.receive_push)

@@ -64,7 +64,7 @@ def test_dotted_and_nested_keys_are_the_same():
     ("- type: tcp\n  id: a\n  hosts: [db]\n  schedule: '@every 1s'\n", 3, "has no port", "host:port"),
     ("- type: http\n  id: a\n  urls: ['http://h/']\n  schedule: '@every 1s'\n  check.response.status: [ok]\n",
      5, "list of HTTP status codes", None),
-    ("- type: icmp\n  id: a\n  hosts: [h]\n  schedule: '@every 1s'\n", 1, "type 'icmp' is not supported", None),
+    ("- type: browser\n  id: a\n  hosts: [h]\n  schedule: '@every 1s'\n", 1, "type 'browser' is not supported", None),
     ("- type: http\n  id: a\n  urls: ['http://h/']\n  schedule: '@every 1s'\n  alert:\n    failure_threshold: 0\n",
      6, "failure_threshold must be", None),
     ("- type: http\n  id: a\n  urls: ['http://h/']\n  schedule: '@every 1s'\n  maintenance:\n"

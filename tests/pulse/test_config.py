@@ -189,3 +189,13 @@ def test_ci_files_validate_then_publish():
     runs = [s["run"] for s in flow["jobs"]["validate-and-publish"]["steps"] if "run" in s]
     assert runs[1] == "shipyard pulse validate monitors" and runs[2].startswith("shipyard pulse sync --from monitors")
     assert load_dir(REPO / "examples" / "pulse" / "monitors").problems == []
+
+
+def test_docs_option_table_is_the_options_table():
+    """docs/pulse.md says, per Heartbeat option, what pulse.options.OPTIONS says (no drift)."""
+    from shipyard.pulse.options import OPTIONS
+
+    doc = (REPO / "docs" / "pulse.md").read_text()
+    for key, (what, _) in OPTIONS.items():
+        shown = key + "*" if key.endswith(".") else key
+        assert f"| `{shown}` | {what} |" in doc, key

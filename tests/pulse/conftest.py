@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.pulse.service import PulseService
+from shipyard.pulse.web import serve
 from shipyard.settings import get_settings
 from tests.helpers import free_port, wait_for
 from tests.pulse.clock import ManualClock
@@ -221,7 +222,7 @@ def run_pulse():
             loop = asyncio.new_event_loop()
             holder["loop"] = loop
             try:
-                loop.run_until_complete(svc.run(port=port, ready=lambda s: ready.set()))
+                loop.run_until_complete(svc.run(port=port, ready=lambda s: ready.set(), serve=serve))
             except BaseException as exc:  # surfaced to the test below
                 errors.append(exc)
                 ready.set()

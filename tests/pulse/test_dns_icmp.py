@@ -14,7 +14,7 @@ import pytest
 
 from shipyard.pulse.config import parse_text
 from shipyard.pulse.model import ConfigProblem
-from shipyard.pulse.netchecks import icmp_available, icmp_refusal
+from shipyard.pulse.kinds import icmp_available, icmp_refusal
 from tests.pulse.test_checks import check
 
 ZONE = {("billing.internal.", "A"): ["10.1.2.3", "10.1.2.4"], ("billing.internal.", "TXT"): ['"v=ok"'],

@@ -49,6 +49,7 @@ def run_cmd(
     """Run the monitors until Ctrl-C / SIGTERM (stops within pulse.stop_timeout + a second or two)."""
     # Imported here to cut `shipyard --help` start-up: the service pulls in httpx, FastAPI, uvicorn.
     from shipyard.pulse.service import PulseService
+    from shipyard.pulse.web import serve  # start-up cost too: FastAPI and uvicorn
 
     settings = get_settings()
     try:
@@ -74,7 +75,7 @@ def run_cmd(
             where = f", status page http://{host}:{s.port}/" if s.port else ""
             err_console.print(f"pulse: {len(s.monitors)} monitors from {config_dir}{where}; Ctrl-C to stop")
 
-        await svc.run(port=port, host=host, ready=ready)
+        await svc.run(port=port, host=host, ready=ready, serve=serve)
 
     try:
         asyncio.run(main())

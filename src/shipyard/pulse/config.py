@@ -38,7 +38,6 @@ from shipyard.pulse import fields as f
 from shipyard.pulse import kinds
 from shipyard.pulse.fields import Fields
 from shipyard.pulse.model import DEFAULT_TIMEOUT, ConfigProblem, Monitor
-from shipyard.pulse.netchecks import icmp_available
 from shipyard.pulse.options import REFUSED, known_keys, lookup
 from shipyard.pulse.schedule import Schedule, parse_schedule
 from shipyard.pulse.yamlfile import LineList, YamlProblem, load_yaml
@@ -86,7 +85,7 @@ def _targets(fx: Fields, mid: str, mtype: str, found: list[str]) -> dict[str, An
     if mtype == "dns":
         return kinds.dns_(fx, targets)
     if mtype == "icmp":
-        return kinds.icmp(fx, targets, icmp_available())
+        return kinds.icmp(fx, targets, kinds.icmp_available())
     return kinds.tcp(fx, targets)  # tcp, tls
 
 

@@ -288,6 +288,7 @@ class PostgresHistory(HistoryStore):
         self.url = url
 
     def _connect(self) -> Any:
+        # Imported here to cut start-up: only PostgreSQL history pays for loading psycopg.
         import psycopg
 
         try:

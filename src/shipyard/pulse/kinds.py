@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -166,6 +168,29 @@ def dns_(fx: Fields, targets: list[str]) -> dict[str, Any]:
             raise fx.problem("dns.resolver", f"dns.resolver {res!r} is not host[:port]", "e.g. 10.0.0.2 or 10.0.0.2:5353")
         kw["resolver"] = res
     return kw
+
+
+PING_GROUP_RANGE = Path("/proc/sys/net/ipv4/ping_group_range")
+
+
+def icmp_refusal(range_text: str | None, groups: set[int]) -> str | None:
+    """Why unprivileged ICMP is not available (None: it is), from ping_group_range's text."""
+    if range_text is None:
+        return "this system has no net.ipv4.ping_group_range (not Linux?)"
+    lo, hi = (int(x) for x in range_text.split())
+    if any(lo <= g <= hi for g in groups):
+        return None
+    return (f"net.ipv4.ping_group_range is '{lo} {hi}', which does not include this process's groups "
+            f"({', '.join(str(g) for g in sorted(groups))}); allow it with "
+            f"`sysctl -w net.ipv4.ping_group_range='0 2147483647'` or use a tcp monitor")
+
+
+def icmp_available() -> str | None:
+    try:
+        text = PING_GROUP_RANGE.read_text()
+    except OSError:
+        text = None
+    return icmp_refusal(text, {os.getgid(), *os.getgroups()})
 
 
 def icmp(fx: Fields, targets: list[str], refusal: str | None) -> dict[str, Any]:

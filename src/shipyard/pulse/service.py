@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import deque
 from pathlib import Path
-from typing import Callable
+from typing import Any, Awaitable, Callable
 
 from shipyard.errors import ConfigError
 from shipyard.notify import Notifier, get_notifier
@@ -34,10 +34,12 @@ from shipyard.pulse.reloader import ConfigReloader
 from shipyard.pulse.scheduler import Scheduler
 from shipyard.pulse.status import StatusView
 from shipyard.pulse.sync import SyncReport, sync
-from shipyard.pulse.web import serve
 from shipyard.settings import Settings, get_settings
 
 log = logging.getLogger("shipyard.pulse")
+# The web layer's serve(status_view, host, port, push_handler) -> a running server (.task,
+# .port, .shutdown(grace)).
+Serve = Callable[[StatusView, str, int, Callable[[str, str, "str | None", str], "tuple[int, str]"]], Awaitable[Any]]
 # httpx and httpcore log every request line with its full URL (query strings, expanded
 # ${SECRETS} in paths) at INFO/DEBUG: pulse logs its own, scrubbed, messages instead.
 for _name in ("httpx", "httpcore"):
@@ -268,8 +270,12 @@ class PulseService:
             self._stop.set()
 
     async def run(self, *, port: int | None = None, host: str = "127.0.0.1",
-                  ready: Callable[["PulseService"], None] | None = None) -> None:
-        """Run until `stop()`; serves the status page when `port` is given."""
+                  ready: Callable[["PulseService"], None] | None = None, serve: Serve | None = None) -> None:
+        """Run until `stop()`; with `port`, `serve` (shipyard.pulse.web.serve, handed in by the
+        interface that wants a page: the service does not depend on its web layer) serves the
+        status page, API and /metrics from this service's StatusView."""
+        if port is not None and serve is None:
+            raise ValueError("run(port=...) needs serve=shipyard.pulse.web.serve")
         if self.sync_from is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.sync_now)
             if self.last_sync is None and not self.config_dir.is_dir():
@@ -291,7 +297,7 @@ class PulseService:
         if self.sync_from is not None:
             tasks.append(asyncio.create_task(self._syncer(), name="pulse-sync"))
         try:
-            if port is not None:
+            if port is not None and serve is not None:
                 server = await serve(self.status, host, port, self.receive_push)
                 tasks.append(server.task)
                 self.port = server.port

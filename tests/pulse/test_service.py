@@ -280,3 +280,22 @@ def test_database_outage_loses_nothing(tmp_path, backend, run_pulse, pg_admin_ur
             check.close()
     finally:
         hist.close()
+
+
+def test_every_url_is_checked_and_recorded_on_its_own(tmp_path, backend, run_pulse):
+    """Heartbeat writes one event per URL: a monitor with two URLs, one of them down, records
+    both results (and the check is down, naming the bad one)."""
+    dead = "http://127.0.0.1:9/gone"
+    write_monitors(tmp_path / "conf" / "a.yml",
+                   f"- type: http\n  id: two\n  urls: ['{dead}', '{backend.url}/ok']\n  schedule: '@every 1s'\n"
+                   "  timeout: 1s\n")
+    run = run_pulse(tmp_path / "conf")
+    run.until(lambda: run.svc.states["two"].checks >= 2, what="checks")
+    run.flush()
+    assert backend.hits >= 2  # the good URL is checked although the first one failed
+    rows = run.svc.history.recent_targets("two", limit=4)
+    by_target = {r["target"]: r for r in rows}
+    assert by_target[dead]["ok"] is False and "connection failed" in by_target[dead]["error"]
+    assert by_target[f"{backend.url}/ok"]["ok"] is True and by_target[f"{backend.url}/ok"]["status"] == 200
+    [last] = run.svc.history.recent("two", limit=1)
+    assert last["ok"] is False and last["error"].startswith(dead)

@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator
 
 import httpx
 
-from shipyard.pulse.model import Monitor, TlsOptions
+from shipyard.pulse.model import Monitor, TargetResult, TlsOptions
 from shipyard.pulse.netchecks import check_dns, check_icmp
 from shipyard.pulse.tlsconf import cert_not_after, ssl_context
 
@@ -31,6 +31,7 @@ class Outcome:
     status: int | None = None
     error: str | None = None
     cert_expires: float | None = None
+    targets: tuple[TargetResult, ...] = ()  # per URL / address, when there are several
 
 
 def make_client(max_connections: int = 4, *, tls: TlsOptions = TlsOptions(), proxy: httpx.Proxy | None = None,
@@ -166,8 +167,9 @@ async def _fetch(client: httpx.AsyncClient, m: Monitor, url: str, auth: Any, cap
 
 
 async def check_http(client: httpx.AsyncClient, m: Monitor, cap: int) -> Outcome:
-    worst: float | None = None
-    status = expires = None
+    """Every URL is checked (as Heartbeat does, one result each); the check is up when all are."""
+    per: list[TargetResult] = []
+    expires = None
     for i, url in enumerate(m.targets):
         t0 = time.perf_counter()
         creds = m.target_auth[i] if i < len(m.target_auth) else None
@@ -175,18 +177,28 @@ async def check_http(client: httpx.AsyncClient, m: Monitor, cap: int) -> Outcome
         try:
             resp, body, truncated, exp = await asyncio.wait_for(_fetch(client, m, url, auth, cap), m.timeout)
         except (asyncio.TimeoutError, TimeoutError):
-            return Outcome(False, (time.perf_counter() - t0) * 1000, None, f"{url}: timed out after {m.timeout:g}s")
+            per.append(TargetResult(url, False, (time.perf_counter() - t0) * 1000, None,
+                                    f"{url}: timed out after {m.timeout:g}s"))
+            continue
         except Exception as exc:  # noqa: BLE001 - a check reports, never raises
-            return Outcome(False, (time.perf_counter() - t0) * 1000, None, f"{url}: {_describe(exc, m.timeout)}")
+            per.append(TargetResult(url, False, (time.perf_counter() - t0) * 1000, None,
+                                    f"{url}: {_describe(exc, m.timeout)}"))
+            continue
         rtt = (time.perf_counter() - t0) * 1000
-        worst = rtt if worst is None else max(worst, rtt)
-        status = resp.status_code
         if exp is not None:
             expires = exp if expires is None else min(expires, exp)
         err = _validate(m, resp, body, truncated, cap)
-        if err:
-            return Outcome(False, worst, status, f"{url}: {err}", expires)
-    return Outcome(True, worst, status, None, expires)
+        per.append(TargetResult(url, err is None, rtt, resp.status_code, f"{url}: {err}" if err else None))
+    return _combine(per, expires)
+
+
+def _combine(per: list[TargetResult], expires: float | None = None) -> Outcome:
+    """One outcome from the targets': up when all are; the worst time; the first error."""
+    bad = next((t for t in per if not t.ok), None)
+    rtts = [t.rtt_ms for t in per if t.rtt_ms is not None]
+    status = bad or (per[-1] if per else None)
+    return Outcome(bad is None, max(rtts) if rtts else None, status.status if status else None,
+                   bad.error if bad else None, expires, tuple(per) if len(per) > 1 else ())
 
 
 def _families(m: Monitor) -> int:
@@ -244,8 +256,8 @@ async def _tcp_once(m: Monitor, target: str, host: str, port: int, deadline: flo
 
 async def check_tcp(m: Monitor) -> Outcome:
     """`type: tcp`, and `type: tls` (the same, through a TLS handshake that records the
-    certificate's expiry)."""
-    worst: float | None = None
+    certificate's expiry). Each target (and with `mode: all`, each address) is a result."""
+    per: list[TargetResult] = []
     expires: float | None = None
     for target in m.targets:
         host, _, port_s = target.rpartition(":")
@@ -255,17 +267,16 @@ async def check_tcp(m: Monitor) -> Outcome:
         try:
             addrs = await asyncio.wait_for(_addresses(m, host, port), m.timeout)
         except (OSError, asyncio.TimeoutError, TimeoutError) as exc:
-            return Outcome(False, (time.perf_counter() - t0) * 1000, None, f"{target}: cannot resolve: {exc}")
+            per.append(TargetResult(target, False, None, None, f"{target}: cannot resolve: {exc}"))
+            continue
         for addr in addrs:
             shown = target if m.mode == "any" else f"{target} ({addr})"
+            a0 = time.perf_counter()
             err, exp = await _tcp_once(m, shown, addr, port, deadline, host)
             if exp is not None:
                 expires = exp if expires is None else min(expires, exp)
-            if err:
-                return Outcome(False, (time.perf_counter() - t0) * 1000, None, err, expires)
-        rtt = (time.perf_counter() - t0) * 1000
-        worst = rtt if worst is None else max(worst, rtt)
-    return Outcome(True, worst, cert_expires=expires)
+            per.append(TargetResult(shown, err is None, (time.perf_counter() - a0) * 1000, None, err))
+    return _combine(per, expires)
 
 
 async def run_check(client: httpx.AsyncClient, m: Monitor, max_body: int = 1_048_576) -> Outcome:

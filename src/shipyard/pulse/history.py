@@ -22,6 +22,7 @@ from shipyard.pulse.model import CheckResult
 from shipyard.pulse.tables import (
     COLUMNS,
     HOUR,
+    TARGET_COLUMNS,
     SCHEMA,
     UPSERT_HOURLY,
     WINDOWS,
@@ -29,6 +30,7 @@ from shipyard.pulse.tables import (
     check_row,
     floor_hour,
     hourly_rows,
+    target_rows,
 )
 
 def _resilient(fn):
@@ -139,6 +141,7 @@ class HistoryStore:
         `rollups_before`, when given); resolved incidents go with the raw checks."""
         c = self._conn()
         c.execute(self._q("DELETE FROM pulse_checks WHERE ts < ?"), (before,))
+        c.execute(self._q("DELETE FROM pulse_target_checks WHERE ts < ?"), (before,))
         if rollups_before is not None:
             c.execute(self._q("DELETE FROM pulse_hourly WHERE hour < ?"), (rollups_before,))
         c.execute(self._q("DELETE FROM pulse_incidents WHERE resolved IS NOT NULL AND resolved < ?"), (before,))
@@ -250,6 +253,12 @@ class HistoryStore:
         return [dict(zip(COLUMNS, (r[0], r[1], bool(r[2]), *r[3:7], bool(r[7])), strict=True))
                 for r in self._fetch(sql, params)]
 
+    def recent_targets(self, monitor_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Per-URL results of the monitor's recent checks (monitors with several targets)."""
+        rows = self._fetch(f"SELECT {', '.join(TARGET_COLUMNS)} FROM pulse_target_checks WHERE monitor_id = ? "
+                           "ORDER BY ts DESC, target LIMIT ?", [monitor_id, int(limit)])
+        return [dict(zip(TARGET_COLUMNS, (r[0], r[1], r[2], bool(r[3]), *r[4:]), strict=True)) for r in rows]
+
     def count(self, monitor_id: str | None = None) -> int:
         if monitor_id is None:
             return int(self._fetch("SELECT COUNT(*) FROM pulse_checks")[0][0])
@@ -278,6 +287,8 @@ class SQLiteHistory(HistoryStore):
             c.executemany(f"INSERT INTO pulse_checks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                           [check_row(r) for r in results])
             c.executemany(UPSERT_HOURLY, hourly_rows(results))
+            c.executemany(f"INSERT INTO pulse_target_checks ({', '.join(TARGET_COLUMNS)}) "
+                          f"VALUES ({', '.join('?' * len(TARGET_COLUMNS))})", target_rows(results))
 
 
 class PostgresHistory(HistoryStore):
@@ -314,6 +325,11 @@ class PostgresHistory(HistoryStore):
                 for r in results:
                     cp.write_row(check_row(r))
             cur.executemany(self._q(UPSERT_HOURLY), hourly_rows(results))
+            per_target = target_rows(results)
+            if per_target:
+                with cur.copy(f"COPY pulse_target_checks ({', '.join(TARGET_COLUMNS)}) FROM STDIN") as cp:
+                    for row in per_target:
+                        cp.write_row(row)
         c.commit()
 
 

@@ -33,9 +33,20 @@ class ConfigProblem(Exception):
         return f"{s} (hint: {self.hint})" if self.hint else s
 
 
+@dataclass(frozen=True)
+class TargetResult:
+    """One URL (or address) of a check with several, as Heartbeat records one event per URL."""
+
+    target: str
+    ok: bool
+    rtt_ms: float | None
+    status: int | None = None
+    error: str | None = None
+
+
 @dataclass
 class CheckResult:
-    """One check of one monitor (a history row)."""
+    """One check of one monitor (a history row); `targets` when it had several."""
 
     monitor_id: str
     ts: float  # when the check started (epoch seconds)
@@ -46,6 +57,7 @@ class CheckResult:
     lag_ms: float = 0.0  # start - scheduled time
     maintenance: bool = False
     cert_expires: float | None = None  # the TLS certificate's notAfter (epoch seconds), when seen
+    targets: tuple[TargetResult, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from shipyard.pulse.checks import ClientPool, run_check
 from shipyard.pulse.clock import Clock, SystemClock
 from shipyard.pulse.config import ParseLimits
 from shipyard.pulse.history import HistoryStore, open_history
-from shipyard.pulse.model import CheckResult, Monitor
+from shipyard.pulse.model import CheckResult, Monitor, TargetResult
 from shipyard.pulse.recorder import Recorder
 from shipyard.pulse.reloader import ConfigReloader
 from shipyard.pulse.scheduler import Scheduler
@@ -167,8 +167,11 @@ class PulseService:
                 out = await run_check(client, m, self.max_body)
             lag_ms = max(0.0, (start - due) * 1000)
             self.lags.append(lag_ms)
+            per = tuple(TargetResult(m.scrub(t.target), t.ok, t.rtt_ms, t.status, m.scrub(t.error) if t.error else None)
+                        for t in out.targets)
             self._record(m, CheckResult(m.id, start, out.ok, out.rtt_ms, out.status,
-                                        m.scrub(out.error) if out.error else None, lag_ms, False, out.cert_expires))
+                                        m.scrub(out.error) if out.error else None, lag_ms, False,
+                                        out.cert_expires, per))
         except Exception:  # noqa: BLE001 - one broken check must not stop the service
             log.exception("pulse: check %s crashed", m.id)
         finally:

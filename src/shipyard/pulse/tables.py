@@ -23,6 +23,18 @@ SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS pulse_checks_monitor_ts ON pulse_checks (monitor_id, ts)",
     "CREATE INDEX IF NOT EXISTS pulse_checks_ts ON pulse_checks (ts)",
+    # Per URL / address of a check with several (Heartbeat writes one event per URL); a check
+    # with one target is its pulse_checks row alone.
+    """CREATE TABLE IF NOT EXISTS pulse_target_checks (
+        monitor_id TEXT NOT NULL,
+        ts DOUBLE PRECISION NOT NULL,
+        target TEXT NOT NULL,
+        ok BOOLEAN NOT NULL,
+        rtt_ms DOUBLE PRECISION,
+        status INTEGER,
+        error TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS pulse_target_checks_monitor_ts ON pulse_target_checks (monitor_id, ts)",
     """CREATE TABLE IF NOT EXISTS pulse_incidents (
         monitor_id TEXT NOT NULL,
         started DOUBLE PRECISION NOT NULL,
@@ -81,3 +93,11 @@ COLUMNS = ("monitor_id", "ts", "ok", "rtt_ms", "status", "error", "lag_ms", "mai
 
 def check_row(r: CheckResult) -> tuple:
     return (r.monitor_id, r.ts, bool(r.ok), r.rtt_ms, r.status, r.error, r.lag_ms, bool(r.maintenance))
+
+
+TARGET_COLUMNS = ("monitor_id", "ts", "target", "ok", "rtt_ms", "status", "error")
+
+
+def target_rows(results: list[CheckResult]) -> list[tuple]:
+    return [(r.monitor_id, r.ts, t.target, bool(t.ok), t.rtt_ms, t.status, t.error)
+            for r in results if len(r.targets) > 1 for t in r.targets]

@@ -224,6 +224,7 @@ def make_app(svc: StatusView, push: PushHandler | None = None) -> FastAPI:
         return {**snap[monitor_id],
                 "uptime": svc.history.uptime(now, [monitor_id]).get(monitor_id, {w: None for w in WINDOWS}),
                 "recent": svc.history.recent(monitor_id, limit=min(max(limit, 1), 1000)),
+                "recent_targets": svc.history.recent_targets(monitor_id, limit=min(max(limit, 1), 1000)),
                 "series": [{"start": t, "rtt_ms": r, "ok_ratio": o}
                            for t, r, o in svc.history.series(now, monitor_ids=[monitor_id]).get(monitor_id, [])],
                 "incidents": svc.history.incidents(limit=20, monitor_id=monitor_id)}

@@ -13,17 +13,19 @@ import asyncio
 import json
 import socket
 import socketserver
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from shipyard.pulse.service import PulseService
 from shipyard.pulse.web import serve
 from shipyard.settings import get_settings
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, read_outbox, wait_for
 from tests.pulse.clock import ManualClock
 
 
@@ -243,6 +245,23 @@ def run_pulse():
     yield start
     for r in started:
         r.stop()
+
+
+def everything_shown(run: Running, logs: str, notices: int = 1) -> str:
+    """All a running service lets out, as one string: every page and API answer (badges too),
+    /metrics, the notices, the given log text and every history table."""
+    base = f"http://127.0.0.1:{run.svc.port}"
+    paths = ["/", "/api/monitors", "/api/incidents", "/metrics", "/api/health"]
+    for mid in run.svc.monitors:
+        paths += [f"/api/monitors/{mid}", f"/badge/{mid}/status.svg", f"/badge/{mid}/response-time.svg"]
+    shown = [httpx.get(base + p).text for p in paths]
+    shown.append(str(wait_for(lambda: x if len(x := read_outbox()) >= notices else None, what="the notices")))
+    shown.append(logs)
+    con = sqlite3.connect(Path.cwd() / "pulse.sqlite3")
+    tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    shown += [str(con.execute(f"SELECT * FROM {t}").fetchall()) for t in tables]
+    con.close()
+    return "\n".join(shown)
 
 
 def write_monitors(path: Path, text: str) -> Path:

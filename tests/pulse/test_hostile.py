@@ -8,7 +8,6 @@ import base64
 import os
 import signal
 import socket
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -16,14 +15,13 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-import httpx
 import pytest
 
 from shipyard.pulse.config import ParseLimits, load_dir, parse_text
 from shipyard.pulse.model import ConfigProblem
 from shipyard.pulse.sync import sync
 from tests.helpers import free_port, read_outbox, wait_for
-from tests.pulse.conftest import write_monitors
+from tests.pulse.conftest import everything_shown, write_monitors
 from tests.pulse.test_checks import check
 
 USER, PASSWORD = "monitor", "hunter2-Zq9"
@@ -100,17 +98,7 @@ def test_url_credentials_are_used_and_never_shown(tmp_path, http_server, run_pul
     run.flush()
     assert run.svc.states["good"].failures == 0  # the credentials were sent as basic auth
 
-    base = f"http://127.0.0.1:{run.svc.port}"
-    shown = [httpx.get(base + p).text for p in ("/", "/api/monitors", "/api/monitors/good", "/api/monitors/bad",
-                                                "/api/incidents", "/metrics", "/api/health")]
-    wait_for(lambda: len(read_outbox()) >= 2, what="down + reminder notices")
-    shown.append(str(read_outbox()))
-    shown.append(caplog.text)
-    con = sqlite3.connect(tmp_path / "pulse.sqlite3")
-    for table in ("pulse_checks", "pulse_incidents", "pulse_hourly"):
-        shown.append(str(con.execute(f"SELECT * FROM {table}").fetchall()))
-    con.close()
-    everything = "\n".join(shown)
+    everything = everything_shown(run, caplog.text, notices=2)  # down + a reminder
     assert f"127.0.0.1:{port}" in everything and "bad" in everything  # the targets are there...
     assert PASSWORD not in everything and "abc123xyz" not in everything  # ...their secrets are not
     assert f"{USER}:" not in everything

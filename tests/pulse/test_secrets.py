@@ -3,15 +3,13 @@ the page, the API, /metrics, history and notices (issue 18, item 4)."""
 
 from __future__ import annotations
 
-import sqlite3
 
-import httpx
 import pytest
 
 from shipyard.pulse.config import parse_text
 from shipyard.pulse.model import ConfigProblem
-from tests.helpers import free_port, read_outbox, wait_for
-from tests.pulse.conftest import write_monitors
+from tests.helpers import free_port
+from tests.pulse.conftest import everything_shown, write_monitors
 
 TOKEN = "tok-7Hq2-secret"
 
@@ -44,14 +42,6 @@ def test_expanded_secrets_never_leave(tmp_path, monkeypatch, backend, run_pulse,
     run.flush()
     assert run.svc.states["api"].failures == 0
     assert TOKEN in run.svc.monitors["api"].targets[0]  # the check really uses it
-    base = f"http://127.0.0.1:{run.svc.port}"
-    shown = [httpx.get(base + p).text for p in ("/", "/api/monitors", "/api/monitors/api", "/api/monitors/dead",
-                                                "/api/incidents", "/metrics")]
-    shown.append(str(wait_for(read_outbox, what="the down notice")))
-    shown.append(caplog.text)
-    con = sqlite3.connect(tmp_path / "pulse.sqlite3")
-    shown += [str(con.execute(f"SELECT * FROM {t}").fetchall()) for t in ("pulse_checks", "pulse_incidents")]
-    con.close()
-    everything = "\n".join(shown)
+    everything = everything_shown(run, caplog.text)
     assert "/health?key=***" in everything and "/***/x" in everything
     assert TOKEN not in everything

@@ -58,6 +58,7 @@ def test_sync(capsys, tmp_path):
     assert code == 2 and "does not exist" in err
 
 
+@pytest.mark.slow  # a real process / a browser: seconds
 def test_run_process_serves_and_stops_cleanly(tmp_path, backend):
     conf = tmp_path / "conf"
     write_monitors(conf / "a.yml", f"- {{type: http, id: api, urls: ['{backend.url}/'], schedule: '@every 100ms'}}\n")

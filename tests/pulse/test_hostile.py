@@ -104,6 +104,13 @@ def test_url_credentials_are_used_and_never_shown(tmp_path, http_server, run_pul
     assert f"{USER}:" not in everything
 
 
+def test_a_malformed_url_with_credentials_is_not_echoed():
+    for url in ("user:hunter2@host/x", "http//user:hunter2@host", "ftp://user:hunter2@host/"):
+        with pytest.raises(ConfigProblem) as e:
+            parse_text(f"- {{type: http, id: a, urls: ['{url}'], schedule: '@every 1s'}}\n", "a.yml")
+        assert "hunter2" not in str(e.value) and "is not an http(s) URL" in str(e.value)
+
+
 # ---- limits in the monitor file -------------------------------------------------------------
 
 @pytest.mark.parametrize("schedule", ["@every 1ns", "@every 10ms", "@every 0.5s"])
@@ -194,6 +201,7 @@ class Hang:
             self.accepted.append(c)
 
 
+@pytest.mark.slow  # a real process / a browser: seconds
 def test_sigterm_stops_run_within_seconds_while_a_check_hangs(tmp_path):
     hang = Hang()
     conf = tmp_path / "conf"

@@ -87,6 +87,7 @@ def test_badges_answer_svg(running):
     assert httpx.get(f"{base}/search/uptime-1y.svg").status_code == 404
 
 
+@pytest.mark.slow  # a real process / a browser: seconds
 def test_status_page_in_chromium(running, tmp_path):
     from playwright.sync_api import sync_playwright
 

@@ -138,6 +138,8 @@ def _validate(m: Monitor, resp: httpx.Response, body: bytes, truncated: bool, ca
             doc = json.loads(body)
         except ValueError:
             return "body is not JSON"
+        except RecursionError:  # [[[[...]]]] a few thousand deep, within the body cap
+            return "body is JSON nested too deeply"
         for jc in m.json_checks:
             if not jc.passes(doc):
                 return f"JSON check failed: {jc.description}"

@@ -13,6 +13,12 @@ from shipyard.pulse import fields as f
 from shipyard.pulse.fields import Fields
 
 
+def shown_url(url: str) -> str:
+    """A URL as an error message may show it: no credentials, even in a malformed URL."""
+    url = split_userinfo(url)[0]
+    return "***@" + url.rsplit("@", 1)[1] if "@" in url else url
+
+
 def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
     """`http://user:pw@host/` -> (`http://host/`, (user, pw)): the URL that is shown and
     recorded never holds the credentials."""
@@ -29,7 +35,7 @@ def http(fx: Fields, targets: list[str], secrets: list[str]) -> dict[str, Any]:
     clean, auth = [], []
     for t in targets:
         if not re.match(r"^https?://[^/\s]+", t):
-            raise fx.problem("urls", f"{split_userinfo(t)[0]!r} is not an http(s) URL",
+            raise fx.problem("urls", f"{shown_url(t)!r} is not an http(s) URL",
                              "write the full URL, e.g. http://service:8080/health")
         url, creds = split_userinfo(t)
         clean.append(url)
@@ -80,7 +86,7 @@ def http(fx: Fields, targets: list[str], secrets: list[str]) -> dict[str, Any]:
     if fx.has("proxy_url"):
         proxy = str(fx.get("proxy_url"))
         if not re.match(r"^(https?|socks5h?)://[^/\s]+", proxy):
-            raise fx.problem("proxy_url", f"proxy_url {split_userinfo(proxy)[0]!r} is not a proxy URL",
+            raise fx.problem("proxy_url", f"proxy_url {shown_url(proxy)!r} is not a proxy URL",
                              "e.g. http://proxy.internal:3128")
         kw["proxy_url"] = proxy
         secrets += [c for c in (split_userinfo(proxy)[1] or ()) if c]

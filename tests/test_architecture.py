@@ -43,7 +43,7 @@ LAYERS: dict[str, dict[int, list[str]]] = {
     "pulse": {MODEL: ["model", "schedule", "patterns", "yamlfile", "options", "clock", "config", "fields", "tlsconf",
                       "kinds", "badges"],
               PLAN: ["alerting", "scheduler", "push"], TARGETS: ["checks", "netchecks", "history", "tables", "sync"],
-              RUNNER: ["service", "recorder", "reloader", "status"], INTERFACE: ["cli", "web"]},
+              RUNNER: ["service", "recorder", "reloader", "status"], INTERFACE: ["cli", "web", "demo"]},
     "photon": {MODEL: ["model", "aws_model", "variables", "state"], PLAN: ["plan", "rollout"],
                TARGETS: ["targets", "targets.*", "secrets"], RUNNER: ["runner"],
                INTERFACE: ["cli", "demo", "demo_app", "clientloop"]},

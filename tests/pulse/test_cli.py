@@ -96,3 +96,12 @@ def test_run_rejects_missing_dir(capsys, tmp_path):
 def test_status_without_history(capsys):
     code, _, err = cli(capsys, "pulse", "status")
     assert code == 2 and "no pulse history here" in err
+
+
+@pytest.mark.slow  # runs the service for 3 s of wall-clock time
+def test_demo(capsys):
+    code, out, _ = cli(capsys, "pulse", "demo", "--seconds", "3")
+    assert code == 0 and "what pulse saw" in out
+    for name in ("Checkout API", "Search", "Billing", "Nightly report"):
+        assert name in out
+    assert "Billing is down" in out

@@ -155,6 +155,19 @@ def ping_cmd(
     console.print(text, highlight=False)
 
 
+@app.command("demo")
+def demo_cmd(
+    seconds: float = typer.Option(6.0, "--seconds", help="How long to run the monitors."),
+    port: int = typer.Option(None, "--port", "-p", help="Also serve the status page on this port meanwhile."),
+) -> None:
+    """Run pulse on an embedded example (a local service with a healthy, a slow and a broken
+    endpoint, and a push monitor nobody pings); no cloud account, nothing left behind."""
+    # Imported here to cut `shipyard --help` start-up: the demo runs the whole service.
+    from shipyard.pulse.demo import run_demo
+
+    raise typer.Exit(run_demo(seconds, port))
+
+
 @app.command("status")
 def status_cmd(
     database_url: str = typer.Option(None, "--database-url", help="History database (default: pulse.database_url / ./pulse.sqlite3)."),

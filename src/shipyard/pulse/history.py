@@ -3,10 +3,8 @@
 Writes come in batches from the service's writer (one transaction per batch: executemany on
 SQLite, COPY on PostgreSQL), never one commit per check: at 1,000 checks/s a commit each would
 be the bottleneck. Reads (status page, API, CLI) use their own connection per thread; SQLite
-runs in WAL mode so readers never block the writer
-(https://www.sqlite.org/wal.html).
-
-Times are epoch seconds (double precision) so window arithmetic is the same on both engines.
+runs in WAL mode so readers never block the writer (https://www.sqlite.org/wal.html).
+The tables and their rows are in tables.py.
 """
 
 from __future__ import annotations

@@ -101,9 +101,24 @@ class PulseSettings(_Section):
     # SQLite file by default; a postgresql:// URL records history in PostgreSQL.
     database_url: str | None = None
     # Checks in flight at once; more wait for a slot.
-    concurrency: int = 100
-    retention_days: float = 35
-    rollup_retention_days: float = 400
+    concurrency: int = Field(default=100, gt=0)
+    retention_days: float = Field(default=35, gt=0)
+    rollup_retention_days: float = Field(default=400, gt=0)
+    # How often the config folder is scanned, and results are written (seconds).
+    reload_interval: float = Field(default=1.0, gt=0)
+    flush_interval: float = Field(default=0.5, gt=0)
+    # Limits against a monitor file or a target that would take the monitor down
+    # (docs/security.md): the shortest schedule, the largest monitor file and YAML document
+    # (nodes after alias expansion), the response body read before body conditions run.
+    min_interval: float = Field(default=1.0, gt=0)
+    max_file_bytes: int = Field(default=1_000_000, gt=0)
+    max_yaml_nodes: int = Field(default=100_000, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # SIGTERM: checks still running after this many seconds are cancelled.
+    stop_timeout: float = Field(default=2.0, ge=0)
+    # Certificate expiry warnings (days left), and the push endpoint's rate limit per token.
+    cert_warn_days: list[int] = Field(default_factory=lambda: [30, 7])
+    push_rate_per_minute: int = Field(default=60, gt=0)
 
 
 class CustodianSettings(_Section):

@@ -55,8 +55,6 @@ class LakeSettings(_Section):
     datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     memory_limit: str | None = None  # DuckDB's cap ("2GB"); past it a batch spills to disk
     threads: int | None = None  # DuckDB threads (default: the cores this process may use)
-    max_decompressed_mb: int = 4096  # one raw file's size after decompression
-    max_ratio: int = 200  # decompressed / compressed bytes of one raw file (gzip bombs)
     spark_master: str = "local[2]"  # --engine spark: local[N], yarn (EMR), ...
     spark_paths: str | None = None  # "uri" | "local": force how executors see files (tests)
     spark_s3_scheme: str = "s3"  # EMRFS reads s3://; open-source hadoop-aws wants s3a

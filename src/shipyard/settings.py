@@ -37,9 +37,7 @@ from shipyard.redact import redact
 log = logging.getLogger("shipyard.settings")
 
 # SHIPYARD_* variables that are not settings (read directly, or by the test suite).
-OTHER_ENV = {"SHIPYARD_CONFIG", "SHIPYARD_LAMBDA_SECRET", "SHIPYARD_LAKE_SPARK_PATHS", "SHIPYARD_LAKE_SPARK_S3_SCHEME",
-             "SHIPYARD_LAKE_SPARK_MASTER", "SHIPYARD_LAKE_CRASH_AFTER_FILES", "SHIPYARD_RELIABILITY",
-             "SHIPYARD_RELIABILITY_SEED"}
+OTHER_ENV = {"SHIPYARD_CONFIG", "SHIPYARD_LAMBDA_SECRET", "SHIPYARD_RELIABILITY", "SHIPYARD_RELIABILITY_SEED"}
 OTHER_ENV_PREFIXES = ("SHIPYARD_TEST_",)
 
 
@@ -48,7 +46,7 @@ class _Section(BaseModel):
 
     @property
     def model_extra(self) -> dict[str, Any]:  # type: ignore[override]
-        # TRANSITION ONLY: propagator/aws.py, propagator/events.py, lake/read.py and
+        # TRANSITION ONLY: propagator/aws.py, propagator/events.py and
         # pulse/service.py still read options through model_extra; their owners switch them to the
         # declared fields. Then this property goes (see docs/configuration.md).
         return self.model_dump()

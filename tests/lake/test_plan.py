@@ -27,11 +27,14 @@ def test_plan_picks_new_raw_files_and_batches_them_by_size():
                  rejected={"bad.json": {"size": 5, "etag": "e1"}})
     listing = [_info("c.jsonl.gz", 700_000), _info("a.jsonl", 10), _info("bad.json", 5, "e1"),
                _info("b.jsonl", 600_000), _info("a2.jsonl", 11), _info(".tmp.jsonl", 3),
-               _info("notes.txt", 4), _info("_SUCCESS", 0)]
+               _info("x.jsonl._COPYING_", 4), _info("_SUCCESS", 0), _info("_shipyard/manifest.json", 9),
+               _info("2026/11/30/07/stream-1-2026-11-30-07-00-00-5f2c", 100)]
     plan = plan_ingest(ds, m, listing)
-    assert [[i.key for i in b] for b in plan.batches] == [["a2.jsonl", "b.jsonl"], ["c.jsonl.gz"]]
+    # by content, whatever the name (a Firehose key has no extension); hidden and temp names skipped
+    assert [[i.key for i in b] for b in plan.batches] == [
+        ["2026/11/30/07/stream-1-2026-11-30-07-00-00-5f2c", "a2.jsonl", "b.jsonl"], ["c.jsonl.gz"]]
     assert plan.already_done == 2
-    assert plan.raw_bytes == 1_300_011
+    assert plan.raw_bytes == 1_300_111
     # a rewritten file (same key, new size) is new again
     assert [i.key for i in plan_ingest(ds, m, [_info("a.jsonl", 12)]).files] == ["a.jsonl"]
 

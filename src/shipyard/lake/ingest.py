@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from shipyard.errors import ConfigError, NotFoundError
+from shipyard.errors import ConfigError, InputError, NotFoundError
 from shipyard.lake.config import Dataset, get_dataset
 from shipyard.lake.engines import ENGINES, Batch, Engine, Written
 from shipyard.lake.engines.duck import count_by_partition
@@ -30,7 +30,7 @@ from shipyard.lake.manifest import (
 )
 from shipyard.lake.plan import IngestPlan, plan_ingest
 from shipyard.lake.publish import publish, publish_staged
-from shipyard.lake.read import connect, partition_dir
+from shipyard.lake.read import available_cores, connect, partition_dir
 from shipyard.lake.staging import stage
 from shipyard.lake.typecheck import Typed, check_columns, type_batch
 from shipyard.settings import Settings, get_settings
@@ -108,16 +108,26 @@ def _retention(raw: ObjectStore, ds: Dataset, m: Manifest, now: datetime) -> lis
 def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: Manifest,
                  infos: list[ObjectInfo], work: Path, res: IngestResult) -> tuple[dict[str, str], Typed, Batch]:
     t = time.perf_counter()
-    staged = stage(raw, infos, work / "raw")
+    staged = stage(raw, infos, work / "raw", threads=available_cores())
     res.add_phase("stage", time.perf_counter() - t)
+    if staged.unreadable and ds.config.on_bad_file == "fail":
+        lines = list(staged.unreadable.values())
+        raise InputError(
+            f"dataset {ds.name!r}: {len(lines)} raw object(s) cannot be read: " + "; ".join(lines[:5])
+            + (f" (and {len(lines) - 5} more)" if len(lines) > 5 else "") + "; nothing was written",
+            hint=f"move them out of the raw zone, or set lake.datasets.{ds.name}.on_bad_file = \"skip\"")
     t = time.perf_counter()
-    typed = type_batch(con, ds, m, staged)
+    typed = type_batch(con, ds, m, staged.paths)
     if typed.paths:
         check_columns(ds, typed.schema)
     res.add_phase("type checks", time.perf_counter() - t)
     b = Batch(ds, new_txn(), typed.paths, typed.schema, lake, m, work / "out", work,
-              raw_uris=[raw.uri(staged[p]) for p in typed.paths])
-    return staged, typed, b
+              raw_uris=[raw.uri(staged.paths[p]) for p in typed.paths])
+    paths = dict(staged.paths)
+    for key, why in staged.unreadable.items():  # recorded as rejected, like a misfit file
+        paths[key] = key
+        typed.rejected[key] = why
+    return paths, typed, b
 
 
 def _record(m: Manifest, ds: Dataset, staged: dict[str, str], typed: Typed, infos: list[ObjectInfo],

@@ -1,13 +1,14 @@
-"""Raw files: which keys are raw events, and reading them back by line on the error path.
+"""Raw files: which keys are raw events, DuckDB's reader over them, and reading them back by
+line on the error path.
 
-The bulk path never reads raw files in Python (DuckDB does); these helpers run only to name
-the file and line of a problem, and read at most MAX_LINE bytes of any line, so a file of one
-enormous line (a gzip bomb of zeros) cannot take memory with it.
+Staged raw files are plain JSON (staging.py decompressed them). The bulk path never reads them
+in Python (DuckDB does); the line readers here run only to name the file and line of a
+problem, and read at most MAX_LINE bytes of any line, so a file of one enormous line cannot
+take memory with it.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import uuid
@@ -17,21 +18,24 @@ from typing import IO, Any, Iterator
 from shipyard.lake.schema import Type, to_sql
 from shipyard.lake.sql import lit, sql_list
 
-RAW_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
+# Names writers use while a file is incomplete (hadoop fs -put, many uploaders).
+TEMP_SUFFIXES = (".tmp", "._COPYING_", ".partial", ".crdownload")
 # DuckDB's read_json refuses objects over maximum_object_size (16 MB by default): the same cap.
 MAX_LINE = 16 << 20
 
 
 def is_raw(key: str) -> bool:
-    name = key.rsplit("/", 1)[-1]
-    return not name.startswith((".", "_")) and key.lower().endswith(RAW_SUFFIXES)
+    """Any object but hidden ones (`.x`, `_SUCCESS`, in a `_x/` or `.x/` folder) and temp names:
+    raw objects are recognised by content (staging.py), whatever their name (Firehose's keys
+    have no extension)."""
+    parts = key.split("/")
+    if any(p.startswith((".", "_")) for p in parts):
+        return False
+    return not parts[-1].endswith(TEMP_SUFFIXES)
 
 
 def open_raw(path: str) -> IO[bytes]:
-    """A raw file's bytes, decompressed when it is gzip (by its magic number, not its name)."""
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")
+    return open(path, "rb")
 
 
 def is_blank(path: str) -> bool:
@@ -55,8 +59,9 @@ def _lines(f: IO[bytes]) -> Iterator[bytes | None]:
 def read_json_sql(paths: list[str], columns: dict[str, Any] | None = None,
                   filename: str | None = None) -> str:
     """read_json over raw files: detecting types over every row (columns=None), or with them."""
+    # format='auto': JSON lines, or objects concatenated with no delimiter (Firehose), per file.
     # map_inference_threshold=-1: objects stay STRUCTs (Athena/Spark structs), never MAPs.
-    opts = "format='newline_delimited', records=true, map_inference_threshold=-1"
+    opts = "format='auto', records=true, map_inference_threshold=-1"
     if filename:
         opts += f", filename={lit(filename)}"
     if columns is None:

@@ -165,10 +165,10 @@ def _run_batch(eng: Engine, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m:
             w = mapped(ds, eng.write, con, b)
             for k, v in w.phases.items():
                 res.add_phase(k, v)
-            say(f"  {w.read} rows read, {w.read - w.unique} duplicate(s) in the batch; publishing")
+            say(f"  {w.read} rows read, {w.written} to write; publishing")
             t = time.perf_counter()
             entries = publish_staged(lake, b.staged_prefix, b.txn) if b.staged_prefix else \
-                publish(lake, b.outdir, b.txn)
+                publish(lake, b.outdir, b.txn, w.files)
             res.add_phase("publish", time.perf_counter() - t)
             if w.written < 0:  # the engine could not count what it wrote
                 w.written = sum(e["rows"] for e in entries)

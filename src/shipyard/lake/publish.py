@@ -14,9 +14,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
+import duckdb
 
 from shipyard.lake.read import parse_partition_path, partition_dir, s3_filesystem
+from shipyard.lake.sql import lit
 from shipyard.settings import get_settings
 from shipyard.store import ObjectStore
 
@@ -44,14 +45,27 @@ def _visible(name: str) -> bool:
     return name.endswith(".parquet") and not name.startswith((".", "_"))
 
 
-def publish(lake: ObjectStore, outdir: Path, txn: str) -> list[dict[str, Any]]:
-    """Put every Parquet file under `outdir` into the lake; returns manifest entries."""
+def _footer_rows(path: Path) -> int:
+    con = duckdb.connect()
+    try:
+        return int(con.execute(f"SELECT num_rows FROM parquet_file_metadata({lit(str(path))})").fetchone()[0])
+    finally:
+        con.close()
+
+
+def publish(lake: ObjectStore, outdir: Path, txn: str,
+            rows_by_file: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Put every Parquet file under `outdir` into the lake; returns manifest entries. Row counts
+    come from the engine when it reported them (DuckDB's RETURN_STATS), else from the footers."""
     entries = []
     files = sorted(p for p in outdir.rglob("*.parquet") if _visible(p.name))
+    known = {str(Path(k).resolve()): v for k, v in (rows_by_file or {}).items()}
     for n, path in enumerate(files):
         rel_dir = path.parent.relative_to(outdir).as_posix()
         key, partition = _key("" if rel_dir == "." else rel_dir, txn, n)
-        rows = pq.ParquetFile(path).metadata.num_rows
+        rows = known.get(str(path.resolve()))
+        if rows is None:
+            rows = _footer_rows(path)
         with open(path, "rb") as f:
             lake.put(key, f)
         entries.append({"key": key, "partition": partition, "rows": rows,
@@ -71,8 +85,10 @@ def publish_staged(lake: ObjectStore, prefix: str, txn: str) -> list[dict[str, A
         key, partition = _key(rel.rsplit("/", 1)[0] if "/" in rel else "", txn, n)
         lp = lake.local_path(info.key)
         if lp is not None:
-            rows = pq.ParquetFile(lp).metadata.num_rows
+            rows = _footer_rows(lp)
         else:  # footer only, by byte range
+            import pyarrow.parquet as pq  # deferred: start-up cost (only Spark on a cluster gets here)
+
             s3fs = s3fs or s3_filesystem()
             with s3fs.open_input_file(lake.uri(info.key)[len("s3://"):]) as f:
                 rows = pq.ParquetFile(f).metadata.num_rows

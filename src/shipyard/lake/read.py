@@ -18,9 +18,6 @@ from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
 import duckdb
-import pyarrow as pa
-import pyarrow.dataset as pads
-from pyarrow import fs
 
 from shipyard.errors import ConfigError
 from shipyard.lake import schema as sch
@@ -79,6 +76,8 @@ def partition_dir(partition: dict[str, str | None]) -> str:
 
 def s3_filesystem() -> Any:
     """pyarrow's S3 filesystem on the endpoint boto3 uses (AWS_ENDPOINT_URL[_S3])."""
+    from pyarrow import fs  # deferred: start-up cost (pyarrow is only needed for S3 lakes)
+
     kw: dict[str, Any] = {}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
@@ -116,6 +115,9 @@ def register_lake(con: Any, view: str, ds: Dataset, store: ObjectStore, m: Manif
         con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT {proj} FROM "
                     f"read_parquet({sql_list([str(p) for p in local])}, {opts})")
         return
+    import pyarrow as pa  # deferred: start-up cost (pyarrow is only needed for S3 lakes)
+    import pyarrow.dataset as pads  # deferred: start-up cost (as above)
+
     fields = [pa.field(n, sch.to_arrow(t)) for n, t in cols.items()]
     part_schema = pa.schema([pa.field(p, pa.string()) for p in parts])
     base = _s3_path(store, "x")[:-1].rstrip("/")

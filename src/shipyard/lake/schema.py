@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import duckdb
-import pyarrow as pa
 
 from shipyard.lake.sql import q
 
@@ -169,6 +168,9 @@ def merge_schema(kept: dict[str, Type], found: dict[str, Type],
 # --- Other engines' spellings -------------------------------------------------------------
 
 def to_arrow(t: Type) -> Any:
+    """pyarrow type (reading S3 lakes)."""
+    import pyarrow as pa  # deferred: start-up cost (pyarrow is only needed for S3 lakes)
+
     if isinstance(t, dict):
         if "struct" in t:
             return pa.struct([pa.field(n, to_arrow(c)) for n, c in t["struct"].items()])

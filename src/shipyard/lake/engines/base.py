@@ -44,12 +44,13 @@ class Batch:
 
 @dataclass
 class Written:
-    """Row counts of one batch: read, left after the in-batch dedupe, written (-1: unknown,
-    counted from the files' footers at publish time)."""
+    """Row counts of one batch: read, left after the in-batch dedupe (-1: not counted apart),
+    written (-1: unknown, counted from the files' footers at publish time)."""
 
     read: int
     unique: int
     written: int
+    files: dict[str, int] = field(default_factory=dict)  # local file -> rows, when the engine knows
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step, for the bench
 
 

@@ -61,30 +61,22 @@ class DuckDBEngine:
         ds, c = b.ds, b.ds.config
         t0 = time.perf_counter()
         parts = partition_exprs(ds, b.lake_types)
+        pnames = list(parts)
         field_parts = {p.field for p in ds.partitions if p.kind == "field"}
         taken = set(b.raw_schema) | set(b.lake_types)
-        fcol, rn = unused_name("__file", taken), unused_name("__rn", taken)
+        fcol = unused_name("__file", taken)
         select = [f"{q(r)} AS {q(c.rename.get(r, r))}" for r in b.raw_schema
                   if c.rename.get(r, r) not in field_parts]
         # Field partitions: the derived text column replaces the raw one (it lives in the path).
         select += [f"{e} AS {q(n)}" for n, e in parts.items()]
-        ids = [q(i) for i in c.id]
-        # Rank within the batch by id: the first file wins; ties within a file are identical
-        # events re-sent. An event without an id (NULL or missing) is never a duplicate.
-        no_id = " OR ".join(f"{i} IS NULL" for i in ids)
-        rank = (f"CASE WHEN {no_id} THEN 1 ELSE row_number() OVER "
-                f"(PARTITION BY {', '.join(ids)} ORDER BY {q(fcol)}) END")
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE batch AS SELECT {', '.join(select)}, {rank} AS {q(rn)} "
-            f"FROM {read_json_sql(b.paths, b.raw_schema, filename=fcol)}"
-        )
-        rows_read, rows_unique = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE {q(rn)} = 1) FROM batch").fetchone()
-        con.execute(f"CREATE OR REPLACE TEMP VIEW uniq AS SELECT * EXCLUDE ({q(rn)}) FROM batch WHERE {q(rn)} = 1")
+        # One pass over the raw bytes: typed rows with their partition values and file.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE batch AS SELECT {', '.join(select)}, {q(fcol)} "
+                    f"FROM {read_json_sql(b.paths, b.raw_schema, filename=fcol)}")
+        counts = con.execute(f"SELECT {', '.join(q(p) for p in pnames) or '1'}, count(*) "
+                             "FROM batch GROUP BY ALL").fetchall()
+        rows_read = sum(r[-1] for r in counts)
+        touched = {tuple(r[:-1]) for r in counts}
         t1 = time.perf_counter()
-        pnames = list(parts)
-        touched = {tuple(r) for r in con.execute(
-            f"SELECT DISTINCT {', '.join(q(p) for p in pnames) or '1'} FROM uniq").fetchall()}
         existing = b.manifest.files_in(touched, pnames) if pnames else list(b.manifest.files)
         where = ""
         if existing:
@@ -93,6 +85,11 @@ class DuckDBEngine:
             on = " AND ".join([f"u.{q(k)} = e.{q(k)}" for k in c.id] +
                               [f"u.{q(k)} IS NOT DISTINCT FROM e.{q(k)}" for k in pnames])
             where = f"WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE {on})"
+        # Dedupe within the batch: the first file wins; ties within a file are identical
+        # events re-sent. An event without an id (NULL or missing) is never a duplicate.
+        ids = [f"u.{q(i)}" for i in c.id]
+        keep = (f"QUALIFY {' OR '.join(f'{i} IS NULL' for i in ids)} OR row_number() OVER "
+                f"(PARTITION BY {', '.join(ids)} ORDER BY u.{q(fcol)}) = 1")
         order = f"ORDER BY {', '.join(q(s) for s in c.sort_by)}" if c.sort_by else ""
         b.outdir.mkdir(parents=True, exist_ok=True)
         if pnames:
@@ -101,12 +98,13 @@ class DuckDBEngine:
         else:
             target = str(b.outdir / f"part-{b.txn}-0.parquet")
             opts = copy_options(ds, b.txn, False)
-        written = con.execute(
-            f"COPY (SELECT u.* FROM uniq u {where} {order}) TO {lit(target)} ({opts})").fetchone()[0]
-        con.execute("DROP VIEW uniq")
+        files = con.execute(
+            f"COPY (SELECT u.* EXCLUDE ({q(fcol)}) FROM batch u {where} {keep} {order}) "
+            f"TO {lit(target)} ({opts}, RETURN_STATS)").fetchall()
         con.execute("DROP TABLE batch")
-        return Written(int(rows_read), int(rows_unique), int(written),
-                       {"read+dedupe": t1 - t0, "anti-join+write": time.perf_counter() - t1})
+        rows = {str(f[0]): int(f[1]) for f in files}
+        return Written(int(rows_read), -1, sum(rows.values()), rows,
+                       {"read": t1 - t0, "dedupe+anti-join+write": time.perf_counter() - t1})
 
     def close(self) -> None:
         pass

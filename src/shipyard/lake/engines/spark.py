@@ -20,8 +20,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from shipyard.errors import ConfigError
 from shipyard.lake import schema as sch
 from shipyard.lake.manifest import STAGING_PREFIX
@@ -194,5 +192,7 @@ def _write(eng: SparkEngine, b: Batch) -> Written:
     uniq.unpersist()
     if shared:
         return Written(rows_read, rows_unique, -1)
+    import pyarrow.parquet as pq  # deferred: start-up cost (the Spark engine only)
+
     written = sum(pq.ParquetFile(p).metadata.num_rows for p in Path(b.outdir).rglob("*.parquet"))
     return Written(rows_read, rows_unique, written)

@@ -105,6 +105,7 @@ class LakeSettings(_Section):
     # [lake.datasets.NAME] tables; each is validated by shipyard.lake.config.DatasetConfig.
     datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     memory_limit: str | None = None  # DuckDB's cap ("2GB"); past it a batch spills to disk
+    channel: str = "data-lake-notifications"  # where the lake's notices go (Slack via jarvis)
     threads: int | None = None  # DuckDB threads (default: the cores this process may use)
     spark_master: str = "local[2]"  # --engine spark: local[N], yarn (EMR), ...
     spark_paths: str | None = None  # "uri" | "local": force how executors see files (tests)

@@ -73,6 +73,7 @@ def ingest(
     engine: str = typer.Option("duckdb", "--engine", help="duckdb (one machine) or spark (pyspark)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the files, partitions and rows; write nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the result (with a phase breakdown) as JSON."),
+    notify_success: bool = typer.Option(False, "--notify", help="Send a notice on success too (failures always)."),
 ) -> None:
     """Ingest raw files not ingested yet: typed, deduplicated, partitioned, atomic."""
     from shipyard.lake.ingest import dry_run as preview  # deferred: start-up cost
@@ -96,7 +97,7 @@ def ingest(
             err_console.print(f"[yellow]would skip[/] {why}", highlight=False)
         return
     with _Spinner(f"ingesting {name}") as progress:
-        r = run(name, engine=engine, progress=progress)
+        r = run(name, engine=engine, progress=progress, notify_success=notify_success)
     if as_json:
         typer.echo(json.dumps({k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(r).items()}))
         return

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from shipyard.errors import ConfigError, InputError, NotFoundError
+from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError
 from shipyard.lake.config import Dataset, get_dataset
 from shipyard.lake.engines import ENGINES, Batch, Engine, Written
 from shipyard.lake.engines.duck import count_by_partition
@@ -28,6 +28,7 @@ from shipyard.lake.errors import mapped
 from shipyard.lake.manifest import (
     Manifest, check_compatible, commit, new_txn, now_iso, read_manifest, remove_orphans,
 )
+from shipyard.lake.notices import notify
 from shipyard.lake.plan import IngestPlan, plan_ingest
 from shipyard.lake.publish import publish, publish_staged
 from shipyard.lake.read import available_cores, connect, partition_dir
@@ -192,9 +193,31 @@ def _run_batch(eng: Engine, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m:
 
 
 def ingest(dataset: str | Dataset, *, engine: str = "duckdb", progress: Progress | None = None,
-           settings: Settings | None = None) -> IngestResult:
-    """Ingest every raw file not ingested yet; idempotent, one commit per batch."""
+           notify_success: bool = False, settings: Settings | None = None) -> IngestResult:
+    """Ingest every raw file not ingested yet; idempotent, one commit per batch. A failure is
+    sent as a notice (with the file and line), and so are skipped raw files; a success only
+    with notify_success."""
     ds = dataset if isinstance(dataset, Dataset) else get_dataset(dataset, settings)
+    try:
+        res = _ingest(ds, engine, progress, settings)
+    except ShipyardError as exc:
+        notify("failure", f"lake ingest {ds.name}: failed", exc.message,
+               {"dataset": ds.name, "engine": engine, "hint": exc.hint}, settings)
+        raise
+    if res.rejected:
+        notify("warning", f"lake ingest {ds.name}: {len(res.rejected)} raw file(s) skipped",
+               "; ".join(list(res.rejected.values())[:10]),
+               {"dataset": ds.name, "files": sorted(res.rejected)}, settings)
+    if notify_success:
+        notify("success", f"lake ingest {ds.name}: {res.rows_written} rows",
+               f"{res.raw_files} raw file(s), {res.rows_read} rows read, {res.duplicates} duplicate(s) "
+               f"dropped, {res.rows_written} written in {len(res.partitions)} partition(s)",
+               {"dataset": ds.name, "version": res.version, "rows_written": res.rows_written,
+                "partitions": sorted(res.partitions)[:50], "seconds": round(res.seconds, 2)}, settings)
+    return res
+
+
+def _ingest(ds: Dataset, engine: str, progress: Progress | None, settings: Settings | None) -> IngestResult:
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}", hint="use --engine " + " or --engine ".join(ENGINES))
     say = progress or (lambda s: None)

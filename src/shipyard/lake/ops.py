@@ -13,6 +13,7 @@ from shipyard.errors import ConfigError, InputError
 from shipyard.lake import schema as sch
 from shipyard.lake.config import get_dataset, load_datasets
 from shipyard.lake.engines.duck import copy_options
+from shipyard.lake.notices import notify
 from shipyard.lake.manifest import (
     check_compatible, commit, new_txn, now_iso, read_manifest, remove_orphans,
 )
@@ -214,6 +215,10 @@ def compact(name: str, *, min_files: int = 2, progress: Progress | None = None,
     commit(lake, m, expected_version=expected)
     for k in old_keys:
         lake.delete(k)
+    notify("info", f"lake compact {name}: {res.files_before} -> {res.files_after} files",
+           f"{res.partitions} partition(s) compacted, {res.rows} rows",
+           {"dataset": name, "partitions": res.partitions, "files_before": res.files_before,
+            "files_after": res.files_after, "version": m.version}, settings)
     return res
 
 

@@ -193,6 +193,24 @@ def compact(
 
 
 @app.command()
+def forget(
+    name: str = typer.Argument(..., help="Dataset name."),
+    where: Optional[str] = typer.Option(None, "--where", help="DuckDB condition: the rows to erase."),
+    ids_file: Optional[str] = typer.Option(None, "--ids-file", help="A file of ids to erase, one per line."),
+) -> None:
+    """Erase events (a deletion request): rewrites only the affected files, atomically, and proves it."""
+    from shipyard.lake.forget import forget as run  # deferred: start-up cost
+
+    with _Spinner(f"erasing from {name}") as progress:
+        r = run(name, where=where, ids_file=ids_file, progress=progress)
+    print_table(f"forget {name}", ["", "value"], [
+        ("rows erased", r.rows_erased), ("partitions", ", ".join(r.partitions) or "-"),
+        ("files rewritten", r.files_rewritten), ("files dropped", r.files_dropped),
+        ("matching rows left (proof)", r.remaining), ("erasure log", r.log_key or "-"),
+    ])
+
+
+@app.command()
 def ddl(
     name: str = typer.Argument(..., help="Dataset name."),
     dialect: str = typer.Option("athena", "--dialect", help="athena (Hive DDL) or trino (Hive connector)."),

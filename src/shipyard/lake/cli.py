@@ -211,6 +211,24 @@ def forget(
 
 
 @app.command()
+def register(
+    name: str = typer.Argument(..., help="Dataset name."),
+    glue_database: str = typer.Option(..., "--glue-database", help="Glue database (created if missing)."),
+    table: Optional[str] = typer.Option(None, "--table", help="Glue table name (default: the dataset's)."),
+) -> None:
+    """Create or update the dataset's Glue table and partitions, for Athena (committed files only)."""
+    from shipyard.lake.athena import register as run  # deferred: start-up cost
+
+    r = run(name, glue_database=glue_database, table=table)
+    if r["table"] is None:
+        raise InputError(f"lake {name!r} has no schema yet", hint=f"run `shipyard lake ingest {name}` first")
+    print_table(f"register {name}", ["", "value"], [
+        ("Glue table", r["table"]), ("created", "yes" if r["created"] else "no (updated)"),
+        ("columns", r["columns"]), ("partitions added", r["partitions_added"]), ("lake version", r["version"]),
+    ])
+
+
+@app.command()
 def ddl(
     name: str = typer.Argument(..., help="Dataset name."),
     dialect: str = typer.Option("athena", "--dialect", help="athena (Hive DDL) or trino (Hive connector)."),

@@ -74,6 +74,9 @@ class DatasetConfig(BaseModel):
     sort_by: list[str] = Field(default_factory=list)
     # Parquet codec: snappy (the default, as Athena/Spark expect) or zstd (smaller files).
     compression: str = "snappy"
+    # Keep a Glue table (Athena) in step after every commit: this database, this table name.
+    glue_database: str | None = None
+    glue_table: str | None = None
     # Numeric event times: seconds or milliseconds since the epoch.
     time_unit: str | None = None
     # Delete raw files this many days after they were ingested (None: keep forever).

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import duckdb
 
 from shipyard.errors import InputError, ShipyardError
+from shipyard.lake.athena import after_commit
 from shipyard.lake.config import get_dataset
 from shipyard.lake.engines.duck import copy_options
 from shipyard.lake.manifest import check_compatible, commit, new_txn, read_manifest, remove_orphans
@@ -123,6 +124,7 @@ def forget(name: str, *, where: str | None = None, ids_file: str | None = None,
     m.history.append({"txn": res.txn, "at": at, "op": "forget", "rows": res.rows_erased,
                       "partitions": res.partitions})
     commit(lake, m, expected_version=expected)
+    after_commit(ds, lake, m, res.partitions)
     for k in gone:
         lake.delete(k)
     # The proof, on the committed lake as every reader sees it.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError
+from shipyard.lake.athena import after_commit
 from shipyard.lake.config import Dataset, get_dataset
 from shipyard.lake.engines import ENGINES, Batch, Engine, Written
 from shipyard.lake.engines.duck import count_by_partition
@@ -178,6 +179,7 @@ def _run_batch(eng: Engine, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m:
     expected = m.version
     _record(m, ds, staged, typed, infos, entries, w, b.txn, eng.name)
     commit(lake, m, expected_version=expected)
+    after_commit(ds, lake, m, {partition_dir(e["partition"]) for e in entries})
     res.add_phase("manifest commit", time.perf_counter() - t)
     res.transactions += 1
     res.raw_files += len(typed.paths)

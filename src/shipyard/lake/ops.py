@@ -11,6 +11,7 @@ import duckdb
 
 from shipyard.errors import ConfigError, InputError
 from shipyard.lake import schema as sch
+from shipyard.lake.athena import after_commit
 from shipyard.lake.config import get_dataset, load_datasets
 from shipyard.lake.engines.duck import copy_options
 from shipyard.lake.notices import notify
@@ -18,7 +19,7 @@ from shipyard.lake.manifest import (
     check_compatible, commit, new_txn, now_iso, read_manifest, remove_orphans,
 )
 from shipyard.lake.publish import publish
-from shipyard.lake.read import connect, lake_columns, partition_names, register_lake
+from shipyard.lake.read import connect, lake_columns, partition_dir, partition_names, register_lake
 from shipyard.lake.sql import hive_ident, lit, q
 from shipyard.settings import Settings
 from shipyard.store import is_s3_url, open_store
@@ -185,7 +186,7 @@ def compact(name: str, *, min_files: int = 2, progress: Progress | None = None,
     order = f"ORDER BY {', '.join(q(s) for s in ds.config.sort_by)}" if ds.config.sort_by else ""
     with tempfile.TemporaryDirectory(prefix="shipyard-compact-") as tmp:
         con = connect(spill_dir=str(Path(tmp) / "spill"))
-        for n, (pkey, files) in enumerate(sorted(todo.items()), 1):
+        for n, (pkey, files) in enumerate(sorted(todo.items(), key=lambda kv: partition_dir(kv[1][0]["partition"])), 1):
             rel = "/".join(f"{k}={v}" for k, v in pkey)
             say(f"partition {n}/{len(todo)} {rel}: {len(files)} files")
             register_lake(con, "part", ds, lake, m, files)
@@ -213,6 +214,7 @@ def compact(name: str, *, min_files: int = 2, progress: Progress | None = None,
     m.history.append({"txn": txn, "at": now_iso(), "op": "compact", "partitions": res.partitions,
                       "files_before": res.files_before, "files_after": res.files_after})
     commit(lake, m, expected_version=expected)
+    after_commit(ds, lake, m, {partition_dir(v[0]["partition"]) for v in todo.values()})
     for k in old_keys:
         lake.delete(k)
     notify("info", f"lake compact {name}: {res.files_before} -> {res.files_after} files",

@@ -20,7 +20,7 @@ import types
 import typing
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
@@ -123,6 +123,24 @@ class PulseSettings(_Section):
     rollup_retention_days: float = 400
 
 
+class AmiSettings(_Section):
+    """`shipyard ami`: image retention and releases to Auto Scaling groups (docs/ami.md)."""
+
+    channel: str = "deployments"
+    region: str | None = None
+    role_arn: str | None = None  # assume this role (the AMI account) for every call
+    branch_tag: str = "branch"
+    timestamp_tag: str = "timestamp"
+    keep: int = Field(default=5, ge=2)  # images per branch; also the release's --keep
+    keep_versions: int = Field(default=5, ge=2)
+    timeout: str = "30m"  # how long a refresh may take (30m, 1h, 900s)
+    on_timeout: Literal["rollback", "cancel"] = "rollback"
+    min_healthy: int = Field(default=90, ge=0, le=100)
+    warmup: int = Field(default=60, ge=0)
+    checkpoint_delay: int = Field(default=300, ge=0)  # AWS's default is 3600 s per checkpoint
+    poll_interval: float = Field(default=15, gt=0)
+
+
 class AwsSettings(_Section):
     """How every tool talks to AWS (shipyard.aws). Unset fields fall back to boto3's own chain."""
 
@@ -179,6 +197,7 @@ class Settings(BaseSettings):
     pulse: PulseSettings = Field(default_factory=PulseSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    ami: AmiSettings = Field(default_factory=AmiSettings)
 
     @property
     def config_dir(self) -> Path:

@@ -70,3 +70,12 @@ def test_query_can_read_local_files_unless_files_are_off(local_env, tmp_path):
         query(f"COPY (SELECT 1) TO '{tmp_path / 'out.csv'}'", files=False)
     assert not (tmp_path / "out.csv").exists()
     assert query("SELECT count(*) FROM events", files=False).rows == [(3,)]
+
+
+@pytest.mark.parametrize("names", [("a*.jsonl", "ab.jsonl"), ("b[1].jsonl", "b1.jsonl"), ("c?.jsonl", "cd.jsonl")])
+def test_raw_file_names_are_literal_never_globs(lake_env, names):
+    ev = make_events(4)
+    lake_env.put(names[0], ev[:1])
+    lake_env.put(names[1], ev[1:4])
+    r = ingest("events")
+    assert (r.raw_files, r.rows_read, r.rows_written) == (2, 4, 4)  # each file read exactly once

@@ -5,7 +5,10 @@ Objects are recognised by content, not by name (Firehose writes keys with no ext
 are decompressed once, streaming and bounded (`shipyard.streams.bounded_reader`: the size and
 expansion-ratio caps of `[limits]`), so memory stays flat whatever the input and DuckDB reads
 plain files in parallel in both of its passes (typing, then writing); a LocalStore's plain
-files are read in place. Files are staged on a thread pool: zlib releases the GIL.
+files are read in place, through a symlink named `<n>.json` in the batch's folder: DuckDB
+expands glob characters even in a list of paths (`a*.json`, `b[1].json`), so it only ever sees
+names we made, and reads exactly the one file a key names. Files are staged on a thread pool:
+zlib releases the GIL.
 
 A raw object that cannot be read (not JSON, a decompression bomb, a corrupt gzip) is returned
 in `unreadable` with the reason; the runner fails the ingest or skips it (on_bad_file), and it
@@ -53,7 +56,8 @@ def _stage_one(raw: ObjectStore, info: ObjectInfo, dst: Path) -> tuple[str | Non
             first = _first_byte(f)
         if first and first not in _JSON_START:
             return None, f"{key}: not JSON (it starts with {first!r}); kept in the raw zone"
-        return str(lp), None
+        dst.symlink_to(lp.resolve())
+        return str(dst), None
     try:
         with bounded_reader(raw.open(key), name=key) as src, open(dst, "wb") as out:
             head = src.read(1 << 16)

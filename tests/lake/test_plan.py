@@ -55,3 +55,12 @@ def test_dry_run_prints_files_partitions_and_rows_and_writes_nothing(local_env):
     r = CliRunner().invoke(app, ["lake", "ingest", "events", "--dry-run"])
     assert r.exit_code == 0 and "nothing was" in r.output and "b.jsonl.gz" in r.output
     assert local_env.manifest_bytes() is None
+
+
+def test_demo_runs_on_its_embedded_firehose_shaped_raw_zone(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / "unused.toml"))  # restored afterwards
+    r = CliRunner().invoke(app, ["lake", "demo", "--dir", str(tmp_path / "demo")])
+    assert r.exit_code == 0, r.output
+    assert "rows erased" in r.output and "│ 60 " in r.output  # 65 read, 5 re-sent dropped
+    r = CliRunner().invoke(app, ["lake", "demo", "--dir", str(tmp_path / "demo")])
+    assert r.exit_code != 0 and "already holds a demo lake" in str(r.exception)

@@ -229,6 +229,35 @@ def register(
 
 
 @app.command()
+def demo(
+    folder: str = typer.Option("lake-demo", "--dir", help="Where to lay out the raw zone and the lake."),
+) -> None:
+    """Firehose-shaped raw events -> lake -> SQL -> erasure, in a local folder (no cloud account)."""
+    import os
+    from pathlib import Path
+
+    from shipyard.lake.demo import USERS, lay_out  # deferred: start-up cost
+    from shipyard.settings import get_settings
+
+    root = Path(folder).resolve()
+    if (root / "lake").exists():
+        raise InputError(f"{root} already holds a demo lake", hint="remove it or pass --dir NEW_FOLDER")
+    lay_out(root)
+    os.environ["SHIPYARD_CONFIG"] = str(root / "shipyard.toml")
+    get_settings(fresh=True)
+    err_console.print(f"[bold]raw zone[/] {root / 'raw/events'} (Firehose-shaped: no extension, .gz, "
+                      "concatenated records, 5 re-sent)", highlight=False)
+    ingest(name="events", engine="duckdb", dry_run=True, as_json=False, notify_success=False)
+    ingest(name="events", engine="duckdb", dry_run=False, as_json=False, notify_success=False)
+    query(sql="SELECT dt, event, count(*) AS n, round(sum(amount), 2) AS amount FROM events "
+          "GROUP BY ALL ORDER BY ALL", output=None, fmt="table", limit=1000, no_files=True)
+    forget(name="events", where=f"user_id = '{USERS[0]}'", ids_file=None)
+    query(sql="SELECT user_id, count(*) AS n FROM events GROUP BY ALL ORDER BY ALL", output=None,
+          fmt="table", limit=1000, no_files=True)
+    err_console.print(f"try: SHIPYARD_CONFIG={root / 'shipyard.toml'} shipyard lake stats events", highlight=False)
+
+
+@app.command()
 def ddl(
     name: str = typer.Argument(..., help="Dataset name."),
     dialect: str = typer.Option("athena", "--dialect", help="athena (Hive DDL) or trino (Hive connector)."),

@@ -59,3 +59,6 @@ def test_forget_by_ids_file_and_bad_arguments(local_env, tmp_path):
     ingest("events")
     with pytest.raises(InputError, match="no_such_column"):
         forget("events", where="no_such_column = 1")
+    with pytest.raises(InputError, match="not one condition"):
+        forget("events", where=f"true); COPY (SELECT 1) TO '{tmp_path / 'x.csv'}'; SELECT (1")
+    assert not (tmp_path / "x.csv").exists()

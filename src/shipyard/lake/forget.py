@@ -51,6 +51,9 @@ def _predicate(con: Any, ds_id: list[str], where: str | None, ids_file: str | No
         raise InputError("give exactly one of --where and --ids-file",
                          hint="--where \"user_uuid = '...'\" or --ids-file ids.txt (one id per line)")
     if where:
+        # One condition, never a second statement smuggled after a ';'.
+        if len(con.extract_statements(f"SELECT 1 WHERE ({where})")) != 1:
+            raise InputError(f"--where {where!r} is not one condition", hint="a DuckDB condition, no ';'")
         return f"({where})"
     if len(ds_id) != 1:
         raise InputError(f"--ids-file needs a one-column id; this dataset's id is {ds_id}",

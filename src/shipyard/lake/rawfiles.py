@@ -20,8 +20,9 @@ from shipyard.lake.sql import lit, sql_list
 
 # Names writers use while a file is incomplete (hadoop fs -put, many uploaders).
 TEMP_SUFFIXES = (".tmp", "._COPYING_", ".partial", ".crdownload")
-# DuckDB's read_json refuses objects over maximum_object_size (16 MB by default): the same cap.
-MAX_LINE = 16 << 20
+# One JSON record at most: DuckDB's read_json gets it as maximum_object_size, the line readers
+# below stop there, so both agree on what is too long.
+MAX_LINE = 64 << 20
 
 
 def is_raw(key: str) -> bool:
@@ -61,7 +62,7 @@ def read_json_sql(paths: list[str], columns: dict[str, Any] | None = None,
     """read_json over raw files: detecting types over every row (columns=None), or with them."""
     # format='auto': JSON lines, or objects concatenated with no delimiter (Firehose), per file.
     # map_inference_threshold=-1: objects stay STRUCTs (Athena/Spark structs), never MAPs.
-    opts = "format='auto', records=true, map_inference_threshold=-1"
+    opts = f"format='auto', records=true, map_inference_threshold=-1, maximum_object_size={MAX_LINE}"
     if filename:
         opts += f", filename={lit(filename)}"
     if columns is None:
@@ -151,6 +152,9 @@ def _json_lines(f: IO[bytes]) -> Iterator[tuple[int, Any, str | None]]:
                 rec, pos = _DECODER.raw_decode(line, pos)
             except json.JSONDecodeError as exc:
                 yield n, None, f"malformed JSON ({exc.msg} at column {exc.colno})"
+                break
+            except RecursionError:
+                yield n, None, "JSON nested too deeply"
                 break
             yield n, rec, None
             while pos < len(line) and line[pos].isspace():

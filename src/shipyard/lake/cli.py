@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 from typing import Optional
 
 import typer
 
 from shipyard.console import console, err_console, print_table
 from shipyard.errors import InputError
+from shipyard.settings import get_settings
 
 app = typer.Typer(
     help="lake: raw JSON events -> deduplicated, partitioned Parquet; SQL over it (docs/lake.md).",
@@ -233,11 +236,7 @@ def demo(
     folder: str = typer.Option("lake-demo", "--dir", help="Where to lay out the raw zone and the lake."),
 ) -> None:
     """Firehose-shaped raw events -> lake -> SQL -> erasure, in a local folder (no cloud account)."""
-    import os
-    from pathlib import Path
-
     from shipyard.lake.demo import USERS, lay_out  # deferred: start-up cost
-    from shipyard.settings import get_settings
 
     root = Path(folder).resolve()
     if (root / "lake").exists():

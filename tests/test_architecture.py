@@ -38,7 +38,7 @@ LAYERS: dict[str, dict[int, list[str]]] = {
     "jarvis": {MODEL: ["payload"], TARGETS: ["slack", "attachments"], RUNNER: ["service"],
                INTERFACE: ["notifier", "aws", "http", "cli"]},
     "lake": {MODEL: ["config", "schema", "sql", "manifest", "errors"], PLAN: ["plan", "rawfiles"],
-             TARGETS: ["engines", "engines.*", "read", "staging", "publish", "typecheck", "spark", "athena",
+             TARGETS: ["engines", "engines.*", "read", "staging", "publish", "typecheck", "spark", "athena", "glue",
                        "notices"],
              RUNNER: ["ingest", "ops", "forget"], INTERFACE: ["cli", "demo", "spark_job"]},
     "pulse": {MODEL: ["model", "schedule", "patterns", "yamlfile", "options", "clock", "config", "fields", "tlsconf",

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from shipyard.aws import client
 from shipyard.cli import app
-from shipyard.lake.athena import INPUT_FORMAT
+from shipyard.lake.glue import INPUT_FORMAT
 from shipyard.lake.ingest import ingest
 from shipyard.lake.ops import compact
 from shipyard.lake.publish import CRASH_ENV

@@ -220,7 +220,7 @@ def register(
     table: Optional[str] = typer.Option(None, "--table", help="Glue table name (default: the dataset's)."),
 ) -> None:
     """Create or update the dataset's Glue table and partitions, for Athena (committed files only)."""
-    from shipyard.lake.athena import register as run  # deferred: start-up cost
+    from shipyard.lake.glue import register as run  # deferred: start-up cost
 
     r = run(name, glue_database=glue_database, table=table)
     if r["table"] is None:

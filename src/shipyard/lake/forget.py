@@ -19,12 +19,11 @@ from typing import Any, Callable
 import duckdb
 
 from shipyard.errors import InputError, ShipyardError
-from shipyard.lake.athena import after_commit
 from shipyard.lake.config import get_dataset
 from shipyard.lake.engines.duck import copy_options
 from shipyard.lake.manifest import check_compatible, commit, new_txn, read_manifest, remove_orphans
 from shipyard.lake.notices import notify
-from shipyard.lake.publish import publish
+from shipyard.lake.publish import after_commit, publish
 from shipyard.lake.read import connect, partition_dir, partition_names, register_lake
 from shipyard.lake.sql import lit, q
 from shipyard.settings import Settings

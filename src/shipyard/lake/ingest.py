@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError
-from shipyard.lake.athena import after_commit
 from shipyard.lake.config import Dataset, get_dataset
 from shipyard.lake.engines import ENGINES, Batch, Engine, Written
 from shipyard.lake.engines.duck import count_by_partition
@@ -31,7 +30,7 @@ from shipyard.lake.manifest import (
 )
 from shipyard.lake.notices import notify
 from shipyard.lake.plan import IngestPlan, plan_ingest
-from shipyard.lake.publish import publish, publish_staged
+from shipyard.lake.publish import after_commit, publish, publish_staged
 from shipyard.lake.read import available_cores, connect, partition_dir
 from shipyard.lake.staging import stage
 from shipyard.lake.typecheck import Typed, check_columns, type_batch

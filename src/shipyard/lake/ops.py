@@ -11,14 +11,13 @@ import duckdb
 
 from shipyard.errors import ConfigError, InputError
 from shipyard.lake import schema as sch
-from shipyard.lake.athena import after_commit
 from shipyard.lake.config import get_dataset, load_datasets
 from shipyard.lake.engines.duck import copy_options
 from shipyard.lake.notices import notify
 from shipyard.lake.manifest import (
     check_compatible, commit, new_txn, now_iso, read_manifest, remove_orphans,
 )
-from shipyard.lake.publish import publish
+from shipyard.lake.publish import after_commit, publish
 from shipyard.lake.read import connect, lake_columns, partition_dir, partition_names, register_lake
 from shipyard.lake.sql import hive_ident, lit, q
 from shipyard.settings import Settings

@@ -12,10 +12,13 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import duckdb
 
+from shipyard.lake.athena import write_listings
+from shipyard.lake.config import Dataset
+from shipyard.lake.manifest import Manifest
 from shipyard.lake.read import parse_partition_path, partition_dir, s3_filesystem
 from shipyard.lake.sql import lit
 from shipyard.settings import get_settings
@@ -98,3 +101,14 @@ def publish_staged(lake: ObjectStore, prefix: str, txn: str) -> list[dict[str, A
     for leftover in list(lake.list(prefix + "/")):  # _SUCCESS, .crc
         lake.delete(leftover.key)
     return entries
+
+
+def after_commit(ds: Dataset, lake: ObjectStore, m: Manifest, folders: Iterable[str]) -> None:
+    """Right after a commit: the touched partitions' listings, then (when the dataset names a
+    Glue database) the Glue table and any new partition."""
+    write_listings(lake, m, folders)
+    if ds.config.glue_database:
+        from shipyard.lake.glue import register  # deferred: start-up cost (boto3), only with Glue
+
+        register(ds, glue_database=ds.config.glue_database, table=ds.config.glue_table,
+                 manifest=m, listings=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from shipyard.errors import ShipyardError
-from shipyard.lake.athena import register
+from shipyard.lake.glue import register
 from shipyard.lake.ingest import ingest
 from shipyard.lake.ops import compact
 from shipyard.settings import get_settings

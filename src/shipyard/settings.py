@@ -35,7 +35,7 @@ class _Section(BaseModel):
 
     @property
     def model_extra(self) -> dict[str, Any]:  # type: ignore[override]
-        # TRANSITION ONLY: propagator/aws.py, propagator/events.py, lake/read.py and
+        # TRANSITION ONLY: propagator/aws.py, propagator/events.py and
         # pulse/service.py still read options through model_extra; their owners switch them to the
         # declared fields. Then this property goes (see docs/configuration.md).
         return self.model_dump()
@@ -91,9 +91,16 @@ class JarvisSettings(_Section):
 
 
 class LakeSettings(_Section):
+    # [lake.datasets.NAME] tables; each is validated by shipyard.lake.config.DatasetConfig.
     datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    # DuckDB's memory_limit for lake work (e.g. "2GB"); DuckDB's default when unset.
-    memory_limit: str | None = None
+    # DuckDB's cap for the lake ("2GB"; "" for DuckDB's own 80% of RAM); past it, spill to disk.
+    memory_limit: str | None = "1GB"
+    channel: str = "data-lake-notifications"  # where the lake's notices go (Slack via jarvis)
+    threads: int | None = None  # DuckDB threads (default: the cores this process may use)
+    spark_master: str = "local[2]"  # --engine spark: local[N], yarn (EMR), ...
+    spark_paths: str | None = None  # "uri" | "local": force how executors see files (tests)
+    spark_s3_scheme: str = "s3"  # EMRFS reads s3://; open-source hadoop-aws wants s3a
+    crash_after_files: int | None = None  # test hook: SIGKILL after N published files
 
 
 class PulseSettings(_Section):

@@ -5,10 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test services install install-dev reliability bench clean help
+.PHONY: demo demo-photon haproxy test services install install-dev reliability bench clean help
 
 help:
 	@echo "make demo         install and run the propagator on the embedded default (local folder -> DuckDB)"
+	@echo "make demo-photon  photon's canary demo on the local target (installs haproxy)"
 	@echo "make test         install dev dependencies, make sure services answer, run the test suite"
 	@echo "make reliability  the full reliability suite (long)"
 	@echo "make bench        the benchmarks (long)"
@@ -28,8 +29,16 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-demo: install
+demo: install haproxy
 	$(BIN)/shipyard propagator demo
+
+# photon's local target routes through HAProxy (Debian's haproxy package); `make demo` installs
+# it so that `shipyard photon demo` works afterwards.
+haproxy:
+	bash scripts/ensure-services.sh haproxy
+
+demo-photon: install haproxy
+	$(BIN)/shipyard photon demo
 
 services:
 	bash scripts/ensure-services.sh

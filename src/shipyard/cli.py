@@ -14,6 +14,7 @@ from shipyard import __version__
 from shipyard.console import print_error, setup_logging
 from shipyard.jarvis.cli import app as jarvis_app
 from shipyard.lake.cli import app as lake_app
+from shipyard.photon.cli import app as photon_app
 from shipyard.propagator.cli import app as propagator_app
 from shipyard.pulse.cli import app as pulse_app
 
@@ -28,6 +29,7 @@ app.add_typer(propagator_app, name="propagator")
 app.add_typer(jarvis_app, name="jarvis")
 app.add_typer(lake_app, name="lake")
 app.add_typer(pulse_app, name="pulse")
+app.add_typer(photon_app, name="photon")
 
 _state = {"debug": False}
 

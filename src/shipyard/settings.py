@@ -60,6 +60,20 @@ class PulseSettings(_Section):
     database_url: str | None = None
 
 
+class PhotonSettings(_Section):
+    """photon: deployments (docs/photon.md)."""
+
+    state_dir: Path = Path(".shipyard/photon")
+    channel: str = "photon-deployments"
+    haproxy: str = "haproxy"  # the local router's binary
+    docker: str = "docker"
+    # OTEL_EXPORTER_OTLP_ENDPOINT given to releases whose file names none.
+    otlp_endpoint: str | None = None
+    tick: float = 0.5  # seconds between gate checks during a rollout
+    stop_timeout: float = 10.0  # SIGTERM -> SIGKILL for a release
+    releases_kept: int = 5  # stopped releases (and their logs) kept per env
+
+
 class AwsSettings(_Section):
     """How every tool talks to AWS (shipyard.aws). Unset fields fall back to boto3's own chain."""
 
@@ -104,6 +118,7 @@ class Settings(BaseSettings):
     jarvis: JarvisSettings = Field(default_factory=JarvisSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     pulse: PulseSettings = Field(default_factory=PulseSettings)
+    photon: PhotonSettings = Field(default_factory=PhotonSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
 
     @property

@@ -1,7 +1,7 @@
 """A tiny HTTP app for the demo, the tests and the bench: `python -m shipyard.photon.demo_app --port N`.
 
 GET /health answers 200 (503 when HEALTH=fail); any other path answers `VERSION GREETING`.
-FAIL_RATE=0.3 answers 500 to that share of requests (deterministically: every n-th), to play a
+WORK_US=200 burns that much CPU per request. FAIL_RATE=0.3 answers 500 to that share of requests (deterministically: every n-th), to play a
 bad release that still passes its health check. HTTP/1.1 keep-alive on asyncio streams; SIGTERM
 stops accepting and lets requests in flight finish.
 """
@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import os
 import signal
+import time
 
 
 async def serve(port: int) -> None:
@@ -19,6 +20,8 @@ async def serve(port: int) -> None:
     greeting = os.environ.get("GREETING", "hello")
     fail_rate = float(os.environ.get("FAIL_RATE", "0") or 0)
     health_ok = os.environ.get("HEALTH", "ok") != "fail"
+    # WORK_US: CPU to spend per request (the bench's "real handler"); 0 answers at once.
+    work = float(os.environ.get("WORK_US", "0") or 0) / 1e6
     body_ok = f"{version} {greeting}\n".encode()
     counter = {"n": 0, "bad": 0}
 
@@ -26,6 +29,10 @@ async def serve(port: int) -> None:
         if path == "/health":
             return (200, b"ok\n") if health_ok else (503, b"unhealthy\n")
         counter["n"] += 1
+        if work:
+            end = time.perf_counter() + work
+            while time.perf_counter() < end:
+                pass
         if fail_rate and counter["bad"] < counter["n"] * fail_rate:
             counter["bad"] += 1
             return 500, b"boom\n"

@@ -49,6 +49,7 @@ def render(port: int, health_path: str, servers: dict[str, tuple[str, int]], soc
         "global",
         f"  stats socket {sock} mode 600 level admin",
         "  stats timeout 10s",
+        "  nbthread 1",
         "  maxconn 4096",  # each connection costs 2 fds; stays under common `ulimit -n` values
         "defaults",
         "  mode http",
@@ -64,6 +65,7 @@ def render(port: int, health_path: str, servers: dict[str, tuple[str, int]], soc
         "  default_backend releases",
         "backend releases",
         "  balance roundrobin",
+        "  http-reuse always",
         f"  option httpchk GET {health_path}",
     ]
     for slot in SLOTS:

@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from shipyard.console import console, err_console, print_error, print_table, setup_logging
 from shipyard.errors import InputError, ShipyardError
-from shipyard.photon.model import load, schema
+from shipyard.photon.model import load, load_names, schema
 from shipyard.photon.runner import Outcome, Photon
 
 app = typer.Typer(help="photon: one file, one command deployments (local router or AWS Fargate).",
@@ -66,8 +66,7 @@ def _sigterm_is_interrupt() -> None:
 
 def _names(file: Optional[Path], service: Optional[str], env: Optional[str]) -> tuple[str, str]:
     if file is not None:
-        dep = load(file)
-        return dep.service, dep.env
+        return load_names(file)
     if service and env:
         return service, env
     raise InputError("say which deployment: --file deployment.json, or --service and --env")
@@ -92,13 +91,13 @@ def _print_outcome(o: Outcome, as_json: bool) -> None:
 
 
 def run_apply(file: Path, terminate: bool, no_rollback: bool, force: bool, as_json: bool) -> None:
-    dep = load(file)
+    dep = None if terminate else load(file)
     progress = _Progress()
     photon = Photon(progress=progress)
     _sigterm_is_interrupt()
     try:
-        if terminate:
-            out = photon.terminate(dep.service, dep.env)
+        if dep is None:
+            out = photon.terminate(*load_names(file))
         else:
             out = photon.apply(dep, rollback=not no_rollback, force=force)
     finally:
@@ -123,9 +122,8 @@ def plan_cmd(file: Path = typer.Option(..., "--file", "-f", help="The deployment
              terminate: bool = typer.Option(False, "--terminate", help="Plan the terminate instead."),
              as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON.")) -> None:
     """What apply (or --terminate) would change, without changing anything."""
-    dep = load(file)
     photon = Photon()
-    plan = photon.terminate_plan(dep.service, dep.env) if terminate else photon.plan(dep)
+    plan = photon.terminate_plan(*load_names(file)) if terminate else photon.plan(load(file))
     if as_json:
         console.print_json(json.dumps(plan.to_dict(), default=str))
     else:

@@ -256,9 +256,7 @@ def validate(data: dict[str, Any], source: str = "deployment") -> Deployment:
     return base
 
 
-def load(path: str | Path, *, environ: dict[str, str] | None = None) -> Deployment:
-    """Read, expand, merge and validate a deployment file."""
-    p = Path(path)
+def _read(p: Path) -> dict[str, Any]:
     if not p.is_file():
         raise InputError(f"{p}: no such deployment file", hint="pass the path of your deployment.json with -f")
     try:
@@ -268,9 +266,34 @@ def load(path: str | Path, *, environ: dict[str, str] | None = None) -> Deployme
         raise InputError(f"{p}: not valid JSON{where}", hint="fix the JSON syntax") from None
     if not isinstance(data, dict):
         raise InputError(f"{p}: the file must hold one JSON object")
+    return data
+
+
+def load(path: str | Path, *, environ: dict[str, str] | None = None) -> Deployment:
+    """Read, expand, merge and validate a deployment file."""
+    p = Path(path)
+    data = _read(p)
     dep = validate(expand(data, p.resolve().parent, environ), str(p))
     dep._base_dir = p.resolve().parent
     return dep
+
+
+class Names(_Model):
+    service: str = Field(..., pattern=NAME)
+    env: str = Field(..., pattern=NAME)
+
+
+def load_names(path: str | Path, *, environ: dict[str, str] | None = None) -> tuple[str, str]:
+    """Only (service, env) of a file: what status, logs, promote, rollback and terminate need,
+    so a variable used elsewhere (GIT_SHA in the image) need not be set to terminate."""
+    p = Path(path)
+    data = _read(p)
+    picked = expand({k: data.get(k) for k in ("service", "env")}, p.resolve().parent, environ)
+    try:
+        names = Names.model_validate(picked)
+    except ValidationError as exc:
+        raise _as_input_error(exc, str(p)) from None
+    return names.service, names.env
 
 
 def schema() -> dict[str, Any]:

@@ -134,3 +134,33 @@ def test_secrets_resolve_from_ssm_and_secrets_manager(s3_server, tmp_path):
 
 def test_slug():
     assert slug("Feature/ABC_12--x") == "feature-abc-12-x"
+
+
+def test_the_example_file_validates_for_each_env_and_its_schema_is_current():
+    from pathlib import Path
+
+    from shipyard.photon.model import load_names
+
+    ex = Path(__file__).resolve().parents[2] / "examples" / "photon"
+    for branch, strategy in (("feature/x", "canary"), ("staging", "linear"), ("prod", "canary")):
+        dep = load(ex / "deployment.json", environ={"BRANCH": branch, "GIT_SHA": "abc"})
+        assert dep.deploy.strategy.type == strategy
+    assert load(ex / "deployment.json", environ={"BRANCH": "prod", "GIT_SHA": "a"}).deploy.strategy.percent == 5
+    assert json.loads((ex / "deployment.schema.json").read_text()) == schema()
+    # status/terminate need only the names: GIT_SHA unset is fine there.
+    assert load_names(ex / "deployment.json", environ={"BRANCH": "feature/x"}) == ("hello", "feature-x")
+
+
+def test_tracing_variables():
+    from shipyard.photon.model import validate
+    from shipyard.photon.targets.base import env_vars
+
+    dep = validate({**MINIMAL, "env": "dev", "tracing": {"otlp_endpoint": "http://collector:4318"}})
+    env = env_vars(dep, {"API_KEY": "k"}, None)
+    assert env["OTEL_SERVICE_NAME"] == "hello"
+    assert env["OTEL_RESOURCE_ATTRIBUTES"] == "service.name=hello,deployment.environment=dev,service.version=1.4.2"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318" and env["API_KEY"] == "k"
+    off = validate({**MINIMAL, "env": "dev", "tracing": {"enabled": False}})
+    assert not any(k.startswith("OTEL_") for k in env_vars(off, {}, "http://x"))
+    assert env_vars(validate({**MINIMAL, "env": "dev"}), {}, "http://default:4318")["OTEL_EXPORTER_OTLP_ENDPOINT"] \
+        == "http://default:4318"

@@ -19,10 +19,9 @@ from shipyard.notify import Notice, Notifier, get_notifier
 from shipyard.photon import rollout as ro
 from shipyard.photon.model import Deployment
 from shipyard.photon.plan import Plan, make_plan, terminate_plan
-from shipyard.photon.secrets import resolve
 from shipyard.photon.state import EnvDir, EnvState, Release, all_envs, check_name
 from shipyard.photon.targets import get_target
-from shipyard.photon.targets.base import Ctx, env_vars, weights_for
+from shipyard.photon.targets.base import Ctx, weights_for
 from shipyard.settings import Settings, get_settings
 
 Progress = Callable[[dict[str, Any]], None]
@@ -106,11 +105,8 @@ class Photon:
         return make_plan(dep, d.load())
 
     def apply(self, dep: Deployment, *, rollback: bool = True, force: bool = False) -> Outcome:
-        target_cls_resolves = dep.target == "local"
-        # Secrets first: an unresolvable one fails before anything starts.
-        secrets = resolve(dep.config.secrets, dep.base_dir, region=dep.aws.region if dep.aws else None) \
-            if target_cls_resolves else {}
-        environment = env_vars(dep, secrets, self.ps.otlp_endpoint)
+        # Checked first (secrets resolved locally): a bad reference fails before anything starts.
+        environment = get_target(dep.target, self.ps).prepare(dep)
         with self._session(dep.service, dep.env, dep) as (ctx, target):
             st = ctx.state
             if st.rollout:  # held by --no-rollback earlier; a new apply replaces it
@@ -147,10 +143,13 @@ class Photon:
         if dep.deploy.gates.smoke:
             r = ro.Rollout(**{**r.__dict__, "smoke_expect": dep.deploy.gates.smoke.expect_status})
         window, fails, smoke = ro.Window(), 0, None
+        # The baseline before any traffic: counters are cumulative (a router slot's outlive its
+        # releases; CloudWatch sums from the release's start), the gate judges what came after.
+        window.add(self.clock(), *target.counters(ctx, new))
         try:
             while True:
                 now = self.clock()
-                healthy, detail = target.health(ctx, new)
+                healthy, detail, fatal = target.health(ctx, new)
                 fails = 0 if healthy else fails + 1
                 rate, n, alarms = None, 0, ()
                 if r.phase == "bake":
@@ -162,7 +161,7 @@ class Photon:
                 obs = ro.Observation(now=now, healthy=healthy if r.phase == "health" else (fails < 2),
                                      smoke_status=smoke, error_rate=rate, requests=n, alarms=alarms,
                                      operator=ctx.dir.take_request(), detail=detail,
-                                     fatal=not healthy and "exited" in detail)
+                                     fatal=fatal)
                 r, action = ro.decide(r, obs, rules)
                 st.rollout["state"] = r.to_dict()  # type: ignore[index]
                 if action.kind == "shift":

@@ -7,7 +7,7 @@ A target owns the endpoint and the running releases of one service+env. The driv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from shipyard.photon.model import Deployment
 from shipyard.photon.state import EnvDir, EnvState, Release
@@ -22,7 +22,16 @@ class Ctx:
     dep: Deployment | None = None
 
 
+class Health(NamedTuple):
+    ok: bool
+    detail: str = ""
+    fatal: bool = False  # the release is gone (exited, circuit breaker): no point waiting
+
+
 class Target(Protocol):
+    def prepare(self, dep: Deployment) -> dict[str, str]:
+        """Check what the file needs before anything changes; the release's environment."""
+
     def reconcile(self, ctx: Ctx) -> list[str]:
         """Make reality match the state (orphans stopped, router/services back); what it did."""
 
@@ -32,8 +41,8 @@ class Target(Protocol):
     def start(self, ctx: Ctx, release: Release, environment: dict[str, str]) -> None:
         """Start a release with no traffic; fills release.address/slot/pid."""
 
-    def health(self, ctx: Ctx, release: Release) -> tuple[bool, str]:
-        """(healthy, detail) of a release, checked directly."""
+    def health(self, ctx: Ctx, release: Release) -> Health:
+        """The release's health, checked directly (not through the endpoint)."""
 
     def smoke(self, ctx: Ctx, release: Release, path: str) -> int:
         """The HTTP status of one GET `path` sent to the release directly (0: no answer)."""

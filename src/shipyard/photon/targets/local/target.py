@@ -13,7 +13,9 @@ from pathlib import Path
 
 from shipyard.errors import ConfigError
 from shipyard.photon.state import Release
-from shipyard.photon.targets.base import Ctx
+from shipyard.photon.model import Deployment
+from shipyard.photon.secrets import resolve
+from shipyard.photon.targets.base import Ctx, Health, env_vars
 from shipyard.photon.targets.local import docker, procs
 from shipyard.photon.targets.local.router import SLOTS, Router
 from shipyard.settings import PhotonSettings
@@ -67,6 +69,11 @@ class LocalTarget:
 
     def __init__(self, settings: PhotonSettings) -> None:
         self.settings = settings
+
+    def prepare(self, dep: Deployment) -> dict[str, str]:
+        """Secrets resolved now: an unresolvable one fails before anything starts."""
+        secrets = resolve(dep.config.secrets, dep.base_dir, region=dep.aws.region if dep.aws else None)
+        return env_vars(dep, secrets, self.settings.otlp_endpoint)
 
     def _owner(self, ctx: Ctx) -> str:
         return procs.owner_tag(ctx.dir.root, ctx.dir.service, ctx.dir.env)
@@ -181,18 +188,18 @@ class LocalTarget:
         r.state(release.slot, "ready")
         self._write_config(ctx)
 
-    def health(self, ctx: Ctx, release: Release) -> tuple[bool, str]:
+    def health(self, ctx: Ctx, release: Release) -> Health:
         if not procs.alive(release.pid):
-            return False, last_exit(ctx.dir.release_dir(release.id) / "log.jsonl")
+            return Health(False, last_exit(ctx.dir.release_dir(release.id) / "log.jsonl"), fatal=True)
         h = ctx.dep.container.health if ctx.dep else None
         status = http_get(release.address, self._health_path(ctx), h.timeout if h else 2.0)
         if 200 <= status < 400:
             # The router checks on its own; until it sees the release UP it would not send it
             # requests, so a shift before then could leave no server to answer.
             if not self._router(ctx).is_up(release.slot):
-                return False, "the router's check has not passed yet"
-            return True, ""
-        return False, f"GET {self._health_path(ctx)} answered {status}" if status else "no answer"
+                return Health(False, "the router's check has not passed yet")
+            return Health(True)
+        return Health(False, f"GET {self._health_path(ctx)} answered {status}" if status else "no answer")
 
     def smoke(self, ctx: Ctx, release: Release, path: str) -> int:
         return http_get(release.address, path, 10.0)

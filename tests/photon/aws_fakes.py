@@ -14,6 +14,7 @@ Listed in docs/photon.md.
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,6 +29,12 @@ class _Ok:
 
 
 OK = _Ok()
+
+
+def _args(request: dict[str, Any]) -> dict[str, Any]:
+    """The API parameters of a before-call request dict (ECS speaks JSON)."""
+    body = request.get("body") or b"{}"
+    return json.loads(body.decode() if isinstance(body, bytes) else body)
 
 
 class ParamSpy:
@@ -113,10 +120,12 @@ class ServiceDeployments:
         return {k: v for k, v in d.items() if k != "polls"}
 
     def list(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        params = _args(params)
         mine = [self._public(d) for d in self.deployments if d["serviceArn"] and params["service"] in d["serviceArn"]]
         return OK, {"serviceDeployments": list(reversed(mine))}
 
     def describe(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        params = _args(params)
         out = []
         for d in self.deployments:
             if d["serviceDeploymentArn"] in params["serviceDeploymentArns"]:
@@ -131,6 +140,7 @@ class ServiceDeployments:
         return OK, {"serviceDeployments": out, "failures": []}
 
     def stop(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        params = _args(params)
         self.stopped.append((params["serviceDeploymentArn"], params.get("stopType", "")))
         for d in self.deployments:
             if d["serviceDeploymentArn"] == params["serviceDeploymentArn"]:
@@ -138,6 +148,7 @@ class ServiceDeployments:
         return OK, {"serviceDeploymentArn": params["serviceDeploymentArn"]}
 
     def cont(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        params = _args(params)
         self.continued.append((params["serviceDeploymentArn"], params["hookId"], params["action"]))
         return OK, {"serviceDeploymentArn": params["serviceDeploymentArn"]}
 

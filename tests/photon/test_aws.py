@@ -46,14 +46,15 @@ def net(s3_server):
     ecs_spy.close()
 
 
-def write(folder, net, *, env="dev", version="v1", strategy=None, gates=None, name=None, **extra):
+def write(folder, net, *, env="dev", version="v1", strategy=None, gates=None, name=None, deploy_driver=False, **extra):
     doc = {"service": "hello", "env": env, "target": "aws", "version": version,
            "image": f"registry.example.com/hello:{version}",
            "container": {"port": 8080, "health": {"path": "/health", "start_timeout": "5s"}},
            "config": {"vars": {"GREETING": "hi"},
                       "secrets": {"API_KEY": "ssm:/hello/api-key", "DB_PASSWORD": "secretsmanager:hello-db#password"}},
            "deploy": {"strategy": strategy or {"type": "blue_green"}, "bake": "0.2s",
-                      "gates": gates or {"max_error_rate": 0.05, "window": "60s", "min_requests": 10}},
+                      "gates": gates or {"max_error_rate": 0.05, "window": "60s", "min_requests": 10},
+                      "driver": "native" if deploy_driver else "orchestrated"},
            "aws": {"cluster": "photon-test", "subnets": net["subnets"], "security_groups": [net["sg"]],
                    "listener": net["listener"], "expose": {"host": "{service}-{env}.dev.example.com"},
                    "desired": 2, "scaling": {"min": 1, "max": 4, "cpu_target": 50}, "keep_revisions": 2},
@@ -206,3 +207,60 @@ def test_env_and_file_secrets_are_refused_on_aws_before_anything_is_made(tmp_pat
     with pytest.raises(InputError, match=r"config.secrets.LEAK \(env:...\) cannot be used on AWS"):
         Photon().apply(load(path))
     assert not net["ecs_spy"].calls
+
+
+def test_native_driver_maps_the_strategy_and_reads_the_real_outcome(tmp_path, net):
+    from tests.photon.aws_fakes import ServiceDeployments
+
+    p = Photon()
+    ok = ServiceDeployments("SUCCESSFUL", polls=2)
+    try:
+        first = p.apply(load(write(tmp_path, net, strategy={"type": "canary", "percent": 10, "bake": "90s"},
+                                   gates={"alarms": ["hello-5xx"]}, deploy_driver=True)))
+    finally:
+        ok.close()
+    assert first.status == "deployed", first.reason
+    sent = net["ecs_spy"].of("CreateService")[-1]
+    # moto drops deploymentConfiguration; the spy shows what photon asked ECS for.
+    assert sent["deploymentConfiguration"] == {
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True}, "bakeTimeInMinutes": 1,
+        "strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2},
+        "alarms": {"alarmNames": ["hello-5xx"], "enable": True, "rollback": True}}
+    adv = sent["loadBalancers"][0]["advancedConfiguration"]
+    r = json.loads((tmp_path / ".shipyard/photon/hello/dev/state.json").read_text())["resources"]
+    assert adv["alternateTargetGroupArn"] == r["target_groups"]["green"] and adv["productionListenerRule"] == r["rule"]
+    assert sent["serviceName"] == "hello-dev"
+
+    # The circuit breaker rolls v2 back: the service is "stable" on v1, photon says failure.
+    bad = ServiceDeployments("ROLLBACK_SUCCESSFUL", polls=2, reason="tasks failed to start")
+    try:
+        second = p.apply(load(write(tmp_path, net, version="v2", strategy={"type": "linear", "step_percent": 25,
+                                                                          "step_bake": "60s"}, deploy_driver=True)))
+    finally:
+        bad.close()
+    assert second.status == "rolled_back"
+    assert second.reason.startswith("circuit breaker rolled the deployment back (ROLLBACK_SUCCESSFUL)")
+    assert net["ecs_spy"].of("UpdateService")[-1]["deploymentConfiguration"]["linearConfiguration"] == {
+        "stepPercent": 25.0, "stepBakeTimeInMinutes": 1}
+    st = p.status("hello", "dev")
+    assert st["live"]["version"] == "v1" and outbox(tmp_path)[-1]["level"] == "failure"
+
+    # rollback asked from another terminal during a long deployment: stop_service_deployment(ROLLBACK).
+    import threading
+
+    slow = ServiceDeployments("SUCCESSFUL", polls=10_000)
+    result = {}
+    t = threading.Thread(target=lambda: result.update(o=p.apply(load(write(
+        tmp_path, net, version="v3", deploy_driver=True)))))
+    try:
+        t.start()
+        while not slow.deployments or slow.deployments[-1]["polls"] < 2:
+            pass
+        assert Photon().operate("hello", "dev", "rollback").status == "asked"
+        t.join(timeout=30)
+    finally:
+        slow.close()
+    assert slow.stopped and slow.stopped[-1][1] == "ROLLBACK"
+    assert result["o"].status == "rolled_back" and "stopped by photon rollback" in result["o"].reason
+    p.terminate("hello", "dev")
+    assert not [x for x in aws.client("elbv2").describe_rules(ListenerArn=net["listener"])["Rules"] if not x["IsDefault"]]

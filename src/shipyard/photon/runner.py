@@ -126,6 +126,8 @@ class Photon:
                           "state": ro.start(plan.rollout, self.clock()).to_dict()}
             ctx.dir.save(st)
             self.progress({"kind": "start", "release": new.id, "version": new.version, "endpoint": endpoint})
+            if target.drives_rollout(dep):
+                return self._hand_over(target, ctx, new, old)
             target.start(ctx, new, environment)
             ctx.dir.save(st)
             g = dep.deploy.gates
@@ -192,6 +194,31 @@ class Photon:
             if st.rollout:
                 self._undo(target, ctx, f"interrupted: {type(exc).__name__}")
             raise
+
+    def _hand_over(self, target: Any, ctx: Ctx, new: Release, old: Release | None) -> Outcome:
+        """The backend runs the rollout (ECS native): record its verdict."""
+        st = ctx.state
+        ok, reason = target.run_rollout(ctx, new, tick=self.ps.tick, sleep=self.sleep,
+                                        take_request=ctx.dir.take_request, progress=self.progress)
+        st.rollout = None
+        if ok:
+            new.status, st.live = "live", new.id
+            if old is not None and old.id != new.id:
+                old.status = "stopped"
+            self._prune(st, ctx.dir)
+            st.record("deployed", release=new.id, version=new.version)
+            ctx.dir.save(st)
+            self._notify("success", f"{ctx.dir.service}/{ctx.dir.env} deployed",
+                         f"{new.version} ({new.id}) is live at {st.endpoint}", endpoint=st.endpoint, release=new.id)
+            return Outcome("deployed", ctx.dir.service, ctx.dir.env, st.endpoint, new.id, new.version)
+        new.status = "failed"
+        st.record("rolled_back", release=new.id, reason=reason)
+        ctx.dir.save(st)
+        keeps = f"{old.id} ({old.version}) keeps serving" if old else "nothing is live"
+        self._notify("failure", f"{ctx.dir.service}/{ctx.dir.env} rolled back",
+                     f"{new.version} was rolled back: {reason}. {keeps}.", endpoint=st.endpoint, release=new.id,
+                     reason=reason)
+        return Outcome("rolled_back", ctx.dir.service, ctx.dir.env, st.endpoint, new.id, new.version, reason)
 
     def _promote(self, target: Any, ctx: Ctx, new: Release, replaced: Release | None) -> Outcome:
         st = ctx.state

@@ -205,7 +205,7 @@ class Resources:
             self.r.setdefault("scaling", {})[colour] = sc[0]["ResourceId"]
 
     def scale_to_zero(self, colour: str) -> None:
-        name = self.n["service"][colour]
+        name = self.n["service"].get(colour, self.n["native_service"])
         target = self.r.get("scaling", {}).pop(colour, None)
         if target:
             with aws.aws_errors(f"removing auto scaling of {name}"):
@@ -295,6 +295,8 @@ class Resources:
             with aws.aws_errors(f"deleting IAM role {role}"):
                 for p in self.iam.list_role_policies(RoleName=role)["PolicyNames"]:
                     self.iam.delete_role_policy(RoleName=role, PolicyName=p)
+                for a in self.iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+                    self.iam.detach_role_policy(RoleName=role, PolicyArn=a["PolicyArn"])
                 self.iam.delete_role(RoleName=role)
             did.append(f"role {role}")
         return did

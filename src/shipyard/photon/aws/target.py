@@ -21,7 +21,7 @@ from typing import Any
 
 from shipyard import aws
 from shipyard.errors import NotFoundError
-from shipyard.photon.aws import spec
+from shipyard.photon.aws import native, spec
 from shipyard.photon.aws.resources import Resources
 from shipyard.photon.model import Deployment
 from shipyard.photon.state import Release
@@ -52,6 +52,27 @@ class AwsTarget:
         return ctx.state.endpoint
 
     # ---- releases ---------------------------------------------------------------------------
+    # ---- native driver: ECS runs the rollout ----------------------------------------------------
+    def drives_rollout(self, dep: Deployment) -> bool:
+        return dep.deploy.driver == "native"
+
+    def run_rollout(self, ctx: Ctx, release: Release, *, tick: float, sleep: Any, take_request: Any,
+                    progress: Any) -> tuple[bool, str]:
+        """Start the env's service deployment and follow it to ECS's own verdict."""
+        res = self._res(ctx)
+        dep = ctx.dep
+        assert dep is not None
+        release.slot, release.address = "native", res.n["native_service"]
+        release.extra["started"] = datetime.now(timezone.utc).isoformat()
+        release.extra["task_definition"] = res.register_task_definition(keep_in_use=self._in_use(ctx))
+        ctx.dir.save(ctx.state)
+        native.start(res, release.extra["task_definition"])
+        ctx.dir.save(ctx.state)
+        s = dep.deploy.strategy
+        bakes = dep.deploy.bake + getattr(s, "bake", 0) + getattr(s, "step_bake", 0) * 100 / getattr(s, "step_percent", 100)
+        return native.watch(res, timeout=dep.container.health.start_timeout + bakes + 1800, tick=tick, sleep=sleep,
+                            take_request=take_request, progress=progress)
+
     def start(self, ctx: Ctx, release: Release, environment: dict[str, str]) -> None:
         res = self._res(ctx)
         used = {r.slot for r in ctx.state.releases.values() if r.status in ("live", "held") and r.slot}
@@ -97,8 +118,10 @@ class AwsTarget:
             return 0
 
     def set_weights(self, ctx: Ctx, weights: dict[str, int]) -> None:
-        res = self._res(ctx)
         by_colour = {ctx.state.releases[rid].slot: pct for rid, pct in weights.items()}
+        if "native" in by_colour:
+            return  # ECS moves the rule itself under the native driver
+        res = self._res(ctx)
         res.forward({c: spec.weights(by_colour.get(c, 0))[0] for c in spec.COLOURS})
 
     def counters(self, ctx: Ctx, release: Release) -> tuple[int, int]:
@@ -119,7 +142,8 @@ class AwsTarget:
 
     def retire(self, ctx: Ctx, release: Release) -> None:
         """Scale the loser to zero (its service stays, ready to be the next colour)."""
-        self._res(ctx).scale_to_zero(release.slot)
+        if release.slot != "native":  # native: ECS retires the old revision itself
+            self._res(ctx).scale_to_zero(release.slot)
         if release.status != "failed":
             release.status = "stopped"
 

@@ -32,6 +32,9 @@ class Target(Protocol):
     def prepare(self, dep: Deployment) -> dict[str, str]:
         """Check what the file needs before anything changes; the release's environment."""
 
+    def drives_rollout(self, dep: Deployment) -> bool:
+        """True when the backend runs the rollout itself (AWS native driver): see run_rollout."""
+
     def reconcile(self, ctx: Ctx) -> list[str]:
         """Make reality match the state (orphans stopped, router/services back); what it did."""
 

@@ -75,6 +75,9 @@ class LocalTarget:
         secrets = resolve(dep.config.secrets, dep.base_dir, region=dep.aws.region if dep.aws else None)
         return env_vars(dep, secrets, self.settings.otlp_endpoint)
 
+    def drives_rollout(self, dep: Deployment) -> bool:
+        return False  # photon's own rollout loop (runner.drive) shifts the router's weights
+
     def _owner(self, ctx: Ctx) -> str:
         return procs.owner_tag(ctx.dir.root, ctx.dir.service, ctx.dir.env)
 

@@ -80,6 +80,11 @@ def test_create_noop_update_and_terminate_leave_the_other_env(tmp_path, net):
     ecs = aws.client("ecs")
     blue = ecs.describe_services(cluster="photon-test", services=["hello-dev-blue"])["services"][0]
     assert blue["desiredCount"] == 2 and blue["loadBalancers"][0]["targetGroupArn"] == r["target_groups"]["blue"]
+    # moto drops deploymentConfiguration: the spy shows the circuit breaker photon asked for.
+    asked = net["ecs_spy"].of("CreateService")[0]
+    assert asked["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert asked["tags"] == [{"key": "shipyard:service", "value": "hello"}, {"key": "shipyard:env", "value": "dev"},
+                             {"key": "shipyard:managed-by", "value": "photon"}]
     # Task definition: awsvpc, health check, env, secrets as ARNs, ADOT sidecar; no plaintext secret.
     td = ecs.describe_task_definition(taskDefinition=blue["taskDefinition"])["taskDefinition"]
     assert td["networkMode"] == "awsvpc" and td["requiresCompatibilities"] == ["FARGATE"]
@@ -119,8 +124,14 @@ def test_create_noop_update_and_terminate_leave_the_other_env(tmp_path, net):
     svcs = {s["serviceName"]: s["desiredCount"] for s in ecs.describe_services(
         cluster="photon-test", services=["hello-dev-blue", "hello-dev-green"])["services"]}
     assert svcs == {"hello-dev-blue": 0, "hello-dev-green": 2}
-    plan = p.plan(load(write(tmp_path, net, version="v3")))
-    assert "~ version: 'v2' -> 'v3'" in plan.render() and "~ image: " in plan.render()
+    assert [s["ResourceId"] for s in aws.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="ecs")["ScalableTargets"]] == ["service/photon-test/hello-dev-green"]
+    for v in ("v3", "v4"):  # task definition revisions stay bounded (keep_revisions: 2)
+        assert p.apply(load(write(tmp_path, net, version=v))).status == "deployed"
+    revs = [a for a in ecs.list_task_definitions(familyPrefix="photon-hello-dev", status="ACTIVE")["taskDefinitionArns"]]
+    assert len(revs) == 2 and revs[-1].endswith(":4")
+    plan = p.plan(load(write(tmp_path, net, version="v5")))
+    assert "~ version: 'v4' -> 'v5'" in plan.render() and "~ image: " in plan.render()
 
     # Another env, then terminate dev: exactly dev's resources go.
     other = p.apply(load(write(tmp_path, net, env="other")))

@@ -27,6 +27,16 @@ class Scaling(_Model):
         return self
 
 
+class LifecycleHook(_Model):
+    """Native driver: ECS invokes this Lambda at these stages; it may pause the deployment."""
+
+    lambda_arn: str = Field(..., pattern=r"^arn:aws[a-z-]*:lambda:")
+    role_arn: str = Field(..., pattern=r"^arn:aws[a-z-]*:iam::", description="Role ECS uses to invoke the Lambda.")
+    stages: list[Literal["RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT",
+                         "POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT",
+                         "POST_PRODUCTION_TRAFFIC_SHIFT"]] = Field(..., min_length=1)
+
+
 class AwsBlock(_Model):
     region: str | None = None
     cluster: str = Field("photon", description="ECS cluster; created when missing.")
@@ -44,4 +54,5 @@ class AwsBlock(_Model):
     task_role_arn: str | None = Field(None, description="Default: photon makes an empty one.")
     assign_public_ip: bool = False
     keep_revisions: int = Field(5, ge=1, le=100, description="Task definition revisions kept per service.")
+    lifecycle_hooks: list[LifecycleHook] = Field(default_factory=list, description="Native driver only.")
     adot_image: str = "public.ecr.aws/aws-observability/aws-otel-collector:latest"

@@ -315,7 +315,7 @@ class Photon:
                 "rollout": roll,
                 "releases": [{"release": r.id, "version": r.version, "status": r.status, "created": r.created}
                              for r in st.releases.values()],
-                "history": st.history}
+                "resources": st.resources, "history": st.history}
 
     def ls(self) -> list[dict[str, Any]]:
         out = []

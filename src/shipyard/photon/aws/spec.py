@@ -168,6 +168,10 @@ def native_deployment_configuration(dep: Deployment) -> dict[str, Any]:
         conf["linearConfiguration"] = {"stepPercent": float(s.step_percent), "stepBakeTimeInMinutes": minutes(s.step_bake)}
     if d.gates.alarms:
         conf["alarms"] = {"alarmNames": list(d.gates.alarms), "enable": True, "rollback": True}
+    hooks = dep.aws.lifecycle_hooks if dep.aws else []
+    if hooks and s.type != "all_at_once":
+        conf["lifecycleHooks"] = [{"hookTargetArn": h.lambda_arn, "roleArn": h.role_arn, "lifecycleStages": list(h.stages)}
+                                  for h in hooks]
     return conf
 
 

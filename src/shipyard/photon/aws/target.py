@@ -14,13 +14,11 @@ shipyard.aws (one client factory, errors mapped by code).
 
 from __future__ import annotations
 
-import json
 from urllib import error, request
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shipyard import aws
-from shipyard.errors import NotFoundError
 from shipyard.photon.aws import native, spec
 from shipyard.photon.aws.resources import Resources
 from shipyard.photon.model import Deployment
@@ -168,11 +166,3 @@ class AwsTarget:
     def terminate(self, ctx: Ctx) -> list[str]:
         return self._res(ctx).delete_all()
 
-    def describe(self, ctx: Ctx) -> dict[str, Any]:
-        """The inventory as JSON-able data (status --json)."""
-        return json.loads(json.dumps(ctx.state.resources, default=str))
-
-
-def require_resources(ctx: Ctx) -> None:
-    if not ctx.state.resources:
-        raise NotFoundError(f"{ctx.dir.service}/{ctx.dir.env} has no AWS resources recorded")

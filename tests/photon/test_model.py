@@ -164,3 +164,14 @@ def test_tracing_variables():
     assert not any(k.startswith("OTEL_") for k in env_vars(off, {}, "http://x"))
     assert env_vars(validate({**MINIMAL, "env": "dev"}), {}, "http://default:4318")["OTEL_EXPORTER_OTLP_ENDPOINT"] \
         == "http://default:4318"
+
+
+def test_the_aws_example_validates_for_a_branch_and_prod():
+    from pathlib import Path
+
+    ex = Path(__file__).resolve().parents[2] / "examples" / "photon" / "deployment.aws.json"
+    branch = load(ex, environ={"BRANCH": "feature/x", "GIT_SHA": "abc"})
+    assert branch.target == "aws" and branch.deploy.driver == "orchestrated"
+    assert branch.deploy.gates.alarms == ["hello-feature-x-5xx"]
+    prod = load(ex, environ={"BRANCH": "prod", "GIT_SHA": "abc"})
+    assert prod.deploy.driver == "native" and prod.aws.cluster == "photon-prod" and prod.aws.subnets

@@ -11,6 +11,7 @@ import sys
 import typer
 
 from shipyard import __version__
+from shipyard.ami.cli import app as ami_app
 from shipyard.console import print_error, setup_logging
 from shipyard.jarvis.cli import app as jarvis_app
 from shipyard.lake.cli import app as lake_app
@@ -20,7 +21,7 @@ from shipyard.pulse.cli import app as pulse_app
 
 app = typer.Typer(
     name="shipyard",
-    help="shipyard: internal developer tools (propagator, jarvis, lake, pulse).",
+    help="shipyard: internal developer tools (propagator, jarvis, lake, pulse, ami).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -30,6 +31,7 @@ app.add_typer(jarvis_app, name="jarvis")
 app.add_typer(lake_app, name="lake")
 app.add_typer(pulse_app, name="pulse")
 app.add_typer(photon_app, name="photon")
+app.add_typer(ami_app, name="ami")
 
 _state = {"debug": False}
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from shipyard.photon.targets.local import procs
+from tests.helpers import read_outbox
 
 APP = [sys.executable, "-m", "shipyard.photon.demo_app", "--port", "${PORT}"]
 
@@ -85,5 +86,4 @@ def write(folder: Path, name: str = "deployment.json", *, env: str = "test", ver
 
 
 def outbox(folder: Path) -> list[dict[str, Any]]:
-    f = folder / "outbox.jsonl"
-    return [json.loads(ln) for ln in f.read_text().splitlines()] if f.exists() else []
+    return read_outbox(folder / "outbox.jsonl")

@@ -165,17 +165,22 @@ def test_rollback_by_alarm_and_by_error_rate(tmp_path, net):
     assert p.apply(load(write(tmp_path, net, gates=gates))).status == "deployed"
     elb = aws.client("elbv2")
 
-    def alarm_when_green_gets_traffic(params, **_):
-        weights = [g["Weight"] for g in params["Actions"][0]["ForwardConfig"]["TargetGroups"]]
-        if weights[1] and weights[0]:
-            cw.set_alarm_state(AlarmName="hello-5xx", StateValue="ALARM", StateReason="5xx")
+    def canary_while_green_gets_traffic(version, then):
+        """Apply a canary; `then()` runs when the rule first sends requests to both colours."""
+        def hook(params, **_):
+            weights = [g["Weight"] for g in params["Actions"][0]["ForwardConfig"]["TargetGroups"]]
+            if weights[1] and weights[0]:
+                then()
 
-    elb.meta.events.register("provide-client-params.elbv2.ModifyRule", alarm_when_green_gets_traffic)
-    try:
-        out = p.apply(load(write(tmp_path, net, version="v2", gates=gates,
-                                 strategy={"type": "canary", "percent": 20, "bake": "30s"})))
-    finally:
-        elb.meta.events.unregister("provide-client-params.elbv2.ModifyRule", alarm_when_green_gets_traffic)
+        elb.meta.events.register("provide-client-params.elbv2.ModifyRule", hook)
+        try:
+            return p.apply(load(write(tmp_path, net, version=version, gates=gates,
+                                      strategy={"type": "canary", "percent": 20, "bake": "30s"})))
+        finally:
+            elb.meta.events.unregister("provide-client-params.elbv2.ModifyRule", hook)
+
+    out = canary_while_green_gets_traffic(
+        "v2", lambda: cw.set_alarm_state(AlarmName="hello-5xx", StateValue="ALARM", StateReason="5xx"))
     assert out.status == "rolled_back" and out.reason == "alarm in ALARM: hello-5xx"
     st = p.status("hello", "dev")
     r = json.loads((tmp_path / ".shipyard/photon/hello/dev/state.json").read_text())["resources"]
@@ -188,21 +193,14 @@ def test_rollback_by_alarm_and_by_error_rate(tmp_path, net):
     # Error rate: the green target group answers 30% 5xx (ALB metrics put as the ALB would).
     lb_dim = net["lb"].split(":loadbalancer/")[-1]
 
-    def green_fails(params, **_):
-        weights = [g["Weight"] for g in params["Actions"][0]["ForwardConfig"]["TargetGroups"]]
-        if weights[1] and weights[0]:
-            tg = r["target_groups"]["green"].split(":")[-1]
-            dims = [{"Name": "TargetGroup", "Value": tg}, {"Name": "LoadBalancer", "Value": lb_dim}]
-            cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
-                {"MetricName": "RequestCount", "Dimensions": dims, "Value": 100, "Unit": "Count"},
-                {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims, "Value": 30, "Unit": "Count"}])
+    def thirty_percent_5xx():
+        tg = r["target_groups"]["green"].split(":")[-1]
+        dims = [{"Name": "TargetGroup", "Value": tg}, {"Name": "LoadBalancer", "Value": lb_dim}]
+        cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
+            {"MetricName": "RequestCount", "Dimensions": dims, "Value": 100, "Unit": "Count"},
+            {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims, "Value": 30, "Unit": "Count"}])
 
-    elb.meta.events.register("provide-client-params.elbv2.ModifyRule", green_fails)
-    try:
-        out = p.apply(load(write(tmp_path, net, version="v3", gates=gates,
-                                 strategy={"type": "canary", "percent": 20, "bake": "30s"})))
-    finally:
-        elb.meta.events.unregister("provide-client-params.elbv2.ModifyRule", green_fails)
+    out = canary_while_green_gets_traffic("v3", thirty_percent_5xx)
     assert out.status == "rolled_back" and out.reason.startswith("error rate 30.0%"), out.reason
     assert rule_weights(r["rule"]) == [999, 0]
     p.terminate("hello", "dev")

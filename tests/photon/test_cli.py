@@ -98,3 +98,23 @@ def test_a_router_that_died_is_restarted_and_orphans_are_stopped(local):
     from tests.photon.test_local import get
 
     assert get(out.endpoint) == (200, "v1 hello")
+
+
+def test_sigterm_during_a_rollout_rolls_back_before_photon_exits(local):
+    path = write(local, version="v1")
+    run(PHOTON, "-f", str(path), cwd=local)
+    before = ours(local)
+    slow = write(local, "v2.json", version="v2", strategy={"type": "canary", "percent": 50, "bake": "60s"})
+    proc = subprocess.Popen([PHOTON, "-f", str(slow)], cwd=local, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "SHIPYARD_PHOTON__TICK": "0.1"})
+    d = EnvDir((local / ".shipyard/photon").resolve(), "hello", "test")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (d.load().rollout and d.load().rollout["state"]["phase"] == "bake"):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    st = d.load()  # no reconcile needed: photon rolled back itself
+    assert st.rollout is None and st.live == "r1" and st.history[-1]["event"] == "rolled_back"
+    assert "interrupted" in st.history[-1]["reason"] and "Traceback" not in err
+    assert ours(local) == before

@@ -25,6 +25,12 @@ app = typer.Typer(help="photon: one file, one command deployments (local router 
                   no_args_is_help=True)
 
 FILE = typer.Option(None, "--file", "-f", help="The deployment file (deployment.json).")
+# apply's options, shared by `shipyard photon apply` and the `photon` script.
+APPLY_FILE = typer.Option(..., "--file", "-f", help="The deployment file.")
+TERMINATE = typer.Option(False, "--terminate", help="Delete everything this file made for its env.")
+NO_ROLLBACK = typer.Option(False, "--no-rollback", help="Keep a failed release for debugging.")
+FORCE = typer.Option(False, "--force", help="Start a new release even when nothing changed.")
+AS_JSON = typer.Option(False, "--json", help="Print the outcome as JSON.")
 SERVICE = typer.Option(None, "--service", help="Service name (instead of --file).")
 ENV = typer.Option(None, "--env", help="Environment name (instead of --file).")
 
@@ -106,13 +112,8 @@ def run_apply(file: Path, terminate: bool, no_rollback: bool, force: bool, as_js
 
 
 @app.command("apply")
-def apply_cmd(
-    file: Path = typer.Option(..., "--file", "-f", help="The deployment file."),
-    terminate: bool = typer.Option(False, "--terminate", help="Delete everything this file made for its env."),
-    no_rollback: bool = typer.Option(False, "--no-rollback", help="Keep a failed release for debugging."),
-    force: bool = typer.Option(False, "--force", help="Start a new release even when nothing changed."),
-    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
-) -> None:
+def apply_cmd(file: Path = APPLY_FILE, terminate: bool = TERMINATE, no_rollback: bool = NO_ROLLBACK,
+              force: bool = FORCE, as_json: bool = AS_JSON) -> None:
     """Create or update the deployment (or --terminate it); exits 1 when rolled back."""
     run_apply(file, terminate, no_rollback, force, as_json)
 
@@ -224,13 +225,8 @@ script = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
 @script.command()
-def photon_cmd(
-    file: Path = typer.Option(..., "--file", "-f", help="The deployment file."),
-    terminate: bool = typer.Option(False, "--terminate", help="Delete everything this file made for its env."),
-    no_rollback: bool = typer.Option(False, "--no-rollback", help="Keep a failed release for debugging."),
-    force: bool = typer.Option(False, "--force", help="Start a new release even when nothing changed."),
-    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
-) -> None:
+def photon_cmd(file: Path = APPLY_FILE, terminate: bool = TERMINATE, no_rollback: bool = NO_ROLLBACK,
+              force: bool = FORCE, as_json: bool = AS_JSON) -> None:
     """photon --file deployment.json [--terminate]: create/update, or delete, one deployment.
     More commands: `shipyard photon --help`."""
     run_apply(file, terminate, no_rollback, force, as_json)

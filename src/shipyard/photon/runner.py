@@ -92,12 +92,7 @@ class Photon:
             target.retire(ctx, new)
             new.status = "failed"
         st.rollout = None
-        st.record("rolled_back", release=new.id if new else None, reason=reason)
-        ctx.dir.save(st)
-        live = f"{prev.id} ({prev.version}) keeps serving" if prev else "nothing is live"
-        self._notify("failure", f"{ctx.dir.service}/{ctx.dir.env} rolled back",
-                     f"{new.version if new else 'release'} was rolled back: {reason}. {live}.",
-                     endpoint=st.endpoint, release=new.id if new else None, reason=reason)
+        self._rolled_back(ctx, new, prev, reason)
 
     # ---- commands -------------------------------------------------------------------------
     def plan(self, dep: Deployment) -> Plan:
@@ -205,20 +200,28 @@ class Photon:
             new.status, st.live = "live", new.id
             if old is not None and old.id != new.id:
                 old.status = "stopped"
-            self._prune(st, ctx.dir)
-            st.record("deployed", release=new.id, version=new.version)
-            ctx.dir.save(st)
-            self._notify("success", f"{ctx.dir.service}/{ctx.dir.env} deployed",
-                         f"{new.version} ({new.id}) is live at {st.endpoint}", endpoint=st.endpoint, release=new.id)
-            return Outcome("deployed", ctx.dir.service, ctx.dir.env, st.endpoint, new.id, new.version)
+            return self._deployed(ctx, new)
         new.status = "failed"
-        st.record("rolled_back", release=new.id, reason=reason)
-        ctx.dir.save(st)
-        keeps = f"{old.id} ({old.version}) keeps serving" if old else "nothing is live"
-        self._notify("failure", f"{ctx.dir.service}/{ctx.dir.env} rolled back",
-                     f"{new.version} was rolled back: {reason}. {keeps}.", endpoint=st.endpoint, release=new.id,
-                     reason=reason)
+        self._rolled_back(ctx, new, old, reason)
         return Outcome("rolled_back", ctx.dir.service, ctx.dir.env, st.endpoint, new.id, new.version, reason)
+
+    def _deployed(self, ctx: Ctx, new: Release) -> Outcome:
+        st = ctx.state
+        self._prune(st, ctx.dir)
+        st.record("deployed", release=new.id, version=new.version)
+        ctx.dir.save(st)
+        self._notify("success", f"{ctx.dir.service}/{ctx.dir.env} deployed",
+                     f"{new.version} ({new.id}) is live at {st.endpoint}", endpoint=st.endpoint, release=new.id)
+        return Outcome("deployed", ctx.dir.service, ctx.dir.env, st.endpoint, new.id, new.version)
+
+    def _rolled_back(self, ctx: Ctx, new: Release | None, prev: Release | None, reason: str) -> None:
+        st = ctx.state
+        st.record("rolled_back", release=new.id if new else None, reason=reason)
+        ctx.dir.save(st)
+        keeps = f"{prev.id} ({prev.version}) keeps serving" if prev else "nothing is live"
+        self._notify("failure", f"{ctx.dir.service}/{ctx.dir.env} rolled back",
+                     f"{new.version if new else 'release'} was rolled back: {reason}. {keeps}.",
+                     endpoint=st.endpoint, release=new.id if new else None, reason=reason)
 
     def _promote(self, target: Any, ctx: Ctx, new: Release, replaced: Release | None) -> Outcome:
         st = ctx.state
@@ -230,12 +233,7 @@ class Photon:
         if replaced is not None and replaced.id != new.id:
             target.retire(ctx, replaced)
             replaced.status = "stopped"
-        self._prune(st, ctx.dir)
-        st.record("deployed", release=new.id, version=new.version)
-        ctx.dir.save(st)
-        self._notify("success", f"{ctx.dir.service}/{ctx.dir.env} deployed",
-                     f"{new.version} ({new.id}) is live at {st.endpoint}", endpoint=st.endpoint, release=new.id)
-        return Outcome("deployed", ctx.dir.service, ctx.dir.env, st.endpoint, new.id, new.version)
+        return self._deployed(ctx, new)
 
     def _prune(self, st: EnvState, d: EnvDir) -> None:
         old = [r for r in st.releases.values() if r.status in ("stopped", "failed")]

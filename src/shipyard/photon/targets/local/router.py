@@ -139,9 +139,13 @@ class Router:
                 pass
             time.sleep(0.05)
         log = self.dir / "haproxy.log"
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
-        raise ShipyardError(f"the router (haproxy) did not come up{': ' + tail[0] if tail else ''}",
-                            hint=f"see {log}")
+        lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
+        alerts = [ln.split(" : ", 1)[-1] for ln in lines if ln.startswith("[ALERT]")]
+        first = alerts[0] if alerts else (lines[-1] if lines else "")
+        busy = "Address already in use" in first
+        raise ShipyardError(f"the router (haproxy) did not come up{': ' + first if first else ''}",
+                            hint="another process holds that port: pick another local.port, or leave it out for a free one"
+                            if busy else f"see {log}")
 
     def point(self, slot: str, address: str) -> None:
         host, _, port = address.rpartition(":")

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, InputError
 from shipyard.photon.state import Release
 from shipyard.photon.model import Deployment
 from shipyard.photon.secrets import resolve
@@ -72,6 +72,13 @@ class LocalTarget:
 
     def prepare(self, dep: Deployment) -> dict[str, str]:
         """Secrets resolved now: an unresolvable one fails before anything starts."""
+        cwd = dep.local.cwd
+        if cwd is not None:
+            if not Path(cwd).is_absolute() and ".." in Path(cwd).parts:
+                raise InputError(f"local.cwd {cwd!r} leaves the deployment file's folder",
+                                 hint="use a folder below the file's, or an absolute path", field="local.cwd")
+            if not (dep.base_dir / cwd).is_dir():
+                raise InputError(f"local.cwd {cwd!r} is not a folder", field="local.cwd")
         secrets = resolve(dep.config.secrets, dep.base_dir, region=dep.aws.region if dep.aws else None)
         return env_vars(dep, secrets, self.settings.otlp_endpoint)
 

@@ -7,6 +7,7 @@ into target groups, the service-deployment APIs, and a parameter spy for what mo
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -28,7 +29,8 @@ def net(s3_server):
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
                for i, z in ((1, "a"), (2, "b"))]
     sg = ec2.create_security_group(GroupName=f"g{uuid.uuid4().hex[:6]}", Description="d", VpcId=vpc)["GroupId"]
-    lb = elb.create_load_balancer(Name=f"lb{uuid.uuid4().hex[:8]}", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    lb_name = f"lb{uuid.uuid4().hex[:8]}"
+    lb = elb.create_load_balancer(Name=lb_name, Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
     listener = elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[
         {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}])["Listeners"][0]["ListenerArn"]
     aws.client("ssm").put_parameter(Name="/hello/api-key", Value="plain-text-ssm-value", Type="SecureString", Overwrite=True)
@@ -40,13 +42,14 @@ def net(s3_server):
     placer = EcsPlacesTasks()
     spy = ParamSpy("elbv2", "ModifyRule", "CreateRule")
     ecs_spy = ParamSpy("ecs", *MUTATING)
-    yield {"subnets": subnets, "sg": sg, "listener": listener, "lb": lb, "spy": spy, "ecs_spy": ecs_spy}
+    yield {"subnets": subnets, "sg": sg, "listener": listener, "lb": lb, "lb_name": lb_name, "spy": spy, "ecs_spy": ecs_spy}
     placer.close()
     spy.close()
     ecs_spy.close()
 
 
-def write(folder, net, *, env="dev", version="v1", strategy=None, gates=None, name=None, deploy_driver=False, **extra):
+def write(folder, net, *, env="dev", version="v1", strategy=None, gates=None, name=None, deploy_driver=False,
+          listener=None, **extra):
     doc = {"service": "hello", "env": env, "target": "aws", "version": version,
            "image": f"registry.example.com/hello:{version}",
            "container": {"port": 8080, "health": {"path": "/health", "start_timeout": "5s"}},
@@ -56,7 +59,7 @@ def write(folder, net, *, env="dev", version="v1", strategy=None, gates=None, na
                       "gates": gates or {"max_error_rate": 0.05, "window": "60s", "min_requests": 10},
                       "driver": "native" if deploy_driver else "orchestrated"},
            "aws": {"cluster": "photon-test", "subnets": net["subnets"], "security_groups": [net["sg"]],
-                   "listener": net["listener"], "expose": {"host": "{service}-{env}.dev.example.com"},
+                   "listener": listener or net["listener"], "expose": {"host": "{service}-{env}.dev.example.com"},
                    "desired": 2, "scaling": {"min": 1, "max": 4, "cpu_target": 50}, "keep_revisions": 2},
            **extra}
     path = folder / (name or f"{env}-{version}.json")
@@ -133,8 +136,16 @@ def test_create_noop_update_and_terminate_leave_the_other_env(tmp_path, net):
     plan = p.plan(load(write(tmp_path, net, version="v5")))
     assert "~ version: 'v4' -> 'v5'" in plan.render() and "~ image: " in plan.render()
 
-    # Another env, then terminate dev: exactly dev's resources go.
-    other = p.apply(load(write(tmp_path, net, env="other")))
+    # The release's log: CloudWatch Logs events of the env's log group (as awslogs writes them).
+    cwl = aws.client("logs")
+    cwl.create_log_stream(logGroupName="/photon/hello/dev", logStreamName="photon/app/task-1")
+    cwl.put_log_events(logGroupName="/photon/hello/dev", logStreamName="photon/app/task-1", logEvents=[
+        {"timestamp": int(time.time() * 1000), "message": "hello from v4"}])
+    got = list(p.logs("hello", "dev"))
+    assert [(x["stream"], x["message"]) for x in got] == [("photon/app/task-1", "hello from v4")]
+
+    # Another env (its listener named as <load-balancer>:<port>), then terminate dev: exactly dev's resources go.
+    other = p.apply(load(write(tmp_path, net, env="other", listener=f"{net['lb_name']}:80")))
     assert other.status == "deployed"
     gone = p.terminate("hello", "dev")
     assert gone.status == "terminated"

@@ -42,7 +42,7 @@ class AwsBlock(_Model):
     cluster: str = Field("photon", description="ECS cluster; created when missing.")
     subnets: list[str] = Field(..., min_length=1)
     security_groups: list[str] = Field(default_factory=list)
-    listener: str = Field(..., description="ALB listener ARN (HTTPS/HTTP) that gets the host rule.")
+    listener: str = Field(..., description="ALB listener that gets the host rule: its ARN, or <load-balancer-name>:<port>.")
     vpc_id: str | None = Field(None, description="VPC of the target groups (default: the first subnet's).")
     expose: Expose
     cpu: Literal[256, 512, 1024, 2048, 4096, 8192, 16384] = 256

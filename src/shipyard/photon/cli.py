@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -169,28 +168,14 @@ def logs_cmd(file: Optional[Path] = FILE, service: Optional[str] = SERVICE, env:
              release: Optional[str] = typer.Option(None, "--release", help="A release id (default: the live one)."),
              follow: bool = typer.Option(False, "--follow", help="Keep printing new lines (Ctrl-C stops)."),
              as_json: bool = typer.Option(False, "--json", help="Print the JSON lines as they are.")) -> None:
-    """A release's output (JSON lines kept per release)."""
-    path = Photon().log_file(*_names(file, service, env), release)
+    """A release's output: JSON lines kept per release (local), CloudWatch Logs (aws)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            while True:
-                line = f.readline()
-                if not line:
-                    if not follow:
-                        return
-                    time.sleep(0.25)
-                    continue
-                if as_json:
-                    sys.stdout.write(line)
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                console.print(f"[dim]{rec['time']} {rec.get('release', '')} {rec['stream']}[/] {escape(rec['message'])}",
-                              highlight=False)
-    except FileNotFoundError:
-        raise InputError(f"no log yet at {path}") from None
+        for rec in Photon().logs(*_names(file, service, env), release, follow=follow):
+            if as_json:
+                sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                continue
+            console.print(f"[dim]{rec['time']} {rec.get('release', '')} {rec['stream']}[/] {escape(rec['message'])}",
+                          highlight=False)
     except KeyboardInterrupt:
         return
 

@@ -325,10 +325,16 @@ class Photon:
                         "rollout": st.rollout["state"]["phase"] if st.rollout else None})
         return out
 
-    def log_file(self, service: str, env: str, release: str | None = None) -> Path:
+    def logs(self, service: str, env: str, release: str | None = None, *,
+             follow: bool = False) -> Iterator[dict[str, Any]]:
+        """A release's log records (time, release, stream, message); the live one by default."""
         d = self.env_dir(service, env)
         st = d.load()
+        if not d.exists():
+            raise NotFoundError(f"{service}/{env} is not deployed", hint="`shipyard photon ls` lists what is")
         rid = release or st.live or (max(st.releases, key=lambda k: int(k[1:])) if st.releases else None)
         if not rid or rid not in st.releases:
-            raise NotFoundError(f"{service}/{env}: no release {release or ''} with logs".replace("  ", " "))
-        return d.release_dir(rid) / "log.jsonl"
+            raise NotFoundError(f"{service}/{env}: no release {release or ''} with logs".replace("  ", " "),
+                                hint=f"releases: {', '.join(st.releases) or 'none'}")
+        target = get_target(st.target, self.ps)
+        yield from target.log_records(Ctx(d, st), st.releases[rid], follow=follow, sleep=self.sleep)

@@ -50,9 +50,8 @@ class Resources:
                 self.ecs.create_cluster(clusterName=a.cluster, tags=[{"key": "shipyard:managed-by", "value": "photon"}])
         self._log_group()
         self._roles()
-        with aws.aws_errors(f"reading listener {a.listener}"):
-            listener = self.elbv2.describe_listeners(ListenerArns=[a.listener])["Listeners"][0]
-        r["listener"], r["load_balancer"], r["protocol"] = a.listener, listener["LoadBalancerArn"], listener["Protocol"]
+        listener = self._listener(a.listener)
+        r["listener"], r["load_balancer"], r["protocol"] = listener["ListenerArn"], listener["LoadBalancerArn"], listener["Protocol"]
         vpc = a.vpc_id or self._vpc_of(a.subnets[0])
         tgs = r.setdefault("target_groups", {})
         for colour in spec.COLOURS:
@@ -61,7 +60,7 @@ class Resources:
         if not r.get("rule") or not self._rule_exists(r["rule"]):
             with aws.aws_errors("creating the listener rule"):
                 r["rule"] = self.elbv2.create_rule(
-                    ListenerArn=a.listener, Priority=self._free_priority(a.listener),
+                    ListenerArn=r["listener"], Priority=self._free_priority(r["listener"]),
                     Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [r["host"]]}}],
                     Actions=[self._forward({"blue": spec.MAX_WEIGHT, "green": 0})], Tags=spec.tag_list(dep),
                 )["Rules"][0]["RuleArn"]
@@ -85,6 +84,21 @@ class Resources:
                     Matcher={"HttpCode": "200-399"}, Tags=spec.tag_list(dep))["TargetGroups"][0]["TargetGroupArn"]
             self.elbv2.modify_target_group(TargetGroupArn=arn, HealthCheckPath=dep.container.health.path)
             return arn
+
+    def _listener(self, ref: str) -> dict[str, Any]:
+        """The listener named by its ARN, or by `<load-balancer-name>:<port>`."""
+        with aws.aws_errors(f"reading listener {ref}"):
+            if ref.startswith("arn:"):
+                return self.elbv2.describe_listeners(ListenerArns=[ref])["Listeners"][0]
+            name, _, port = ref.rpartition(":")
+            if not name or not port.isdigit():
+                raise InputError(f"aws.listener {ref!r} is neither a listener ARN nor <load-balancer-name>:<port>",
+                                 field="aws.listener")
+            lb = self.elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]["LoadBalancerArn"]
+            found = [x for x in self.elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"] if x["Port"] == int(port)]
+        if not found:
+            raise InputError(f"aws.listener: load balancer {name} has no listener on port {port}", field="aws.listener")
+        return found[0]
 
     def endpoint(self) -> str:
         return f"{'https' if self.r.get('protocol') == 'HTTPS' else 'http'}://{self.r['host']}"

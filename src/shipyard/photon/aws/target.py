@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from urllib import error, request
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from shipyard import aws
 from shipyard.photon.aws import native, spec
@@ -144,6 +144,26 @@ class AwsTarget:
             self._res(ctx).scale_to_zero(release.slot)
         if release.status != "failed":
             release.status = "stopped"
+
+    def log_records(self, ctx: Ctx, release: Release, *, follow: bool,
+                    sleep: Callable[[float], None]) -> Iterator[dict[str, Any]]:
+        """The env's CloudWatch Logs events since the release started (awslogs streams)."""
+        res = self._res(ctx)
+        start = int(datetime.fromisoformat(release.extra.get("started") or release.created).timestamp() * 1000)
+        seen: set[str] = set()
+        while True:
+            events = aws.paginate(res.logs, "filter_log_events", "events", logGroupName=res.r["log_group"],
+                                  startTime=start, what="reading the log group")
+            for e in events:
+                if e["eventId"] in seen:
+                    continue
+                seen.add(e["eventId"])
+                start = max(start, e["timestamp"])
+                yield {"time": datetime.fromtimestamp(e["timestamp"] / 1000, timezone.utc).isoformat(timespec="milliseconds"),
+                       "release": release.id, "stream": e.get("logStreamName", ""), "message": e["message"]}
+            if not follow:
+                return
+            sleep(2.0)
 
     # ---- whole env ----------------------------------------------------------------------------
     def reconcile(self, ctx: Ctx) -> list[str]:

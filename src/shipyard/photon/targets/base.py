@@ -7,7 +7,7 @@ A target owns the endpoint and the running releases of one service+env. The driv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
 from shipyard.photon.model import Deployment
 from shipyard.photon.state import EnvDir, EnvState, Release
@@ -61,6 +61,10 @@ class Target(Protocol):
 
     def retire(self, ctx: Ctx, release: Release) -> None:
         """Take a release out of the endpoint (drained) and stop it."""
+
+    def log_records(self, ctx: Ctx, release: Release, *, follow: bool,
+                    sleep: Callable[[float], None]) -> Iterator[dict[str, Any]]:
+        """The release's log as records: time, release, stream, message."""
 
     def terminate(self, ctx: Ctx) -> list[str]:
         """Remove everything of this env; what was removed."""

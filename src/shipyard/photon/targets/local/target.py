@@ -10,8 +10,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
-from shipyard.errors import ConfigError, InputError
+from shipyard.errors import ConfigError, InputError, NotFoundError
 from shipyard.photon.state import Release
 from shipyard.photon.model import Deployment
 from shipyard.photon.secrets import resolve
@@ -245,6 +246,25 @@ class LocalTarget:
         ctx.state.router.get("weights", {}).pop(release.slot, None)
         release.status = "stopped" if release.status != "failed" else "failed"
         self._write_config(ctx)
+
+    def log_records(self, ctx: Ctx, release: Release, *, follow: bool,
+                    sleep: Callable[[float], None]) -> Iterator[dict[str, Any]]:
+        """The supervisor's JSON lines for the release; with `follow`, new ones as they come."""
+        path = ctx.dir.release_dir(release.id) / "log.jsonl"
+        if not path.is_file():
+            raise NotFoundError(f"release {release.id} has no log (yet)", hint="it may not have started")
+        with open(path, encoding="utf-8") as f:
+            while True:
+                line = f.readline()
+                if not line:
+                    if not follow:
+                        return
+                    sleep(0.25)
+                    continue
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a crash mid-write
 
     def terminate(self, ctx: Ctx) -> list[str]:
         running = procs.tagged(self._owner(ctx))

@@ -48,21 +48,23 @@ def http_get(address: str, path: str, timeout: float) -> int:
 
 
 def last_exit(log: Path) -> str:
-    """`exited with code N` from a release log's last lines, if it has one."""
+    """`exited with code N` from a release log's last lines, with its last stderr line if any."""
     try:
         with open(log, "rb") as f:
-            f.seek(max(0, f.seek(0, 2) - 4096))
+            f.seek(max(0, f.seek(0, 2) - 8192))
             lines = f.read().decode("utf-8", "replace").splitlines()
     except OSError:
         return "process exited"
-    for ln in reversed(lines):
+    recs = []
+    for ln in lines:
         try:
-            rec = json.loads(ln)
+            recs.append(json.loads(ln))
         except ValueError:
             continue
-        if rec.get("event") == "exit":
-            return str(rec.get("message", "process exited"))
-    return "process exited"
+    exits = [r for r in recs if r.get("event") == "exit"]
+    said = [r["message"] for r in recs if r.get("stream") == "stderr" and r.get("message", "").strip()]
+    text = str(exits[-1].get("message")) if exits else "process exited"
+    return f"{text} (last stderr: {said[-1][:300]})" if said else text
 
 
 class LocalTarget:

@@ -53,6 +53,8 @@ bench: install-dev services
 	$(BIN)/python bench/propagator_load.py
 	$(BIN)/python bench/lake_ingest.py
 	$(BIN)/python bench/pulse_load.py
+	$(BIN)/python bench/photon_router.py
+	$(BIN)/python bench/photon_router.py --work-us 200
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

@@ -153,7 +153,7 @@ def status_cmd(file: Optional[Path] = FILE, service: Optional[str] = SERVICE, en
 
 @app.command("promote")
 def promote_cmd(file: Optional[Path] = FILE, service: Optional[str] = SERVICE, env: Optional[str] = ENV) -> None:
-    """Send all traffic to the release being rolled out (or held) now, skipping the bakes."""
+    """Send all traffic to the release being rolled out (or held) now, without the remaining bakes."""
     _print_outcome(Photon().operate(*_names(file, service, env), "promote"), False)
 
 

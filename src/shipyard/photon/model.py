@@ -180,6 +180,11 @@ class Deployment(_Model):
     def base_dir(self) -> Path:
         return self._base_dir
 
+    def located(self, base_dir: Path) -> "Deployment":
+        """This deployment, reading relative paths (local.cwd, file: secrets) from `base_dir`."""
+        self._base_dir = base_dir
+        return self
+
     @property
     def release_version(self) -> str:
         if self.version:
@@ -274,8 +279,7 @@ def load(path: str | Path, *, environ: dict[str, str] | None = None) -> Deployme
     p = Path(path)
     data = _read(p)
     dep = validate(expand(data, p.resolve().parent, environ), str(p))
-    dep._base_dir = p.resolve().parent
-    return dep
+    return dep.located(p.resolve().parent)
 
 
 class Names(_Model):

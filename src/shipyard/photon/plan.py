@@ -117,7 +117,7 @@ def make_plan(dep: Deployment, state: EnvState, *, force: bool = False,
     plan.steps.append(f"start release r{state.seq + 1} ({dep.release_version}) with no traffic")
     gates = dep.deploy.gates
     plan.steps.append(f"wait until {dep.container.health.path} answers (at most {dep.container.health.start_timeout:g}s)"
-                      if gates.health else "skip the health gate")
+                      if gates.health else "no health gate (gates.health is false)")
     if gates.smoke:
         plan.steps.append(f"smoke: GET {gates.smoke.path} must answer {gates.smoke.expect_status}")
     keep_old = dep.deploy.strategy.type != "all_at_once"

@@ -288,7 +288,7 @@ class Photon:
         rel = prev[-1]
         dep = Deployment.model_validate({"service": service, "env": env, "target": st.target, **rel.spec,
                                          "deploy": {"strategy": {"type": "blue_green"}}})
-        dep._base_dir = Path(rel.extra.get("base_dir") or ".")
+        dep.located(Path(rel.extra.get("base_dir") or "."))
         return self.apply(dep, force=True)
 
     def status(self, service: str, env: str) -> dict[str, Any]:

@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 C7N_VENV := .venv-c7n
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast services install install-dev reliability bench clean help
+.PHONY: demo demo-photon haproxy test test-fast services install install-dev reliability bench clean help
 
 help:
 	@echo "make demo         install and run the propagator on the embedded default (local folder -> DuckDB)"
+	@echo "make demo-photon  photon's canary demo on the local target (installs haproxy)"
 	@echo "make test         install dev dependencies, make sure services answer, run the test suite"
 	@echo "make test-fast    the inner loop: the suite without @pytest.mark.slow tests and tests/reliability"
 	@echo "make reliability  the full reliability suite (long)"
@@ -37,8 +38,16 @@ $(C7N_VENV)/.installed: requirements-c7n.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-demo: install
+demo: install haproxy
 	$(BIN)/shipyard propagator demo
+
+# photon's local target routes through HAProxy (Debian's haproxy package); `make demo` installs
+# it so that `shipyard photon demo` works afterwards.
+haproxy:
+	bash scripts/ensure-services.sh haproxy
+
+demo-photon: install haproxy
+	$(BIN)/shipyard photon demo
 
 services:
 	bash scripts/ensure-services.sh
@@ -59,6 +68,8 @@ bench: install-dev services
 	$(BIN)/python bench/pulse_load.py
 	$(BIN)/python bench/streams_gzip.py
 	$(BIN)/python bench/site_deploy.py
+	$(BIN)/python bench/photon_router.py
+	$(BIN)/python bench/photon_router.py --work-us 200
 
 clean:
 	rm -rf $(VENV) $(C7N_VENV) .pytest_cache build *.egg-info src/*.egg-info

@@ -38,6 +38,9 @@ TOOL_APPS: dict[str, tuple[str, str]] = {
                   "Slack and Security Hub."),
     "pulse": ("shipyard.pulse.cli:app",
               "pulse: uptime monitors as code (Heartbeat-style YAML files, alerts, status page)."),
+    "photon": ("shipyard.photon.cli:app",
+               "photon: one deployment.json, one command: blue/green, canary and linear rollouts, "
+               "locally or on AWS Fargate."),
     "site": ("shipyard.site.cli:app",
              "site: deploy a static site to S3 + CloudFront or a folder: diff upload, headers, "
              "invalidation, verify, releases, rollback, previews per branch."),

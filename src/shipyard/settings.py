@@ -201,6 +201,18 @@ class SiteSettings(_Section):
     workers: int = Field(default=16, ge=1, le=128)
     multipart_threshold_mb: int = Field(default=64, ge=5)
     channel: str = "site-deploys"
+class PhotonSettings(_Section):
+    """photon: deployments (docs/photon.md)."""
+
+    state_dir: Path = Path(".shipyard/photon")
+    channel: str = "photon-deployments"
+    haproxy: str = "haproxy"  # the local router's binary
+    docker: str = "docker"
+    # OTEL_EXPORTER_OTLP_ENDPOINT given to releases whose file names none.
+    otlp_endpoint: str | None = None
+    tick: float = 0.5  # seconds between gate checks during a rollout
+    stop_timeout: float = 10.0  # SIGTERM -> SIGKILL for a release
+    releases_kept: int = 5  # stopped releases (and their logs) kept per env
 
 
 class AwsSettings(_Section):
@@ -258,6 +270,7 @@ class Settings(BaseSettings):
     lake: LakeSettings = Field(default_factory=LakeSettings)
     pulse: PulseSettings = Field(default_factory=PulseSettings)
     site: SiteSettings = Field(default_factory=SiteSettings)
+    photon: PhotonSettings = Field(default_factory=PhotonSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     custodian: CustodianSettings = Field(default_factory=CustodianSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)

@@ -39,9 +39,21 @@ class DestinationSettings(_Section):
 
 
 class PropagatorSettings(_Section):
+    """The propagator (docs/propagator.md#settings)."""
+
     channel: str = "data-loader-notification"
     poll_interval: float = 0.5
     workers: int = 4
+    # `watch`: the longest wait between polls after failed passes (backoff cap, seconds).
+    retry_max_seconds: float = 30.0
+    # Lambda / `watch --queue`: the only bucket served (others' events are ignored), and the
+    # folder under it where the layout starts.
+    bucket: str | None = None
+    prefix: str = ""
+    # `watch --queue`: SQS long-poll wait (20 s is SQS's maximum: fewest empty receives).
+    queue_wait_seconds: int = Field(20, ge=0, le=20)
+    # Lambda: below this many seconds left, an SQS batch stops starting new messages.
+    lambda_reserve_seconds: float = 20.0
 
 
 class JarvisSettings(_Section):

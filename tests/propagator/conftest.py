@@ -94,10 +94,10 @@ def _plain(v: Any) -> Any:
 def dest(request, monkeypatch) -> Dest:
     """Every destination that runs here: DuckDB (no configuration), PostgreSQL and MariaDB (a
     fresh database each). Redshift is covered by golden SQL + its plans on PostgreSQL (test_plan)."""
-    return _make_dest(request, monkeypatch, request.param)
+    return make_dest(request, monkeypatch, request.param)
 
 
-def _make_dest(request, monkeypatch, kind: str) -> Dest:
+def make_dest(request, monkeypatch, kind: str) -> Dest:
     if kind == "duckdb":
         d = Dest("duckdb", "duckdb", "sales")
     elif kind == "postgres":

@@ -418,7 +418,8 @@ def queue(bucket, s3_server):
 def test_consume_queue_of_real_s3_notifications(bucket, queue, tmp_path, monkeypatch):
     import time
 
-    from shipyard.propagator.events import PropagatorCache, consume_queue
+    from shipyard.propagator.dispatch import PropagatorCache
+    from shipyard.propagator.sqs import consume_queue
     from shipyard.settings import get_settings
     from tests.conftest import free_port
 
@@ -480,7 +481,8 @@ def test_consume_queue_of_real_s3_notifications(bucket, queue, tmp_path, monkeyp
 
 def test_consume_queue_missing_queue_is_a_config_error(s3_server):
     from shipyard.errors import ConfigError
-    from shipyard.propagator.events import PropagatorCache, consume_queue
+    from shipyard.propagator.dispatch import PropagatorCache
+    from shipyard.propagator.sqs import consume_queue
 
     with pytest.raises(ConfigError) as err:
         consume_queue(f"{s3_server}/123456789012/no-such-queue", PropagatorCache(), wait_seconds=0, drain=True)

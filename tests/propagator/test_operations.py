@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shipyard.propagator.plan import LEDGER_TABLE
+from shipyard.propagator.ledger import LEDGER_TABLE
 
 
 @pytest.fixture

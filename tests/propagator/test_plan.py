@@ -11,10 +11,10 @@ from sqlglot import exp
 
 from shipyard.errors import InputError
 from shipyard.propagator.dialects import DIALECTS, get_dialect
-from shipyard.propagator.inputs import DataFile
+from shipyard.propagator.datafile import DataFile
 from shipyard.propagator.layout import parse_key
-from shipyard.propagator.plan import (LEDGER_TABLE, ROWS, SECONDS, TableInfo, plan_alter, plan_create, plan_load,
-                                      plan_upsert)
+from shipyard.propagator.ledger import LEDGER_TABLE, ROWS, SECONDS
+from shipyard.propagator.plan import TableInfo, plan_alter, plan_create, plan_load, plan_upsert
 from shipyard.propagator.specs import AddColumns, CreateSpec, DropColumns
 
 SPEC = CreateSpec.model_validate({

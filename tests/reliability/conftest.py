@@ -16,7 +16,7 @@ import os
 import pytest
 
 from shipyard.propagator.dialects import DIALECTS
-from tests.propagator.conftest import Dest, Harness, _make_dest  # noqa: F401  (re-exported)
+from tests.propagator.conftest import Dest, Harness, make_dest  # noqa: F401  (re-exported)
 
 FULL = os.environ.get("SHIPYARD_RELIABILITY", "").lower() == "full"
 
@@ -34,7 +34,7 @@ RUNNABLE = [k for k in ("duckdb", "postgres", "mysql") if k in {d().name for d i
 @pytest.fixture(params=RUNNABLE)
 def rdest(request, monkeypatch) -> Dest:
     """A destination of each runnable engine, configured through the environment."""
-    return _make_dest(request, monkeypatch, request.param)
+    return make_dest(request, monkeypatch, request.param)
 
 
 def table_rows(dest: Dest, table: str, cols: str = "id, name") -> dict:

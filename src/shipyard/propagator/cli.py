@@ -10,6 +10,8 @@ import typer
 
 from shipyard.console import console
 from shipyard.errors import InputError
+from shipyard.propagator.display import print_outcomes
+from shipyard.propagator.outcomes import Outcome
 
 app = typer.Typer(
     help="propagator: drop schema specs and data files into a bucket; tables are created, changed and loaded.",
@@ -19,46 +21,13 @@ app = typer.Typer(
 BUCKET_HELP = "The bucket: a local folder, or s3://bucket or s3://bucket/prefix."
 
 
-def _outcome_rows(outcomes):
-    for o in outcomes:
-        where = ""
-        if o.error and o.error.get("where"):
-            w = o.error["where"]
-            where = ", ".join(f"{k}={v}" for k, v in w.items() if v is not None)
-        detail = o.reason or ""
-        if o.status == "failed" and where:
-            detail = f"{detail} [{where}]"
-        # The table has its own column: show the file's place under the table's folder.
-        short = o.key.split("/table_name=", 1)[1].split("/", 1)[-1] if "/table_name=" in o.key else o.key
-        yield (short, o.status,
-               o.table or "", "" if o.rows is None or o.key.split("/")[3] == "schema" else o.rows,
-               f"{o.seconds:.2f}", detail)
-
-
-def print_outcomes(outcomes, title: str | None = "files") -> None:
-    from rich.table import Table
-
-    colors = {"succeeded": "green", "failed": "red", "duplicate": "cyan", "skipped": "yellow"}
-    table = Table(title=title, header_style="bold")
-    table.add_column("file", overflow="fold", ratio=3)
-    table.add_column("status")
-    table.add_column("table", overflow="fold")
-    table.add_column("rows", justify="right")
-    table.add_column("s", justify="right")
-    table.add_column("detail", overflow="fold", ratio=4)
-    for file, status, tbl, rows, secs, detail in _outcome_rows(outcomes):
-        table.add_row(file, f"[{colors.get(status, 'white')}]{status}[/]", tbl, str(rows), secs, detail,
-                      )
-    console.print(table)
-
-
 @app.command()
 def process(
     bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the outcomes as JSON lines."),
 ) -> None:
     """Process every pending file once, then exit (exit code 1 if any file failed)."""
-    from shipyard.propagator.runner import Propagator
+    from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
 
     with Propagator.from_settings(bucket, must_exist=True) as p:
         with console.status("processing pending files...", spinner="dots"):
@@ -81,20 +50,19 @@ def watch(
     queue: str = typer.Option(None, "--queue", help="Consume S3 events from this SQS queue URL instead of polling."),
 ) -> None:
     """Keep processing new files until interrupted (Ctrl-C); a bad file never stops it."""
-    from shipyard.propagator.runner import Propagator
+    from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
 
     if queue:
-        # The SQS consumer lives with the Lambda handler (shipyard.propagator.aws).
-        from shipyard.propagator.aws import consume_queue
+        from shipyard.propagator.aws import consume_queue  # start-up cost: boto3 only for --queue
 
         stats = consume_queue(queue_url=queue, bucket=bucket)
-        console.print(f"stopped: {getattr(stats, 'received', 0)} message(s) received, "
-                      f"{getattr(stats, 'deleted', 0)} done, {getattr(stats, 'kept', 0)} left for a retry")
+        console.print(f"stopped: {stats.received} message(s) received, "
+                      f"{stats.deleted} done, {stats.kept} left for a retry")
         return
 
     stop = threading.Event()
 
-    def show(o) -> None:
+    def show(o: Outcome) -> None:
         print_outcomes([o], title=None)
 
     with Propagator.from_settings(bucket, must_exist=True) as p:
@@ -112,7 +80,7 @@ def plan(
     bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
 ) -> None:
     """Print the SQL a file would run, without running it or moving the file."""
-    from shipyard.propagator.runner import Propagator
+    from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
 
     with Propagator.from_settings(bucket, must_exist=True) as p:
         typer.echo(p.plan_key(key).render())
@@ -121,7 +89,7 @@ def plan(
 @app.command()
 def schema(kind: str = typer.Argument(..., help="create or update")) -> None:
     """Print the JSON Schema of a create or update spec."""
-    from shipyard.propagator.specs import create_schema, update_schema
+    from shipyard.propagator.specs import create_schema, update_schema  # start-up cost: pydantic models
 
     if kind not in ("create", "update"):
         raise InputError(f"unknown spec kind {kind!r}", hint="use `schema create` or `schema update`")
@@ -134,6 +102,6 @@ def demo(
     warehouse: Path = typer.Option(Path("warehouse.duckdb"), "--warehouse", help="The DuckDB file to load into."),
 ) -> None:
     """Lay the example files into a local bucket, process them into DuckDB, show the outcome."""
-    from shipyard.propagator.demo import run_demo
+    from shipyard.propagator.demo import run_demo  # start-up cost: the demo loads DuckDB
 
     raise typer.Exit(run_demo(bucket, warehouse))

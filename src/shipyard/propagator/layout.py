@@ -175,3 +175,28 @@ def parse_key(key: str) -> ParsedKey:
 
 def table_key_prefix(destination: str, database: str, table: str) -> str:
     return f"destination={destination}/database={database}/table_name={table}/"
+
+
+# The folders the propagator writes to. Its own moves (a server-side copy) and error reports
+# create ObjectCreated events too; they must never be processed.
+OWN_FOLDERS = ("succeeded", "failed")
+
+
+def own_folder(key: str) -> str | None:
+    """'succeeded' or 'failed' if `key` is in a folder the propagator writes to, else None.
+
+    The layout puts them right after the table: destination=/database=/table_name=/<folder>/...
+    """
+    parts = key.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.startswith("table_name=") and parts[i + 1] in OWN_FOLDERS:
+            return parts[i + 1]
+    return None
+
+
+def table_of(key: str) -> str | None:
+    """`destination=../database=../table_name=..` of a layout key (lower-cased), else None."""
+    parts = key.split("/")
+    if len(parts) > 3 and parts[0].startswith("destination=") and parts[2].startswith("table_name="):
+        return "/".join(parts[:3]).lower()
+    return None

@@ -16,10 +16,10 @@ from psycopg.conninfo import make_conninfo
 
 from shipyard.errors import InputError, ShipyardError, TransientError
 from shipyard.propagator.dialects import Dialect
-from shipyard.propagator.engines.common import RunResult, Source, crash_point, where_from_text
-from shipyard.propagator import ledger
-from shipyard.propagator.ledger import LEDGER_TABLE
+from shipyard.propagator.engines.base import RunResult, action, crash_point, where_from_text
+from shipyard.propagator.ledger import LEDGER_TABLE, fill, lookup_sql
 from shipyard.propagator.plan import Plan, Step, TableInfo
+from shipyard.propagator.sources import Source
 from shipyard.redact import redact
 
 # SQLSTATE classes / codes that mean "retry": connection exceptions (08), serialization failure
@@ -116,7 +116,7 @@ class PostgresEngine:
                 exists = conn.execute("SELECT to_regclass(%s)", (d.table_ref(database, LEDGER_TABLE),)).fetchone()
                 if not exists or exists[0] is None:
                     return None
-                row = conn.execute(ledger.lookup_sql(d, database), (key_hash,)).fetchone()
+                row = conn.execute(lookup_sql(d, database), (key_hash,)).fetchone()
         except psycopg.Error as exc:
             raise map_pg_error(exc, f"reading the ledger of {database}") from None
         return None if row is None else int(row[0] or 0)
@@ -153,7 +153,7 @@ class PostgresEngine:
                                         cp.write(chunk)
                                 rows += max(cur.rowcount, 0)
                             elif step.kind == "ledger":
-                                cur.execute(step.sql, ledger.fill(step.params, rows, time.perf_counter() - started))
+                                cur.execute(step.sql, fill(step.params, rows, time.perf_counter() - started))
                             elif step.fallback:
                                 self._with_fallback(conn, cur, step)
                             else:
@@ -166,7 +166,7 @@ class PostgresEngine:
             except _AlreadyDone:
                 return RunResult(0, duplicate=True)
             except psycopg.Error as exc:
-                raise map_pg_error(exc, _what(plan), data) from None
+                raise map_pg_error(exc, action(plan), data) from None
 
     @staticmethod
     def _with_fallback(conn: psycopg.Connection, cur: psycopg.Cursor, step: Step) -> None:
@@ -186,7 +186,3 @@ class PostgresEngine:
 class _AlreadyDone(Exception):
     pass
 
-
-def _what(plan: Plan) -> str:
-    return {"create": "creating", "alter": "altering", "load": "loading into",
-            "upsert": "upserting into"}.get(plan.operation, plan.operation) + f" {plan.database}.{plan.table}"

@@ -1,0 +1,53 @@
+"""What `shipyard propagator ...` and the demo print: outcome tables.
+
+Text from files (names, error messages) is shown as it is: rich markup and emoji codes in it
+are escaped, never rendered (a file named `[red]x` or a message with `:x:` stays literal).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from rich.markup import escape
+from rich.table import Table
+
+from shipyard.console import console
+from shipyard.propagator.outcomes import Outcome
+
+COLORS = {"succeeded": "green", "failed": "red", "duplicate": "cyan", "skipped": "yellow"}
+
+
+def outcome_rows(outcomes: Iterable[Outcome]) -> Iterator[tuple[str, str, str, str, str, str]]:
+    """(file, status, table, rows, seconds, detail) per outcome, as plain text."""
+    for o in outcomes:
+        where = ""
+        if o.error and o.error.get("where"):
+            w = o.error["where"]
+            where = ", ".join(f"{k}={v}" for k, v in w.items() if v is not None)
+        detail = o.reason or ""
+        if o.status == "failed" and where:
+            detail = f"{detail} [{where}]"
+        # The table has its own column: show the file's place under the table's folder.
+        short = o.key.split("/table_name=", 1)[1].split("/", 1)[-1] if "/table_name=" in o.key else o.key
+        schema_file = len(o.key.split("/")) > 3 and o.key.split("/")[3] == "schema"
+        rows = "" if o.rows is None or schema_file else str(o.rows)
+        yield short, o.status, o.table or "", rows, f"{o.seconds:.2f}", detail
+
+
+def print_outcomes(outcomes: Iterable[Outcome], title: str | None = "files") -> None:
+    table = Table(title=title, header_style="bold")
+    table.add_column("file", overflow="fold", ratio=3)
+    table.add_column("status")
+    table.add_column("table", overflow="fold")
+    table.add_column("rows", justify="right")
+    table.add_column("s", justify="right")
+    table.add_column("detail", overflow="fold", ratio=4)
+    for file, status, tbl, rows, secs, detail in outcome_rows(outcomes):
+        table.add_row(_literal(file), f"[{COLORS.get(status, 'white')}]{status}[/]", _literal(tbl), rows, secs,
+                      _literal(detail))
+    console.print(table)
+
+
+def _literal(text: str) -> str:
+    # escape() covers markup; a zero-width joiner after ':' keeps ":x:" from becoming an emoji.
+    return escape(text).replace(":", ":\u2060")

@@ -1,0 +1,106 @@
+"""Plans for schema files: create a table, add or drop columns. Pure: no I/O."""
+
+from __future__ import annotations
+
+from shipyard.errors import InputError
+from shipyard.propagator.dialects import Dialect
+from shipyard.propagator.layout import ParsedKey
+from shipyard.propagator.plan.model import Plan, Step, TableInfo, column_list, finish, new_plan, suggest
+from shipyard.propagator.specs import AddColumns, CreateSpec, DropColumns
+
+
+def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None = None,
+                size: int | None = None, existing: TableInfo | None = None) -> Plan:
+    """`existing`: the table as it is, when it exists. Only an engine without transactional DDL
+    accepts that, and only when the table has exactly the spec's columns: a run stopped between
+    its CREATE and its ledger row; the plan then only records it."""
+    if d.dist_sort_keys and (not spec.dist_key or not spec.sort_key):
+        missing = [k for k, v in (("dist_key", spec.dist_key), ("sort_key", spec.sort_key)) if not v]
+        raise InputError(
+            f"a {d.name} table needs dist_key and sort_key; this spec has no {' and no '.join(missing)}",
+            hint="add \"dist_key\": \"<column joined or grouped on most>\" and \"sort_key\": [\"<column filtered "
+            "on most, e.g. a timestamp>\"]",
+            where={"field": missing[0]},
+        )
+    if existing is not None:
+        if d.transactional_ddl or list(existing.columns) != list(spec.column_specification):
+            raise InputError(f"table {pk.database}.{pk.table} already exists",
+                             hint="add or drop columns with a schema/update spec; a create runs once per table")
+        return finish(new_plan(d, pk, etag), d, pk, [], etag, size)
+    table = d.table_ref(pk.database, pk.table)
+    cols = [f"{d.q(c)} {d.type_sql(t, c)}" + (" NOT NULL" if c in spec.primary_key else "")
+            for c, t in spec.column_specification.items()]
+    if spec.primary_key:
+        # Redshift keeps it as an informational constraint (not enforced; the planner uses it).
+        cols.append(f"PRIMARY KEY ({column_list(d, spec.primary_key)})")
+    sql = f"CREATE TABLE {table} (" + ", ".join(cols) + ")"
+    if d.dist_sort_keys:
+        sql += f" DISTKEY({d.q(spec.dist_key or '')}) COMPOUND SORTKEY({column_list(d, spec.sort_key)})"
+    body = [Step(sql)]
+    if spec.sort_key and d.sort_key_as_index:
+        idx = d.q(f"{pk.table}__sort_key"[:63])
+        body.append(Step(f"CREATE INDEX {idx} ON {table} ({column_list(d, spec.sort_key)})"))
+    return finish(new_plan(d, pk, etag), d, pk, body, etag, size)
+
+
+def already_applied(spec: AddColumns | DropColumns, info: TableInfo) -> bool:
+    if isinstance(spec, AddColumns):
+        return all(c in info.columns for c in spec.column_specification)
+    return all(c not in info.columns for c in spec.column_specification)
+
+
+def plan_alter(d: Dialect, pk: ParsedKey, spec: AddColumns | DropColumns, info: TableInfo, *,
+               etag: str | None = None, size: int | None = None) -> Plan:
+    table = d.table_ref(pk.database, pk.table)
+    existing = list(info.columns)
+    clauses: list[str] = []
+    if not d.transactional_ddl and already_applied(spec, info):
+        # Without transactional DDL the ALTER and the ledger row are two steps; finding the change
+        # made and the spec still pending means a run stopped between them: record it, change nothing.
+        return finish(new_plan(d, pk, etag), d, pk, [], etag, size)
+    if isinstance(spec, AddColumns):
+        for c, t in spec.column_specification.items():
+            if c in info.columns:
+                raise InputError(f"column {c!r} already exists in {pk.database}.{pk.table}",
+                                 hint="remove it from the spec, or drop it first", where={"field": f"column_specification.{c}"})
+            clauses.append(f"ADD COLUMN {d.q(c)} {d.type_sql(t, c)}")
+    else:
+        for c in spec.column_specification:
+            if c not in info.columns:
+                raise InputError(
+                    f"cannot drop column {c!r}: {pk.database}.{pk.table} has no such column",
+                    hint=f"{suggest(c, existing)}the table's columns are: {', '.join(existing)}",
+                    where={"field": "column_specification"})
+            if c in info.primary_key:
+                raise InputError(f"cannot drop column {c!r}: it is part of the primary key",
+                                 hint="recreate the table if the key must change", where={"field": "column_specification"})
+        if len(set(spec.column_specification)) >= len(existing):
+            raise InputError("cannot drop every column of a table", hint="keep at least one column")
+        clauses = [f"DROP COLUMN {d.q(c)}" for c in spec.column_specification]
+    rebuild: list[Step] = []
+    if isinstance(spec, DropColumns) and d.drop_column_blocked_by_index and info.indexes:
+        # DuckDB refuses ALTER ... DROP COLUMN while any index is on the table
+        # (https://duckdb.org/docs/stable/sql/indexes#limitations): drop them, alter, recreate
+        # the ones whose columns all remain; in the same transaction.
+        dropped = set(spec.column_specification)
+        drop = {name: f"DROP INDEX {d.q(pk.database)}.{d.q(name)}" if d.database_is_schema else f"DROP INDEX {d.q(name)}"
+                for name in info.indexes}
+        pre = [Step(drop[name]) for name, (cols, _) in info.indexes.items() if not dropped & set(cols)]
+        # An index ON a dropped column must be gone before the transaction: DuckDB still sees an
+        # index dropped inside the same transaction ("Cannot drop this column: an index depends
+        # on it!"). It goes with its column anyway, so it is dropped first, on its own.
+        early = [Step(drop[name].replace("DROP INDEX ", "DROP INDEX IF EXISTS ", 1))
+                 for name, (cols, _) in info.indexes.items() if dropped & set(cols)]
+        rebuild = [Step(sql) for cols, sql in info.indexes.values() if not dropped & set(cols)]
+    else:
+        pre, early = [], []
+    if d.transactional_ddl:
+        # One ALTER per column: Redshift allows only one (https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html);
+        # the transaction makes them all-or-nothing.
+        body = [*pre, *[Step(f"ALTER TABLE {table} {c}") for c in clauses], *rebuild]
+    else:
+        # MySQL commits DDL implicitly; one ALTER with every clause is atomic by itself.
+        body = [Step(f"ALTER TABLE {table} " + ", ".join(clauses))]
+    plan = finish(new_plan(d, pk, etag), d, pk, body, etag, size)
+    plan.setup.extend(early)
+    return plan

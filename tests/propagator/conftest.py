@@ -160,3 +160,17 @@ def h(bucket, dest):
     harness = Harness(bucket, dest)
     yield harness
     harness.close()
+
+
+@pytest.fixture
+def h_offline(bucket, monkeypatch):
+    """A harness whose destination cannot be reached (nothing listens on its port). For checks
+    that must fail before any engine is touched (identifiers, types, spec syntax): they run once,
+    not once per engine, and an engine contact would show as a retryable error instead."""
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL", f"postgresql://u@127.0.0.1:{free_port()}/x")
+    get_settings(fresh=True)
+    harness = Harness(bucket, Dest("postgres", "postgres", "sales"))
+    yield harness
+    harness.close()

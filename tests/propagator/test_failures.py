@@ -7,10 +7,11 @@ import json
 
 import pytest
 
+from shipyard.errors import ConfigError, TransientError
 from shipyard.propagator.ledger import LEDGER_TABLE
 from shipyard.settings import get_settings
 from tests.conftest import free_port
-from tests.propagator.conftest import Dest, Harness
+from tests.propagator.conftest import ORDERS_SPEC, Dest, Harness
 
 
 def _failed(h, o, *, what: str, where: dict | None = None):
@@ -196,11 +197,39 @@ def test_create_existing_table(h):
     _failed(h, o, what="already exists")
 
 
-def test_unconfigured_destination(h_offline):
+@pytest.mark.parametrize("env", [
+    {},  # destination=warehouse9 is not configured at all
+    {"SHIPYARD_DESTINATIONS__WAREHOUSE9__TYPE": "postgres"},  # no url
+    {"SHIPYARD_DESTINATIONS__WAREHOUSE9__TYPE": "oracle", "SHIPYARD_DESTINATIONS__WAREHOUSE9__URL": "x"},
+    {"SHIPYARD_DESTINATIONS__WAREHOUSE9__TYPE": "mysql", "SHIPYARD_DESTINATIONS__WAREHOUSE9__URL": "http://x/"},
+])
+def test_a_misconfigured_destination_keeps_the_file_pending(h_offline, monkeypatch, env):
+    """Issue 10: the destination's settings are not the file's fault: nothing moves to failed/,
+    the file is retried once the settings are fixed."""
     h = h_offline
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    h.p.settings = get_settings(fresh=True)
     key = f"destination=warehouse9/database={h.dest.db}/table_name=orders/input/load/a.csv"
     h.store.put(key, b"id\n1\n")
-    _failed(h, h.p.process_key(key), what="not configured")
+    with pytest.raises(ConfigError):
+        h.p.process_key(key)
+    [o] = h.p.process_pending()
+    assert o.status == "skipped" and o.reason.startswith("retry later"), o
+    assert h.store.exists(key) and h.notes.notices == []
+    assert not any("/failed/" in i.key for i in h.store.list(""))
+
+
+def test_an_unknown_role_on_postgres_keeps_the_file_pending(bucket, monkeypatch, pg_database):
+    """A wrong user or password is the destination's problem (SQLSTATE 28xxx), not the file's."""
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL", "postgresql://no_such_role@127.0.0.1:5432/postgres")
+    get_settings(fresh=True)
+    h = Harness(bucket, Dest("postgres", "postgres", pg_database))
+    key = h.put("orders", "schema/create", "o.json", ORDERS_SPEC)
+    with pytest.raises(TransientError, match="connecting to destination"):
+        h.p.process_key(key)
+    assert h.store.exists(key) and h.notes.notices == []
+    h.close()
 
 
 def test_a_bad_file_does_not_stop_the_others(h):

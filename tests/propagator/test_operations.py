@@ -125,3 +125,23 @@ def test_mixed_case_names_keep_their_folders(h):
     assert [o.status for o in outs] == ["succeeded", "succeeded"], outs
     assert h.store.exists(base + "succeeded/c.json") and h.store.exists(base + "succeeded/a.csv")
     assert h.dest.rows("orders", "id") == [(1,)]  # the table itself is lower-case
+
+
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
+def test_last_row_wins_with_a_user_column_named_rowid(h):
+    """Issue 10: DuckDB's "last row wins" ordered by rowid, which a user column of that name shadowed."""
+    h.create("t", {"column_specification": {"id": "INTEGER", "rowid": "INTEGER", "v": "VARCHAR(10)"},
+                   "primary_key": ["id"], "dist_key": "id", "sort_key": ["id"]})
+    o = h.run("t", "input/update", "u.csv", "id,rowid,v\n1,9,first\n1,1,last\n2,5,x\n")
+    assert o.status == "succeeded", o
+    assert h.dest.rows("t", "id, rowid, v") == [(1, 1, "last"), (2, 5, "x")]
+
+
+@pytest.mark.parametrize("store_url", ["local"], indirect=True)  # store-independent: local folder only
+def test_a_63_character_table_with_a_sort_key(h):
+    """Issue 10: the sort-key index was named "<table>__sort_key" cut at 63 bytes: the table's own name."""
+    name = "t" * 63
+    h.create(name, {"column_specification": {"id": "INTEGER", "ts": "TIMESTAMP"}, "sort_key": ["ts"],
+                    "dist_key": "id"})
+    o = h.run(name, "input/load", "a.csv", "id,ts\n1,2026-01-01 00:00:00\n")
+    assert o.status == "succeeded" and h.dest.rows(name, "id") == [(1,)], o

@@ -106,13 +106,11 @@ class Propagator:
         plan: Plan | None = None
         source: Source | None = None
         try:
-            try:
-                pk = pk.check_identifiers()
-                table = f"{pk.database}.{pk.table}"
-                engine = self.engine(pk.destination)
-            except ConfigError as exc:
-                # The key names a destination this runner cannot reach: the file's author fixes the key.
-                raise InputError(exc.message, hint=exc.hint) from None
+            pk = pk.check_identifiers()
+            table = f"{pk.database}.{pk.table}"
+            # A destination that is not configured, or configured wrongly, is not the file's fault:
+            # ConfigError leaves the file where it is, to be retried once the settings are fixed.
+            engine = self.engine(pk.destination)
             self._validate_spec(pk, engine)  # a bad spec is refused before touching the database
             done = engine.ledger_rows(pk.database, key_hash(key, etag))
             if done is not None:
@@ -122,7 +120,7 @@ class Propagator:
             result = engine.run(plan, source)
             if result.duplicate:
                 return self.endings.heal(pk, engine.ledger_rows(pk.database, plan.key_hash) or 0, t0, table)
-        except TransientError:
+        except (TransientError, ConfigError):
             raise
         except NotFoundError:
             # The object vanished while we read it: another worker finished it (a redelivered
@@ -263,7 +261,7 @@ class Propagator:
             for pk in keys:
                 try:
                     outs.append(self.process_key(pk.key))
-                except TransientError as exc:
+                except (TransientError, ConfigError) as exc:
                     log.warning("%s: %s (left in place; will retry)", pk.key, exc.message)
                     outs.append(Outcome(pk.key, "skipped", table=f"{pk.database}.{pk.table}",
                                         reason=f"retry later: {exc.message}"))

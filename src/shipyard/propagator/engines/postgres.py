@@ -76,7 +76,10 @@ class PostgresEngine:
                     hint="fix database= in the key, or ask a DBA to create the database "
                     "(the propagator does not create databases)",
                 ) from None
-            raise map_pg_error(exc, f"connecting to destination {self.name!r}") from None
+            # Refused, unreachable, a wrong password or role: the destination's settings, not the
+            # file. The file stays pending and is retried once the destination is fixed.
+            raise TransientError(f"connecting to destination {self.name!r}: {redact(_first_line(exc))}; will retry",
+                                 hint="check the destination's URL and credentials") from None
 
     def _database_exists(self, database: str) -> bool:
         try:
@@ -181,6 +184,10 @@ class PostgresEngine:
 
     def close(self) -> None:
         pass
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n")[0]
 
 
 class _AlreadyDone(Exception):

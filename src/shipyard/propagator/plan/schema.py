@@ -5,7 +5,7 @@ from __future__ import annotations
 from shipyard.errors import InputError
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.layout import ParsedKey
-from shipyard.propagator.plan.model import Plan, Step, TableInfo, column_list, finish, new_plan, suggest
+from shipyard.propagator.plan.model import Plan, Step, TableInfo, column_list, finish, lock_id, new_plan, suggest
 from shipyard.propagator.specs import AddColumns, CreateSpec, DropColumns
 
 
@@ -38,7 +38,9 @@ def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None
         sql += f" DISTKEY({d.q(spec.dist_key or '')}) COMPOUND SORTKEY({column_list(d, spec.sort_key)})"
     body = [Step(sql)]
     if spec.sort_key and d.sort_key_as_index:
-        idx = d.q(f"{pk.table}__sort_key"[:63])
+        # A short hashed name: never the name of a table (ours start with _shipyard, users' may
+        # not), never truncated into another index's name (PostgreSQL's limit is 63 bytes).
+        idx = d.q(f"_shipyard_sort_{lock_id(pk.database + '.' + pk.table) & 0xFFFFFFFFFFFF:012x}")
         body.append(Step(f"CREATE INDEX {idx} ON {table} ({column_list(d, spec.sort_key)})"))
     return finish(new_plan(d, pk, etag), d, pk, body, etag, size)
 

@@ -8,30 +8,20 @@ answering, the tests that need it FAIL with the command that starts it; nothing 
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import answers as _answers
+from tests.helpers import free_port  # noqa: F401  (imported from here by older tests)
+
+pytest_plugins = ["tests.helpers.fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 PG_ADMIN_URL = os.environ.get("SHIPYARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("SHIPYARD_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(autouse=True)
@@ -43,11 +33,11 @@ def _isolate(tmp_path, monkeypatch):
             monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     monkeypatch.setenv("SHIPYARD_OUTBOX", str(tmp_path / "outbox.jsonl"))
-    from shipyard.settings import get_settings
+    from shipyard.settings import forget_settings
 
-    get_settings(fresh=True)
+    forget_settings()
     yield
-    get_settings(fresh=True)
+    forget_settings()
 
 
 @pytest.fixture(scope="session")

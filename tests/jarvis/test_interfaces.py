@@ -3,12 +3,9 @@
 import json
 import os
 import subprocess
-import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from shipyard.cli import app
@@ -16,15 +13,12 @@ from shipyard.errors import ConfigError
 from shipyard.jarvis.aws import handler
 from shipyard.jarvis.http import SECRET_HEADER, create_app
 from shipyard.settings import get_settings
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO
 from tests.fakes.slack import TOKEN
+from tests.helpers import free_port, read_outbox, wait_for
 
 BLOG = {"heading": "Heading", "message": "Message", "slack_channel": "data-team"}
 
-
-def _outbox(tmp_path) -> list[dict]:
-    path = tmp_path / "outbox.jsonl"
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 # -- Lambda --------------------------------------------------------------------------------
@@ -54,22 +48,11 @@ def test_lambda_without_a_token_refuses_rather_than_losing_the_notice():
 # -- HTTP ----------------------------------------------------------------------------------
 
 @pytest.fixture
-def http(slack, monkeypatch):
+def http(slack, monkeypatch, uvicorn_server):
     """The endpoint on a real uvicorn server (in a thread, on a free port); an httpx client to it."""
     monkeypatch.setenv("SHIPYARD_JARVIS__HTTP_SECRET", "s3cret")
-    config = uvicorn.Config(create_app(get_settings(fresh=True)), host="127.0.0.1", port=free_port(),
-                            log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    with httpx.Client(base_url=f"http://127.0.0.1:{config.port}", timeout=30) as client:
+    with httpx.Client(base_url=uvicorn_server(create_app(get_settings(fresh=True))), timeout=30) as client:
         yield client
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_http_notify_with_the_secret(http, slack):
@@ -132,12 +115,14 @@ def test_serve_runs_a_real_server(slack, tmp_path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
+
+        def up() -> bool:
             try:
-                if httpx.get(url + "/healthz").status_code == 200:
-                    break
+                return httpx.get(url + "/healthz").status_code == 200
             except httpx.TransportError:
-                time.sleep(0.05)
+                return False
+
+        wait_for(up, 10, what="jarvis serve to answer")
         r = httpx.post(url + "/notify", json=BLOG, headers={SECRET_HEADER: "s3cret"}, timeout=30)
         assert r.status_code == 200, r.text
         assert r.json()["ts"] == slack.messages_in("data-team")[0]["ts"]
@@ -179,7 +164,7 @@ def test_cli_send_without_a_token_writes_the_outbox_and_says_so(tmp_path):
     r = runner.invoke(app, ["jarvis", "send", "-c", "data-team", "-m", "hello"])
     assert r.exit_code == 0, r.output
     assert "SLACK_BOT_TOKEN is not set" in r.output and "outbox.jsonl" in r.output
-    assert _outbox(tmp_path)[0]["message"] == "hello"
+    assert read_outbox()[0]["message"] == "hello"
 
 
 def test_cli_failures_exit_non_zero_with_the_fix(slack, tmp_path):

@@ -1,16 +1,11 @@
 """jarvis as the project's Notifier (shipyard.notify.get_notifier with SLACK_BOT_TOKEN set)."""
 
-import json
-
 from shipyard.jarvis.notifier import SlackNotifier
 from shipyard.notify import Attachment, Notice, OutboxNotifier, get_notifier
 from shipyard.settings import get_settings
 from shipyard.store import open_store
+from tests.helpers import read_outbox
 
-
-def _outbox(tmp_path) -> list[dict]:
-    path = tmp_path / "outbox.jsonl"
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 def test_get_notifier_is_slack_with_a_token_and_outbox_without(slack, monkeypatch):
@@ -27,7 +22,7 @@ def test_notice_goes_to_its_channel_with_title_message_and_fields(slack, tmp_pat
     assert msg["blocks"][0]["text"]["text"] == ":white_check_mark: loaded events.csv"
     body = msg["blocks"][1]["text"]["text"]
     assert body.startswith("3 rows\n*table*: public.events · *rows*: 3\n_propagator · success · ")
-    assert _outbox(tmp_path) == []
+    assert read_outbox() == []
 
 
 def test_notice_without_channel_uses_the_configured_default(slack, monkeypatch):
@@ -64,7 +59,7 @@ def test_a_failing_slack_never_raises_and_keeps_the_notice(slack, tmp_path):
     assert [m["blocks"][0]["text"]["text"] for m in slack.messages_in("data-loader-notification")] == \
         [":information_source: n0", ":information_source: n2"]
     assert "#no-such-channel" in slack.messages_in("jarvis-error-notifications")[0]["text"]
-    kept = _outbox(tmp_path)
+    kept = read_outbox()
     assert [x["title"] for x in kept] == ["n1"] and kept[0]["channel"] == "no-such-channel"
 
 
@@ -72,7 +67,7 @@ def test_slack_down_keeps_notices_in_the_outbox(slack, tmp_path):
     n = get_notifier(get_settings())
     slack.stop()
     n.send(Notice(tool="pulse", level="failure", title="api down", message="3 checks failed", channel="pulse-alerts"))
-    titles = [x["title"] for x in _outbox(tmp_path)]
+    titles = [x["title"] for x in read_outbox()]
     # the error report (the error channel is unreachable too) and the notice itself
     assert titles == ["could not deliver to #pulse-alerts", "api down"]
 
@@ -80,4 +75,4 @@ def test_slack_down_keeps_notices_in_the_outbox(slack, tmp_path):
 def test_a_bad_channel_name_in_a_notice_is_reported_not_raised(slack, tmp_path):
     get_notifier(get_settings()).send(Notice(tool="t", level="warning", title="x", message="y", channel="two words"))
     assert "did you mean" in slack.messages_in("jarvis-error-notifications")[0]["text"]
-    assert _outbox(tmp_path)[0]["title"] == "x"
+    assert read_outbox()[0]["title"] == "x"

@@ -11,6 +11,7 @@ import pytest
 from shipyard.errors import ConfigError, InputError, NotFoundError, TransientError
 from shipyard.jarvis import deliver, send
 from shipyard.store import open_store
+from tests.helpers import free_port, read_outbox
 
 ERRORS = "jarvis-error-notifications"
 
@@ -20,10 +21,6 @@ def _report(slack) -> str:
     assert len(msgs) == 1, msgs
     return msgs[0]["text"]
 
-
-def _outbox(tmp_path) -> list[dict]:
-    path = tmp_path / "outbox.jsonl"
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 def test_send_resolves_the_name_through_the_bots_conversations_and_caches_it(slack):
@@ -95,7 +92,7 @@ def test_5mb_attachment_from_s3_is_streamed_and_uploaded(slack, s3_bucket, tmp_p
     r = send("5 MB", "data-team", heading="big", attachment={"bucket": bucket, "key": "data-team/big.bin"})
     f = slack.files[r.file_id]
     assert f["length"] == len(data) and f["data"] == data and f["thread_ts"] == r.ts
-    assert list(staging.iterdir()) == []  # the temporary copy is gone
+    assert list((staging / "shipyard-spool").iterdir()) == []  # the temporary copy is gone
 
 
 def test_5mb_local_attachment_and_s3_url_with_prefix(slack, s3_bucket, tmp_path):
@@ -222,7 +219,7 @@ def test_invalid_auth_reports_to_the_outbox(slack, tmp_path, monkeypatch):
     r = deliver({"message": "m", "slack_channel": "data-team"})
     assert r["ok"] is False and r["error"] == "invalid_auth" and "SLACK_BOT_TOKEN" in r["hint"]
     assert r["reported_to"] == "outbox"  # the error channel refuses the same token
-    (line,) = _outbox(tmp_path)
+    (line,) = read_outbox()
     assert line["level"] == "failure" and line["title"] == "could not deliver to #data-team"
     assert line["fields"]["error"] == "invalid_auth" and line["fields"]["payload"]["message"] == "m"
     assert "xoxb-revoked" not in json.dumps(line)
@@ -242,14 +239,14 @@ def test_error_channel_missing_falls_back_to_the_outbox(slack, tmp_path, monkeyp
     get_settings(fresh=True)
     r = deliver({"message": "m", "slack_channel": "nope"})
     assert r["error"] == "channel_not_found" and r["reported_to"] == "outbox"
-    (line,) = _outbox(tmp_path)
+    (line,) = read_outbox()
     assert line["channel"] == "nobody-made-this" and "nobody-made-this" in line["fields"]["report_error"]
 
 
 def test_failure_in_the_error_channel_itself_is_not_reported_there(slack, tmp_path):
     slack.set_member(ERRORS, False)
     r = deliver({"message": "m", "slack_channel": ERRORS})
-    assert r["reported_to"] == "outbox" and len(_outbox(tmp_path)) == 1
+    assert r["reported_to"] == "outbox" and len(read_outbox()) == 1
 
 
 def test_upload_url_5xx_is_retried_with_a_new_upload_url(slack, tmp_path):
@@ -275,8 +272,6 @@ def test_upload_failure_after_the_message_is_reported_with_its_ts(slack, tmp_pat
 
 
 def test_slack_unreachable_is_retryable_and_kept_in_the_outbox(monkeypatch, tmp_path):
-    from tests.conftest import free_port
-
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-any")
     monkeypatch.setenv("SHIPYARD_SLACK_BASE_URL", f"http://127.0.0.1:{free_port()}/api/")
     monkeypatch.setenv("SHIPYARD_JARVIS__RETRY_BACKOFF", "0.01")
@@ -285,7 +280,7 @@ def test_slack_unreachable_is_retryable_and_kept_in_the_outbox(monkeypatch, tmp_
     get_settings(fresh=True)
     r = deliver({"message": "m", "slack_channel": "data-team"})
     assert r["ok"] is False and r["error"] == "slack_unreachable" and r["retryable"] is True
-    assert r["reported_to"] == "outbox" and _outbox(tmp_path)[0]["fields"]["payload"]["message"] == "m"
+    assert r["reported_to"] == "outbox" and read_outbox()[0]["fields"]["payload"]["message"] == "m"
 
 
 def test_invalid_payload_is_reported_to_the_error_channel(slack):
@@ -300,7 +295,7 @@ def test_invalid_payload_is_reported_to_the_error_channel(slack):
 def test_without_a_token_send_writes_to_the_outbox(tmp_path):
     r = send("<!here> local run", "data-team", heading="dev", attachment={"bucket": "b-bucket", "key": "k.csv"})
     assert r.ok and r.outbox == str(tmp_path / "outbox.jsonl")
-    (line,) = _outbox(tmp_path)
+    (line,) = read_outbox()
     assert (line["channel"], line["title"], line["message"]) == ("data-team", "dev", "<!here> local run")
     assert line["attachment"] == {"bucket": "b-bucket", "key": "k.csv"}
     with pytest.raises(InputError):

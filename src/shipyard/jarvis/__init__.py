@@ -15,6 +15,7 @@ from typing import Any
 
 from shipyard.jarvis.payload import AttachmentRef, Payload, escape, parse_payload
 from shipyard.jarvis.service import Jarvis, SendResult, get_jarvis
+from shipyard.settings import Settings
 
 __all__ = ["send", "deliver", "Payload", "AttachmentRef", "parse_payload", "escape", "Jarvis",
            "SendResult", "get_jarvis"]
@@ -33,7 +34,7 @@ def _attachment(att: Any) -> Any:
 
 
 def send(message: str | None = None, channel: str | None = None, *, heading: str | None = None,
-         attachment: Any = None, payload: Any = None, settings: Any = None) -> SendResult:
+         attachment: Any = None, payload: Any = None, settings: Settings | None = None) -> SendResult:
     """Send one notification; raises a ShipyardError (after reporting it to the error channel)
     when it is not delivered. Pass either `message` + `channel` or a whole `payload`.
 
@@ -50,6 +51,6 @@ def send(message: str | None = None, channel: str | None = None, *, heading: str
     return get_jarvis(settings).send(payload)
 
 
-def deliver(payload: Any, *, settings: Any = None) -> dict[str, Any]:
+def deliver(payload: Any, *, settings: Settings | None = None) -> dict[str, Any]:
     """Send one payload and return the structured result; never raises."""
     return get_jarvis(settings).deliver(payload)

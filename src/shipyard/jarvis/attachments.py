@@ -8,27 +8,25 @@
 
 slack_sdk's files_upload_v2 reads the whole file into memory to POST it (see
 slack_sdk/web/internal_utils.py `_to_v2_file_upload_item`), so we never add a second copy: a local
-file is passed by path, an S3 object is streamed to a temporary file first and passed by path.
+file is passed by path, an S3 object is streamed to a temporary file first and passed by path
+(shipyard.store.local_copy).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
 from shipyard.errors import InputError, NotFoundError, ShipyardError, TransientError
 from shipyard.jarvis.payload import AttachmentRef
-from shipyard.store import ObjectStore, open_store
-from shipyard.store.local import LocalStore
+from shipyard.store import LocalStore, ObjectStore, local_copy, open_store
 
 # files.getUploadURLExternal accepts files up to 1 GB
 # (https://docs.slack.dev/reference/methods/files.getUploadURLExternal; slack_sdk MAX_V2_FILE_SIZE).
 MAX_UPLOAD = 1024 * 1024 * 1024
-_CHUNK = 1 << 20
 # S3 bucket naming rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -57,27 +55,18 @@ def store_for(bucket: str) -> ObjectStore:
 
 @dataclass
 class StagedFile:
-    """A file on this machine ready to upload; `close()` removes it when it was a temp copy."""
+    """A file on this machine ready to upload (valid inside `stage`'s with block)."""
 
     path: Path
     filename: str
     size: int
     source: str
-    temporary: bool = False
-
-    def close(self) -> None:
-        if self.temporary:
-            shutil.rmtree(self.path.parent, ignore_errors=True)
-
-    def __enter__(self) -> "StagedFile":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
-def stage(ref: AttachmentRef) -> StagedFile:
-    """Check the object exists and fits, and make it a local file (streamed, never in memory)."""
+@contextmanager
+def stage(ref: AttachmentRef) -> Iterator[StagedFile]:
+    """Check the object exists and fits, and make it a local file for the `with` block (a local
+    store's own file, else a streamed temp copy deleted on exit: shipyard.store.local_copy)."""
     store = store_for(ref.bucket)
     source = store.uri(ref.key)
     try:
@@ -99,30 +88,16 @@ def stage(ref: AttachmentRef) -> StagedFile:
             code="attachment_too_large",
         )
     filename = PurePosixPath(ref.key).name
-    local = store.local_path(ref.key)
-    if local is not None and local.is_file():
-        return StagedFile(local, filename, info.size, source)
-    tmpdir = Path(tempfile.mkdtemp(prefix="jarvis-"))
-    path = tmpdir / filename
-    try:
-        reader = store.open(ref.key)
+    with ExitStack() as stack:
         try:
-            with open(path, "wb") as f:
-                shutil.copyfileobj(reader, f, _CHUNK)
-        finally:
-            reader.close()
-    except ShipyardError as exc:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        exc.details.setdefault("code", "attachment_unreadable")
-        raise
-    except Exception as exc:  # a stream cut mid-way (botocore, OSError): worth a retry
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        raise TransientError(
-            f"reading attachment {source} failed: {type(exc).__name__}: {exc}",
-            hint="retry; check that the store is reachable and the disk has room",
-            code="attachment_unreadable",
-        ) from exc
-    except BaseException:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        raise
-    return StagedFile(path, filename, os.path.getsize(path), source, temporary=True)
+            path = stack.enter_context(local_copy(store, ref.key, suffix=PurePosixPath(ref.key).suffix))
+        except ShipyardError as exc:
+            exc.details.setdefault("code", "attachment_unreadable")
+            raise
+        except Exception as exc:  # a stream cut mid-way (botocore, OSError): worth a retry
+            raise TransientError(
+                f"reading attachment {source} failed: {type(exc).__name__}: {exc}",
+                hint="retry; check that the store is reachable and the disk has room",
+                code="attachment_unreadable",
+            ) from exc
+        yield StagedFile(path, filename, path.stat().st_size, source)

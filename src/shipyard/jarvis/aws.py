@@ -16,13 +16,12 @@ from typing import Any
 
 from shipyard.errors import ConfigError
 from shipyard.jarvis.service import failure_dict, get_jarvis
+from shipyard.settings import get_settings
 
 log = logging.getLogger("shipyard.jarvis")
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
-    from shipyard.settings import get_settings
-
     try:
         jarvis = get_jarvis(get_settings())
     except Exception as exc:  # settings that cannot work: say so, in the same shape

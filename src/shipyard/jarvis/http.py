@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.errors import ConfigError
 from shipyard.jarvis.service import Jarvis, get_jarvis
+from shipyard.settings import Settings, get_settings
 
 log = logging.getLogger("shipyard.jarvis")
 
@@ -44,10 +45,8 @@ def _status(result: dict[str, Any]) -> int:
     return _STATUS_BY_ERROR.get(str(code), 502)
 
 
-def create_app(settings: Any = None, *, jarvis: Jarvis | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, jarvis: Jarvis | None = None) -> FastAPI:
     if settings is None:
-        from shipyard.settings import get_settings
-
         settings = get_settings()
     secret = settings.jarvis.http_secret
     if not secret:

@@ -12,8 +12,8 @@ import logging
 from typing import Any
 
 from shipyard.jarvis.service import Jarvis
-from shipyard.jarvis.slack import _setting
 from shipyard.notify import Notice, OutboxNotifier
+from shipyard.settings import Settings
 
 log = logging.getLogger("shipyard.jarvis")
 
@@ -63,8 +63,7 @@ class SlackNotifier:
                 log.exception("jarvis: could not write the notice to the outbox either")
 
 
-def from_settings(settings: Any) -> SlackNotifier:
+def from_settings(settings: Settings) -> SlackNotifier:
     """The factory shipyard.notify.get_notifier() calls (NOTIFIERS["slack"])."""
-    jarvis = Jarvis(settings)
-    default = _setting(settings.jarvis, "default_channel", DEFAULT_CHANNEL, str)
-    return SlackNotifier(jarvis, default_channel=default, outbox=OutboxNotifier(settings.outbox, echo=False))
+    return SlackNotifier(Jarvis(settings), default_channel=settings.jarvis.default_channel,
+                         outbox=OutboxNotifier(settings.outbox, echo=False))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from shipyard.jarvis.payload import Payload, escape, parse_payload
 from shipyard.jarvis.slack import SlackSender
 from shipyard.notify import Attachment, Notice, OutboxNotifier
 from shipyard.redact import redact
+from shipyard.settings import Settings, get_settings
 
 log = logging.getLogger("shipyard.jarvis")
 
@@ -73,11 +75,9 @@ def _raw_field(payload: Any, name: str) -> Any:
 class Jarvis:
     """One configured notifier: a Slack sender (or the outbox) plus the error channel."""
 
-    def __init__(self, settings: Any = None, *, sender: SlackSender | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, sender: SlackSender | None = None) -> None:
         if settings is None:
-            from shipyard.settings import get_settings
-
-            settings = get_settings()
+                settings = get_settings()
         self.settings = settings
         self.error_channel = settings.jarvis.error_channel.lstrip("#").lower()
         self.outbox = OutboxNotifier(settings.outbox, echo=False)
@@ -130,8 +130,8 @@ class Jarvis:
         channel_id = self.sender.resolve(p.slack_channel)
         # The attachment is checked and staged before anything is posted: a missing file must
         # not leave a message without it.
-        staged = stage(p.attachment) if p.attachment else None
-        try:
+        with ExitStack() as stack:
+            staged = stack.enter_context(stage(p.attachment)) if p.attachment else None
             try:
                 ts = self.sender.post(channel_id, text=p.text(), blocks=p.blocks(), name=p.slack_channel)
             except ShipyardError as exc:
@@ -150,9 +150,6 @@ class Jarvis:
             log.info("jarvis: posted to #%s (%s)%s", p.slack_channel, ts,
                      f" with {staged.filename}" if staged else "")
             return SendResult(ok=True, channel=p.slack_channel, channel_id=channel_id, ts=ts, file_id=file_id)
-        finally:
-            if staged is not None:
-                staged.close()
 
     # -- the error channel ---------------------------------------------------------------
 
@@ -227,12 +224,10 @@ _cache: dict[tuple[Any, ...], Jarvis] = {}
 _cache_lock = threading.Lock()
 
 
-def get_jarvis(settings: Any = None) -> Jarvis:
+def get_jarvis(settings: Settings | None = None) -> Jarvis:
     """A Jarvis for these settings, reused across calls (keeps the channel cache warm, e.g.
     across invocations of a warm Lambda)."""
     if settings is None:
-        from shipyard.settings import get_settings
-
         settings = get_settings()
     key = (settings.slack_bot_token, settings.slack_base_url, settings.jarvis.model_dump_json(),
            str(settings.outbox))

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from urllib.error import HTTPError, URLError
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError, TransientError
+from shipyard.settings import Settings
 
 log = logging.getLogger("shipyard.jarvis")
 
@@ -25,20 +26,6 @@ _AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "token_expired", 
 _INPUT_ERRORS = {"msg_too_long", "invalid_blocks", "invalid_blocks_format", "too_many_attachments",
                  "no_text", "invalid_arguments", "invalid_attachments", "file_uploads_disabled",
                  "file_upload_size_restricted", "invalid_thread_ts"}
-
-
-def _setting(section: Any, name: str, default: Any, kind: type) -> Any:
-    """An extra key of a settings section; values from the environment arrive as strings."""
-    value = getattr(section, name, None)
-    if value is None and getattr(section, "model_extra", None):
-        value = section.model_extra.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"jarvis setting {name}={value!r} is not a {kind.__name__}",
-                          hint=f"set SHIPYARD_JARVIS__{name.upper()} to a {kind.__name__}") from None
 
 
 def invite_hint(channel: str, bot_name: str = "jarvis") -> str:
@@ -175,23 +162,16 @@ class SlackSender:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "SlackSender":
+    def from_settings(cls, settings: Settings) -> "SlackSender":
         if not settings.slack_bot_token:
             raise ConfigError("SLACK_BOT_TOKEN is not set",
                               hint="export SLACK_BOT_TOKEN=xoxb-... (see docs/jarvis.md)", code="not_configured")
         j = settings.jarvis
-        client = make_client(
-            settings.slack_bot_token,
-            settings.slack_base_url,
-            timeout=_setting(j, "timeout", 30, int),
-            rate_limit_retries=_setting(j, "rate_limit_retries", 3, int),
-            server_error_retries=_setting(j, "server_error_retries", 2, int),
-            retry_backoff=_setting(j, "retry_backoff", 0.5, float),
-        )
-        return cls(client, bot_name=_setting(j, "bot_name", "jarvis", str),
-                   cache_ttl=_setting(j, "channel_cache_seconds", 600.0, float),
-                   upload_retries=_setting(j, "server_error_retries", 2, int),
-                   retry_backoff=_setting(j, "retry_backoff", 0.5, float))
+        client = make_client(settings.slack_bot_token, settings.slack_base_url, timeout=j.timeout,
+                             rate_limit_retries=j.rate_limit_retries,
+                             server_error_retries=j.server_error_retries, retry_backoff=j.retry_backoff)
+        return cls(client, bot_name=j.bot_name, cache_ttl=j.channel_cache_seconds,
+                   upload_retries=j.server_error_retries, retry_backoff=j.retry_backoff)
 
     def _call(self, method: str, channel: str | None, fn: Any, /, **kwargs: Any) -> Any:
         try:

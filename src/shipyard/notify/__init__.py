@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
+from shipyard.settings import Settings, get_settings
 
 Level = Literal["info", "success", "warning", "failure"]
 
@@ -96,15 +97,13 @@ NOTIFIERS: dict[str, str] = {
 }
 
 
-def _outbox_from_settings(settings: Any) -> Notifier:
+def _outbox_from_settings(settings: Settings) -> Notifier:
     return OutboxNotifier(settings.outbox)
 
 
-def get_notifier(settings: Any = None, name: str | None = None) -> Notifier:
+def get_notifier(settings: Settings | None = None, name: str | None = None) -> Notifier:
     """The configured notifier: Slack when SLACK_BOT_TOKEN is set, else the outbox."""
     if settings is None:
-        from shipyard.settings import get_settings
-
         settings = get_settings()
     if name is None:
         name = "slack" if settings.slack_bot_token else "outbox"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from shipyard.store.base import ObjectInfo, ObjectStore, validate_key
 from shipyard.store.local import LocalStore
+from shipyard.store.spool import local_copy, spool_dir, spool_file, sweep_spool
 
-__all__ = ["ObjectInfo", "ObjectStore", "LocalStore", "open_store", "validate_key", "is_s3_url"]
+__all__ = ["ObjectInfo", "ObjectStore", "LocalStore", "open_store", "validate_key", "is_s3_url", "local_copy",
+           "spool_dir", "spool_file", "sweep_spool"]
 
 
 def is_s3_url(url: str) -> bool:
@@ -19,6 +21,7 @@ def is_s3_url(url: str) -> bool:
 def open_store(url: str, **kwargs) -> ObjectStore:
     """A store for `s3://bucket[/prefix]` or a local folder path."""
     if is_s3_url(url):
+        # lazy: boto3 costs ~0.3 s of start-up that a local-folder run never needs
         from shipyard.store.s3 import S3Store
 
         return S3Store.from_url(str(url), **kwargs)

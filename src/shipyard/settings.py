@@ -80,6 +80,9 @@ class PropagatorSettings(_Section):
     queue_wait_seconds: int = Field(20, ge=0, le=20)
     # Lambda: below this many seconds left, an SQS batch stops starting new messages.
     lambda_reserve_seconds: float = 20.0
+    # Local buckets: a file is picked up once its size and mtime have not changed for this long
+    # (a file still being copied in is never loaded half-written). S3 objects appear whole.
+    settle_seconds: float = Field(1.0, ge=0)
 
 
 class JarvisSettings(_Section):

@@ -90,6 +90,13 @@ def _plain(v: Any) -> Any:
     return v
 
 
+@pytest.fixture(autouse=True)
+def _no_settle_time(monkeypatch):
+    """Files here are written whole (LocalStore.put renames into place): no settle wait. The
+    settle rule has its own tests (test_half_written.py)."""
+    monkeypatch.setenv("SHIPYARD_PROPAGATOR__SETTLE_SECONDS", "0")
+
+
 @pytest.fixture(params=["duckdb", "postgres", "mysql"])
 def dest(request, monkeypatch) -> Dest:
     """Every destination that runs here: DuckDB (no configuration), PostgreSQL and MariaDB (a

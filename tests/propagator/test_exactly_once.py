@@ -240,7 +240,7 @@ def test_events_out_of_order_still_apply_a_tables_files_in_key_order(h):
 
 
 def test_temp_files_of_a_killed_loader_are_swept(tmp_path):
-    from shipyard.propagator.spool import spool_dir, spool_file
+    from shipyard.store import spool_dir, spool_file
     from shipyard.propagator.runner import Propagator
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],

@@ -21,6 +21,13 @@ from tests.propagator.conftest import Dest, Harness, make_dest  # noqa: F401  (r
 FULL = os.environ.get("SHIPYARD_RELIABILITY", "").lower() == "full"
 
 
+@pytest.fixture(autouse=True)
+def _no_settle_time(monkeypatch):
+    """Files here are written whole (LocalStore.put renames into place): no settle wait. The
+    settle rule has its own tests (test_half_written.py)."""
+    monkeypatch.setenv("SHIPYARD_PROPAGATOR__SETTLE_SECONDS", "0")
+
+
 def size(short, full):
     """The figure for the current mode: `short` in `make test`, `full` in `make reliability`."""
     return full if FULL else short

@@ -11,16 +11,15 @@ schema) name the columns. Everything is streamed; only the header is read up fro
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
-import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Literal
 
 from shipyard.errors import InputError
 from shipyard.propagator.layout import check_identifier
 from shipyard.store import ObjectStore
+from shipyard.streams import bounded_reader
 
 Format = Literal["csv", "jsonl", "json", "parquet"]
 BOM = b"\xef\xbb\xbf"
@@ -53,8 +52,6 @@ class DataFile:
     format: Format
     compression: str | None
     columns: list[str]  # lower-cased, validated, in file order
-    # A local copy made while inspecting an S3 object (reused by the loader, then deleted).
-    spooled: str | None = None
 
     def column_number(self, name: str) -> int | None:
         try:
@@ -63,39 +60,10 @@ class DataFile:
             return None
 
 
-class _Gunzip(io.RawIOBase):
-    """A streaming gzip reader whose errors are ours (a truncated or non-gzip file)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._gz = gzip.GzipFile(fileobj=raw, mode="rb")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        try:
-            data = self._gz.read(len(b))
-        except (OSError, EOFError, zlib.error) as e:
-            raise InputError(f"the file is not valid gzip ({e})",
-                             hint="compress it with gzip, or drop the .gz suffix if it is plain text") from None
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        try:
-            self._gz.close()
-        finally:
-            self._raw.close()
-            super().close()
-
-
 def open_decoded(store: ObjectStore, key: str, compression: str | None) -> BinaryIO:
-    """The object's bytes, decompressed, streamed."""
-    raw = store.open(key)
-    if compression == "gzip":
-        return io.BufferedReader(_Gunzip(raw), CHUNK)  # type: ignore[return-value]
-    return raw
+    """The object's bytes, decompressed, streamed, and bounded (shipyard.streams: a size cap and
+    an expansion-ratio cap, `limits.*` settings): a decompression bomb is refused, never expanded."""
+    return bounded_reader(store.open(key), name=key.rsplit("/", 1)[-1], compression=compression or "none")
 
 
 class SkipBOM(io.RawIOBase):

@@ -51,6 +51,17 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 RESERVED_PREFIX = "_shipyard"
 
 
+# Names that copy tools and editors give a file while they write it: never loaded. Drop files
+# safely by writing them under such a name (or elsewhere) and renaming them when complete.
+TEMP_PREFIXES = (".", "~$", ".~lock.")
+TEMP_SUFFIXES = (".tmp", "._copying_", ".part", ".partial", ".crdownload", ".swp", ".filepart")
+
+
+def is_temp_name(name: str) -> bool:
+    """A dotfile, or a name copy tools use while writing (`*.tmp`, `*._COPYING_`, `*.part`...)."""
+    return name.startswith(TEMP_PREFIXES) or name.lower().endswith(TEMP_SUFFIXES)
+
+
 class OutsideLayout(InputError):
     """The key is not one the propagator processes (skipped, with the reason)."""
 
@@ -155,6 +166,9 @@ def parse_key(key: str) -> ParsedKey:
     name = rest[-1]
     if not name or name.startswith("."):
         raise OutsideLayout(f"{key!r}: hidden or empty file name")
+    if is_temp_name(name):
+        raise OutsideLayout(f"{key!r}: a temporary name (a file still being written); it is picked up "
+                            "once renamed")
     folder = "/".join(parts[:3]) + "/"
     if rest[0] in ("succeeded", "failed"):
         return ParsedKey(key, dest, db, table, rest[0], None, "/".join(rest[1:]), folder)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError, TransientError
@@ -27,13 +28,12 @@ from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
 from shipyard.propagator.ledger import key_hash
 from shipyard.propagator.outcomes import Endings, Outcome
 from shipyard.propagator.plan import Plan, plan_alter, plan_create, plan_load, plan_upsert
-from shipyard.propagator.sources import Source, inspect
-from shipyard.propagator.spool import sweep_spool
+from shipyard.propagator.sources import Source, open_source
 from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, parse_create, parse_update
 from shipyard.redact import redact
 from shipyard.retry import Backoff
 from shipyard.settings import Settings, get_settings
-from shipyard.store import ObjectInfo, ObjectStore, open_store
+from shipyard.store import ObjectInfo, ObjectStore, open_store, sweep_spool
 
 log = logging.getLogger("shipyard.propagator")
 
@@ -163,12 +163,12 @@ class Propagator:
                              hint="drop a schema/create/<name>.json spec for it first")
         if pk.operation == "alter":
             return plan_alter(d, pk, parse_update(self._read_spec(pk.key)), table_info, etag=etag, size=size), None
-        data = inspect(self.store, pk.key, pk.name)
-        data.size, data.etag = size, etag
-        source = Source(self.store, pk.key, data)
+        source = open_source(self.store, pk.key, pk.name)
         try:
+            data = source.data
             if d.bulk == "duckdb_read":
                 ref = source.local_file() if materialize else self.store.uri(pk.key)
+                data = source.local_data if materialize else data
             elif d.bulk == "load_data_local":
                 ref = source.plain_csv_file() if materialize else self.store.uri(pk.key)
             else:
@@ -223,16 +223,31 @@ class Propagator:
 
     # -- many keys --------------------------------------------------------------------------------
     def pending(self, prefix: str = "") -> list[ParsedKey]:
-        """Every pending key under `prefix`, ordered for processing."""
-        out = []
+        """Every pending key under `prefix` that is ready (settled), ordered for processing."""
+        return self.scan(prefix)[0]
+
+    def scan(self, prefix: str = "") -> tuple[list[ParsedKey], float]:
+        """(pending keys that are ready, seconds until the next file still settling is ready).
+
+        A file in a local bucket is ready once its mtime is `propagator.settle_seconds` old: its
+        size and mtime have not changed for that long, so nobody is writing it. S3 objects
+        appear only when whole."""
+        settle = self.settings.propagator.settle_seconds
+        now = datetime.now(timezone.utc)
+        out, wait = [], 0.0
         for obj in self._candidates(prefix):
             try:
                 pk = parse_key(obj.key)
             except (OutsideLayout, InputError):
                 continue
-            if pk.pending:
-                out.append(pk)
-        return sorted(out, key=_order)
+            if not pk.pending:
+                continue
+            left = settling_seconds(obj, now, settle) if self.store.local_path(obj.key) is not None else 0.0
+            if left > 0:
+                wait = min(wait, left) if wait else left
+                continue
+            out.append(pk)
+        return sorted(out, key=_order), wait
 
     def _candidates(self, prefix: str) -> Iterator[ObjectInfo]:
         if prefix:
@@ -248,10 +263,19 @@ class Propagator:
                         if sub[len(table):-1].lower() not in ("succeeded", "failed"):
                             yield from self.store.list(sub)
 
-    def process_pending(self) -> list[Outcome]:
-        """Every pending key: tables in parallel, one table's files one after another."""
+    def process_pending(self, *, wait_to_settle: bool = True) -> list[Outcome]:
+        """Every pending key: tables in parallel, one table's files one after another.
+
+        `wait_to_settle`: first wait (up to 3 x settle_seconds) for files still being written
+        into a local bucket, so a one-shot `process` right after a copy loads them; `watch`
+        passes False and picks them up on a later poll."""
+        ready, wait = self.scan()
+        deadline = time.monotonic() + 3 * self.settings.propagator.settle_seconds
+        while wait and wait_to_settle and time.monotonic() + wait <= deadline:
+            time.sleep(wait)
+            ready, wait = self.scan()
         groups: dict[str, list[ParsedKey]] = {}
-        for pk in self.pending():
+        for pk in ready:
             groups.setdefault(pk.table_prefix.lower(), []).append(pk)
         if not groups:
             return []
@@ -294,7 +318,7 @@ class Propagator:
         while not stop.is_set():
             failed = progressed = False
             try:
-                for outcome in self.process_pending():
+                for outcome in self.process_pending(wait_to_settle=False):
                     if outcome.status == "skipped" and (outcome.reason or "").startswith("retry later"):
                         failed = True
                     elif outcome.status != "skipped":
@@ -312,6 +336,13 @@ class Propagator:
                     log.info("watch: recovered after %d failed attempt(s)", ended)
                 delay = interval
             stop.wait(delay)
+
+
+def settling_seconds(obj: ObjectInfo, now: datetime, settle: float) -> float:
+    """How long until a file last modified at `obj.modified` has been still for `settle` seconds."""
+    if obj.modified is None or settle <= 0:
+        return 0.0
+    return max(0.0, settle - (now - obj.modified).total_seconds())
 
 
 def _order(pk: ParsedKey) -> tuple[str, int, str]:

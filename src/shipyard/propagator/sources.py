@@ -1,16 +1,27 @@
 """One data file, inspected, and offered the way each engine reads best.
 
-`inspect` reads what a file holds (format, columns) from its first bytes, plus DuckDB's sample
-for JSON; `Source` gives the engine a local path (DuckDB), a strictly checked CSV file (MySQL's
-LOAD DATA) or a stream of CSV chunks (COPY FROM STDIN), and removes its temp files on close.
+`open_source(store, key, name)` reads what the file holds (format, columns) from its first bytes,
+plus DuckDB's sample for JSON; the `Source` then gives an engine a local path (DuckDB), a
+strictly checked CSV file (MySQL's LOAD DATA) or a stream of CSV chunks (COPY FROM STDIN), and
+removes its temp files on close.
+
+What DuckDB reads is always a local, uncompressed file at a path without glob characters: a
+key such as `input/load/a*.csv` or `b[1].csv` is exactly that one file (DuckDB's readers expand
+globs in a path), and a .gz file is decompressed through shipyard.streams' bounded reader (a
+size cap and an expansion-ratio cap) rather than by DuckDB, which has no such limits.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
 from typing import Iterator
 
 from shipyard.propagator.datafile import (
+    CHUNK,
     DataFile,
     SkipBOM,
     file_format,
@@ -22,32 +33,27 @@ from shipyard.propagator.datafile import (
     parquet_columns,
 )
 from shipyard.propagator.duckdb_reader import convert_to_csv, json_fields
-from shipyard.propagator.spool import spool_file, spooled_copy, suffix_of
-from shipyard.store import ObjectStore
+from shipyard.store import ObjectStore, local_copy, spool_file
+
+# Characters a DuckDB reader takes as a glob pattern (https://duckdb.org/docs/stable/sql/functions/pattern_matching#globbing).
+GLOB_CHARS = frozenset("*?[]{}")
 
 
-def inspect(store: ObjectStore, key: str, name: str) -> DataFile:
-    """What the file holds. S3 objects that must be read whole (JSON's sample, Parquet's footer)
-    are copied to a temp file once, kept in `DataFile.spooled` for the load."""
-    fmt, comp = file_format(name)
-    if fmt == "csv":
-        return inspect_csv(store, key, comp)
-    if fmt == "jsonl":
-        first_json_record(store, key, comp)
-    elif fmt == "json":
-        first_array_record(store, key, comp)
-    data = DataFile(key, fmt, comp, [])
-    local = store.local_path(key)
-    if local is None:
-        data.spooled = spooled_copy(store, key, suffix_of(name))
+def suffix_of(name: str) -> str:
+    """A file name's data suffix without compression (`.csv` for `x.csv.gz`)."""
+    n = name[:-3] if name.lower().endswith(".gz") else name
+    return Path(n).suffix
+
+
+def open_source(store: ObjectStore, key: str, name: str) -> "Source":
+    """Inspect the file and return it as a Source (close it when done)."""
+    source = Source(store, key, DataFile(key, *file_format(name), []))
     try:
-        path = str(local) if local is not None else str(data.spooled)
-        data.columns = parquet_columns(path) if fmt == "parquet" else json_fields(path, data)
+        source.data = source.inspect()
     except BaseException:
-        if data.spooled:
-            os.unlink(data.spooled)
+        source.close()
         raise
-    return data
+    return source
 
 
 class Source:
@@ -57,21 +63,50 @@ class Source:
         self.store = store
         self.key = key
         self.data = data
-        self._temps: list[str] = [data.spooled] if data.spooled else []
+        self._stack = ExitStack()
+        self._local: str | None = None
+
+    def inspect(self) -> DataFile:
+        """What the file holds. JSON's fields come from DuckDB's sample, Parquet's from its footer:
+        both read the local file, which is kept for the load."""
+        fmt, comp = self.data.format, self.data.compression
+        if fmt == "csv":
+            return inspect_csv(self.store, self.key, comp)
+        if fmt == "jsonl":
+            first_json_record(self.store, self.key, comp)
+        elif fmt == "json":
+            first_array_record(self.store, self.key, comp)
+        data = replace(self.data)
+        local = self.local_file()
+        data.columns = parquet_columns(local) if fmt == "parquet" else json_fields(local, self.local_data)
+        return data
+
+    @property
+    def local_data(self) -> DataFile:
+        """`data` as `local_file()` holds it: uncompressed."""
+        return replace(self.data, compression=None)
 
     def uri(self) -> str:
         return self.store.uri(self.key)
 
     def local_file(self) -> str:
-        """The object as a local file with its own suffix (DuckDB reads it, gzip and all)."""
-        p = self.store.local_path(self.key)
-        if p is not None:
-            return str(p)
-        if self.data.spooled:
-            return self.data.spooled
-        path = spooled_copy(self.store, self.key, suffix_of(self.key.rsplit("/", 1)[-1]))
-        self._temps.append(path)
-        return path
+        """The object as a local, uncompressed file whose path has no glob characters."""
+        if self._local is None:
+            suffix = suffix_of(self.key.rsplit("/", 1)[-1])
+            if self.data.compression:
+                self._local = self._temp(suffix)
+                with open_decoded(self.store, self.key, self.data.compression) as src, open(self._local, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+            else:
+                path = str(self._stack.enter_context(local_copy(self.store, self.key, suffix=suffix)))
+                if GLOB_CHARS & set(path):
+                    # The reader gets a link with a plain name: the file's own name is never a pattern.
+                    link = self._temp(suffix)
+                    os.unlink(link)
+                    os.symlink(path, link)
+                    path = link
+                self._local = path
+        return self._local
 
     def csv_chunks(self) -> Iterator[bytes]:
         """The rows as UTF-8 CSV with a header: decompressed, BOM dropped, JSON/Parquet converted."""
@@ -96,16 +131,23 @@ class Source:
     def converted_csv(self, null: str = "") -> str:
         """Any input -> a temp CSV (header, '\\n', UTF-8, no BOM), by DuckDB's strict readers."""
         src = self.local_file()
-        fd, path = spool_file(".csv")
+        path = self._temp(".csv")
+        convert_to_csv(src, self.local_data, path, null=null)
+        return path
+
+    def _temp(self, suffix: str) -> str:
+        """A new spool file, deleted on close."""
+        fd, path = spool_file(suffix)
         os.close(fd)
-        self._temps.append(path)
-        convert_to_csv(src, self.data, path, null=null)
+        self._stack.callback(_unlink, path)
         return path
 
     def close(self) -> None:
-        for p in self._temps:
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
-        self._temps.clear()
+        self._stack.close()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shipyard.errors import InputError
 from shipyard.propagator.datafile import DataFile
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.plan import Plan, TableInfo
@@ -51,6 +52,17 @@ def crash_point(name: str) -> None:
     the way `kill -9` would (no cleanup, no rollback from our side); unset in production."""
     if os.environ.get("SHIPYARD_TEST_CRASH_AT") == name:
         os._exit(137)
+
+
+def require_rows(plan: Plan, rows: int) -> None:
+    """"Succeeded" means the data arrived: a data file (never empty: inspection refuses that)
+    from which the reader took no row at all fails, inside the transaction, before its ledger row.
+    Seen with a line longer than a reader's limit and with a compressed stream of zeros."""
+    if plan.operation in ("load", "upsert") and rows == 0:
+        raise InputError(f"{action(plan)}: the file holds data, but no row could be read from it",
+                         hint="check that the file is complete, that every line ends with a line break, "
+                         "and that no line is longer than the reader allows",
+                         code="no_rows")
 
 
 def action(plan: Plan) -> str:

@@ -16,7 +16,7 @@ import duckdb
 
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.duckdb_reader import map_duckdb_error
-from shipyard.propagator.engines.base import RunResult, action, crash_point
+from shipyard.propagator.engines.base import RunResult, action, crash_point, require_rows
 from shipyard.propagator.ledger import LEDGER_TABLE, fill, lookup_sql
 from shipyard.propagator.plan import Plan, TableInfo
 from shipyard.propagator.sources import Source
@@ -105,6 +105,7 @@ class DuckDBEngine:
                                 cur.execute("ROLLBACK")
                                 return RunResult(0, duplicate=True)
                         elif step.kind == "ledger":
+                            require_rows(plan, rows)
                             cur.execute(step.sql, list(fill(step.params, rows, time.perf_counter() - started)))
                         else:
                             res = cur.execute(step.sql, list(step.params) if step.params else None)
@@ -113,12 +114,14 @@ class DuckDBEngine:
                                 rows += int(got[0]) if got else 0
                     crash_point("before_commit")
                     cur.execute("COMMIT")
-                except duckdb.Error as exc:
+                except BaseException as exc:
                     try:
                         cur.execute("ROLLBACK")
                     except duckdb.Error:
                         pass
-                    raise map_duckdb_error(exc, data, action(plan)) from None
+                    if isinstance(exc, duckdb.Error):
+                        raise map_duckdb_error(exc, data, action(plan)) from None
+                    raise
             crash_point("after_commit")
             return RunResult(rows)
         finally:

@@ -20,7 +20,7 @@ import pymysql
 from shipyard.errors import ConfigError, InputError, ShipyardError, TransientError
 from shipyard.propagator.datafile import DataFile
 from shipyard.propagator.dialects import Dialect
-from shipyard.propagator.engines.base import RunResult, action, crash_point, to_file_position
+from shipyard.propagator.engines.base import RunResult, action, crash_point, require_rows, to_file_position
 from shipyard.propagator.ledger import LEDGER_TABLE, fill, lookup_sql
 from shipyard.propagator.plan import Plan, TableInfo
 from shipyard.propagator.sources import Source
@@ -161,6 +161,7 @@ class MySQLEngine:
                             conn.rollback()
                             return RunResult(0, duplicate=True)
                     elif step.kind == "ledger":
+                        require_rows(plan, rows)
                         cur.execute(step.sql, fill(step.params, rows, time.perf_counter() - started))
                     else:
                         n = cur.execute(step.sql, step.params or None)

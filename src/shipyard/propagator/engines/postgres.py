@@ -16,7 +16,7 @@ from psycopg.conninfo import make_conninfo
 
 from shipyard.errors import InputError, ShipyardError, TransientError
 from shipyard.propagator.dialects import Dialect
-from shipyard.propagator.engines.base import RunResult, action, crash_point, where_from_text
+from shipyard.propagator.engines.base import RunResult, action, crash_point, require_rows, where_from_text
 from shipyard.propagator.ledger import LEDGER_TABLE, fill, lookup_sql
 from shipyard.propagator.plan import Plan, Step, TableInfo
 from shipyard.propagator.sources import Source
@@ -156,6 +156,7 @@ class PostgresEngine:
                                         cp.write(chunk)
                                 rows += max(cur.rowcount, 0)
                             elif step.kind == "ledger":
+                                require_rows(plan, rows)
                                 cur.execute(step.sql, fill(step.params, rows, time.perf_counter() - started))
                             elif step.fallback:
                                 self._with_fallback(conn, cur, step)

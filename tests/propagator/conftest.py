@@ -7,7 +7,6 @@ code under test reads its settings exactly as in production.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,7 +173,7 @@ def h_offline(bucket, monkeypatch):
     """A harness whose destination cannot be reached (nothing listens on its port). For checks
     that must fail before any engine is touched (identifiers, types, spec syntax): they run once,
     not once per engine, and an engine contact would show as a retryable error instead."""
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL", f"postgresql://u@127.0.0.1:{free_port()}/x")
     get_settings(fresh=True)

@@ -167,7 +167,7 @@ def test_schema_files_run_before_data_of_the_same_table(h):
 @pytest.mark.parametrize("kind,url", [("postgres", "postgresql://postgres@127.0.0.1:{port}/postgres"),
                                       ("mysql", "mysql://root@127.0.0.1:{port}/test")])
 def test_transient_failure_raises_and_leaves_the_file(bucket, monkeypatch, kind, url):
-    from tests.conftest import free_port
+    from tests.helpers import free_port
     from tests.propagator.conftest import Dest, Harness
     from shipyard.settings import get_settings
 

@@ -10,7 +10,7 @@ import pytest
 from shipyard.errors import ConfigError, TransientError
 from shipyard.propagator.ledger import LEDGER_TABLE
 from shipyard.settings import get_settings
-from tests.conftest import free_port
+from tests.helpers import free_port
 from tests.propagator.conftest import ORDERS_SPEC, Dest, Harness
 
 
@@ -215,7 +215,7 @@ def test_a_misconfigured_destination_keeps_the_file_pending(h_offline, monkeypat
     with pytest.raises(ConfigError):
         h.p.process_key(key)
     [o] = h.p.process_pending()
-    assert o.status == "skipped" and o.reason.startswith("retry later"), o
+    assert o.status == "skipped" and o.reason.startswith("waiting for the destination's configuration"), o
     assert h.store.exists(key) and h.notes.notices == []
     assert not any("/failed/" in i.key for i in h.store.list(""))
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from shipyard.propagator.ledger import LEDGER_TABLE
+from tests.helpers import read_outbox
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_outcomes_are_announced_in_the_outbox(bucket, dest, tmp_path):
     with Propagator.from_settings(bucket) as p:
         outs = p.process_pending()
     assert [o.status for o in outs] == ["succeeded", "succeeded", "failed"]
-    lines = [json.loads(x) for x in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    lines = read_outbox(tmp_path / "outbox.jsonl")
     assert [n["level"] for n in lines] == ["success", "success", "failure"]
     assert lines[1]["fields"]["rows"] == 1 and "seconds" in lines[1]["fields"]
     fail = lines[2]

@@ -37,6 +37,8 @@ from shipyard.store import ObjectInfo, ObjectStore, open_store, sweep_spool
 
 log = logging.getLogger("shipyard.propagator")
 
+# The reason of a file left pending because its destination is not (correctly) configured.
+WAITING_FOR_CONFIG = "waiting for the destination's configuration"
 # Within one table: schema files first (create, then changes), then data, each in key order.
 _RANK = {"create": 0, "alter": 1, "load": 2, "upsert": 2}
 
@@ -48,6 +50,7 @@ class Propagator:
         self.store = store
         self.settings = settings
         self.notifier = notifier if notifier is not None else get_notifier(settings)
+        self._config_warned: set[str] = set()
         self.endings = Endings(store, self.notifier, settings.propagator.channel, self._ledger_rows)
         self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
@@ -285,7 +288,16 @@ class Propagator:
             for pk in keys:
                 try:
                     outs.append(self.process_key(pk.key))
-                except (TransientError, ConfigError) as exc:
+                except ConfigError as exc:
+                    # The destination's settings, not a dependency down: no backoff for the others,
+                    # one warning per file (not one per poll); retried once the settings change.
+                    level = logging.DEBUG if pk.key in self._config_warned else logging.WARNING
+                    self._config_warned.add(pk.key)
+                    log.log(level, "%s: %s (left in place until the destination is configured)", pk.key, exc.message)
+                    outs.append(Outcome(pk.key, "skipped", table=f"{pk.database}.{pk.table}",
+                                        reason=f"{WAITING_FOR_CONFIG}: {exc.message}"))
+                    break  # keep this table's order: the next file waits for this one
+                except TransientError as exc:
                     log.warning("%s: %s (left in place; will retry)", pk.key, exc.message)
                     outs.append(Outcome(pk.key, "skipped", table=f"{pk.database}.{pk.table}",
                                         reason=f"retry later: {exc.message}"))

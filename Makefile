@@ -5,11 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test services install install-dev reliability bench clean help
+.PHONY: demo test test-fast services install install-dev reliability bench clean help
 
 help:
 	@echo "make demo         install and run the propagator on the embedded default (local folder -> DuckDB)"
 	@echo "make test         install dev dependencies, make sure services answer, run the test suite"
+	@echo "make test-fast    the inner loop: the suite without @pytest.mark.slow tests and tests/reliability"
 	@echo "make reliability  the full reliability suite (long)"
 	@echo "make bench        the benchmarks (long)"
 
@@ -36,6 +37,10 @@ services:
 
 test: install-dev services
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The inner loop: no `slow` tests, no reliability short form (both still run in `make test`).
+test-fast: install-dev services
+	$(BIN)/python -m pytest -q -m "not slow" --ignore=tests/reliability $(PYTEST_ARGS)
 
 reliability: install-dev services
 	SHIPYARD_RELIABILITY=full $(BIN)/python -m pytest -q tests/reliability $(PYTEST_ARGS)

@@ -90,12 +90,13 @@ def is_not_found(code: str) -> bool:
     return code in NOT_FOUND_CODES or code.endswith(("NotFound", "NotFoundException"))
 
 
-def map_error(exc: BaseException, what: str) -> ShipyardError:
+def map_error(exc: BaseException, what: str, *, service: str = "AWS") -> ShipyardError:
     """A botocore exception as a ShipyardError: NotFoundError, TransientError (retryable),
     InputError (the request was invalid), or ShipyardError/ConfigError (terminal).
 
-    `what` says what was being done ("listing s3://b/p", "describing cluster x"). The message
-    carries the AWS code, never the raw message (it may echo request data).
+    `what` says what was being done ("listing s3://b/p", "describing cluster x"); `service`
+    names who answered ("S3"). The message carries the AWS code, never the raw message (it may
+    echo request data).
     """
     if isinstance(exc, ShipyardError):
         return exc
@@ -106,7 +107,7 @@ def map_error(exc: BaseException, what: str) -> ShipyardError:
         if is_not_found(code):
             return NotFoundError(f"{what}: not found ({code})", aws_code=code, operation=op)
         if code in RETRYABLE_CODES or status >= 500:
-            return TransientError(f"{what}: AWS answered {code or status} to {op}; will retry",
+            return TransientError(f"{what}: {service} answered {code or status} to {op}; will retry",
                                   aws_code=code, operation=op)
         if code in DENIED_CODES:
             return ShipyardError(
@@ -127,7 +128,7 @@ def map_error(exc: BaseException, what: str) -> ShipyardError:
         return ConfigError(f"{what}: no AWS region", hint="set AWS_REGION or SHIPYARD_AWS__REGION")
     if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError,
                         ConnectTimeoutError, ConnectionError, TimeoutError)):
-        return TransientError(f"{what}: cannot reach AWS ({type(exc).__name__}); will retry")
+        return TransientError(f"{what}: cannot reach {service} ({type(exc).__name__}); will retry")
     if isinstance(exc, ParamValidationError):
         # The report names the parameter and what is wrong; drop the echoed values (a value
         # may be a secret).

@@ -7,40 +7,27 @@ named by `SHIPYARD_CONFIG`, else `./shipyard.toml` when it exists).
 Every option is a declared field of a section model (`extra="forbid"`): a tool never reads
 undeclared keys. A `shipyard.toml` key that is not declared is an error naming the file, the key
 and the closest declared one; an unknown `SHIPYARD_*` variable is a warning with a did-you-mean
-(and is otherwise ignored). docs/configuration.md lists the rules.
+(and is otherwise ignored): shipyard.settings_sources. docs/configuration.md lists the rules.
 """
 
 from __future__ import annotations
 
-import difflib
-import logging
 import os
-import tomllib
-import types
-import typing
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from shipyard.errors import ConfigError, did_you_mean
-from shipyard.redact import redact
+from shipyard.errors import ConfigError
+from shipyard.redact import forget_secrets, redact, remember_secrets, url_password
+from shipyard.settings_sources import CheckedEnv, CheckedToml, unknown_keys
 
-log = logging.getLogger("shipyard.settings")
+__all__ = ["Settings", "get_settings", "forget_settings", "config_file", "unknown_keys"]
 
-# SHIPYARD_* variables that are not settings (read directly, or by the test suite).
-OTHER_ENV = {"SHIPYARD_CONFIG", "SHIPYARD_LAMBDA_SECRET", "SHIPYARD_LAKE_SPARK_PATHS", "SHIPYARD_LAKE_SPARK_S3_SCHEME",
-             "SHIPYARD_LAKE_SPARK_MASTER", "SHIPYARD_LAKE_CRASH_AFTER_FILES", "SHIPYARD_RELIABILITY",
-             "SHIPYARD_RELIABILITY_SEED"}
-OTHER_ENV_PREFIXES = ("SHIPYARD_TEST_",)
+_QUERY_PASSWORD = re.compile(r"[?&]password=([^&#]+)", re.IGNORECASE)
 
 
 class _Section(BaseModel):
@@ -124,6 +111,24 @@ class PulseSettings(_Section):
     rollup_retention_days: float = 400
 
 
+class AmiSettings(_Section):
+    """`shipyard ami`: image retention and releases to Auto Scaling groups (docs/ami.md)."""
+
+    channel: str = "deployments"
+    region: str | None = None
+    role_arn: str | None = None  # assume this role (the AMI account) for every call
+    branch_tag: str = "branch"
+    timestamp_tag: str = "timestamp"
+    keep: int = Field(default=5, ge=2)  # images per branch; also the release's --keep
+    keep_versions: int = Field(default=5, ge=2)
+    timeout: str = "30m"  # how long a refresh may take (30m, 1h, 900s)
+    on_timeout: Literal["rollback", "cancel"] = "rollback"
+    min_healthy: int = Field(default=90, ge=0, le=100)
+    warmup: int = Field(default=60, ge=0)
+    checkpoint_delay: int = Field(default=300, ge=0)  # AWS's default is 3600 s per checkpoint
+    poll_interval: float = Field(default=15, gt=0)
+
+
 class AwsSettings(_Section):
     """How every tool talks to AWS (shipyard.aws). Unset fields fall back to boto3's own chain."""
 
@@ -180,6 +185,14 @@ class Settings(BaseSettings):
     pulse: PulseSettings = Field(default_factory=PulseSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    ami: AmiSettings = Field(default_factory=AmiSettings)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Every secret in force is masked by shipyard.redact wherever it (or a fragment) shows up.
+        urls = [d.url for d in self.destinations.values()] + [self.pulse.database_url]
+        secrets = [url_password(u) for u in urls if u] + [self.slack_bot_token, self.jarvis.http_secret]
+        secrets += [m.group(1) for u in urls if u for m in _QUERY_PASSWORD.finditer(u)]
+        remember_secrets(secrets)
 
     @property
     def config_dir(self) -> Path:
@@ -196,107 +209,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, _CheckedEnv(settings_cls)]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, CheckedEnv(settings_cls)]
         f = config_file()
         if f is not None:
-            sources.append(_CheckedToml(settings_cls, toml_file=f))
+            sources.append(CheckedToml(settings_cls, toml_file=f))
         return tuple(sources)
-
-
-# -- unknown keys ------------------------------------------------------------------------------
-
-def _shape(ann: Any) -> tuple[str, Any]:
-    """("model", cls) | ("dict", value type) | ("any", None) | ("leaf", None) for an annotation."""
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return "model", ann
-    origin = typing.get_origin(ann)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(ann) if a is not type(None)]
-        return _shape(args[0]) if len(args) == 1 else ("leaf", None)
-    if origin is dict:
-        return "dict", typing.get_args(ann)[1]
-    if ann is Any:
-        return "any", None
-    return "leaf", None
-
-
-def unknown_keys(ann: Any, data: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], list[str]]]:
-    """Every key of nested `data` that `ann` does not declare: (path, the declared choices)."""
-    kind, inner = _shape(ann)
-    if not isinstance(data, dict) or kind in ("any", "leaf"):
-        return []
-    out: list[tuple[tuple[str, ...], list[str]]] = []
-    for key, value in data.items():
-        if kind == "dict":
-            out += unknown_keys(inner, value, path + (str(key),))
-            continue
-        fields = inner.model_fields
-        names = {n: f for n, f in fields.items()}
-        for n, f in fields.items():  # top-level aliases (SLACK_BOT_TOKEN)
-            for alias in getattr(f.validation_alias, "choices", None) or []:
-                names.setdefault(str(alias).lower(), f)
-        field = names.get(str(key).lower() if inner is Settings else str(key))
-        if field is None:
-            out.append((path + (str(key),), list(fields)))
-        else:
-            out += unknown_keys(field.annotation, value, path + (str(key),))
-    return out
-
-
-_warned_env: set[str] = set()
-
-
-class _CheckedEnv(EnvSettingsSource):
-    """The environment source, minus the SHIPYARD_* variables no field declares (a warning each,
-    with a did-you-mean, once per process; they are otherwise ignored)."""
-
-    def __call__(self) -> dict[str, Any]:
-        data = super().__call__()
-        for path, choices in unknown_keys(Settings, data):
-            parent = data
-            for part in path[:-1]:
-                parent = parent[part]
-            parent.pop(path[-1], None)
-            _warn_env("SHIPYARD_" + "__".join(path).upper(), path[:-1], path[-1], choices)
-        for var in os.environ:  # top-level names no field matches never reach `data`
-            if not var.startswith("SHIPYARD_") or var in OTHER_ENV or var.startswith(OTHER_ENV_PREFIXES):
-                continue
-            top = var[len("SHIPYARD_"):].split("__", 1)[0].lower()
-            if top not in Settings.model_fields:
-                _warn_env(var, (), top, list(Settings.model_fields))
-        return data
-
-
-def _warn_env(var: str, parent: tuple[str, ...], name: str, choices: list[str]) -> None:
-    if var not in _warned_env:
-        _warned_env.add(var)
-        close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-        mean = f": did you mean SHIPYARD_{'__'.join((*parent, close[0])).upper()}?" if close else ""
-        log.warning("unknown setting %s is ignored%s", var, mean)
-
-
-class _CheckedToml(TomlConfigSettingsSource):
-    """shipyard.toml; a key no field declares is a ConfigError naming the file and the key."""
-
-    def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
-        self.file = toml_file
-        try:
-            super().__init__(settings_cls, toml_file=toml_file)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{toml_file}: not valid TOML ({exc})", hint="fix the file's syntax") from None
-
-    def __call__(self) -> dict[str, Any]:
-        data = super().__call__()
-        bad = unknown_keys(Settings, data)
-        if bad:
-            path, choices = bad[0]
-            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-            mean = did_you_mean(path[-1], choices)
-            raise ConfigError(
-                f"{self.file}: unknown key {'.'.join(path)!r}{more}" + (f": {mean}" if mean else ""),
-                hint="the settings and their sections are listed in docs/configuration.md",
-                file=str(self.file), key=".".join(path))
-        return data
 
 
 @lru_cache(maxsize=1)
@@ -314,8 +231,10 @@ def _cached() -> Settings:
 
 
 def forget_settings() -> None:
-    """Drop the cached settings; the next get_settings() reads env and files again."""
+    """Drop the cached settings (and the secrets they registered with shipyard.redact); the next
+    get_settings() reads env and files again."""
     _cached.cache_clear()
+    forget_secrets()
 
 
 def get_settings(*, fresh: bool = False) -> Settings:

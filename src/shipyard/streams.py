@@ -25,6 +25,7 @@ import zlib
 from typing import Any, BinaryIO
 
 from shipyard.errors import InputError
+from shipyard.settings import get_settings
 
 CHUNK = 1 << 16
 # The expansion ratio is only judged past this much output (see the module docstring).
@@ -174,8 +175,6 @@ def bounded_reader(raw: BinaryIO, *, name: str, compression: str | None = "auto"
     if compression not in _COMPRESSIONS and compression is not None:
         raise ValueError(f"compression must be one of {_COMPRESSIONS} or None, not {compression!r}")
     if max_bytes is None or max_ratio is None:
-        from shipyard.settings import get_settings
-
         limits = get_settings().limits
         max_bytes = limits.max_decompressed_bytes if max_bytes is None else max_bytes
         max_ratio = limits.max_expansion_ratio if max_ratio is None else max_ratio

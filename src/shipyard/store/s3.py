@@ -18,7 +18,7 @@ from shipyard.store.base import ObjectInfo, validate_key
 def map_s3_error(exc: BaseException, what: str) -> ShipyardError:
     """botocore exceptions as our terminal / retryable errors (shipyard.aws.map_error), with the
     S3 permissions named when access is denied."""
-    err = map_error(exc, what)
+    err = map_error(exc, what, service="S3")
     if error_code(exc) in DENIED_CODES:
         err.hint = ("check the AWS credentials and the bucket policy (s3:GetObject, s3:PutObject, "
                     "s3:ListBucket, s3:DeleteObject)")

@@ -27,6 +27,7 @@ from shipyard.propagator.engines import Engine, destination, open_engine
 from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
 from shipyard.propagator.ledger import key_hash
 from shipyard.propagator.outcomes import Endings, Outcome
+from shipyard.propagator.schedule import order, settling_seconds
 from shipyard.propagator.plan import Plan, plan_alter, plan_create, plan_load, plan_upsert
 from shipyard.propagator.sources import Source, open_source
 from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, parse_create, parse_update
@@ -39,8 +40,6 @@ log = logging.getLogger("shipyard.propagator")
 
 # The reason of a file left pending because its destination is not (correctly) configured.
 WAITING_FOR_CONFIG = "waiting for the destination's configuration"
-# Within one table: schema files first (create, then changes), then data, each in key order.
-_RANK = {"create": 0, "alter": 1, "load": 2, "upsert": 2}
 
 
 class Propagator:
@@ -205,7 +204,7 @@ class Propagator:
         except Exception:  # unknown destination or bad names: it cannot be in a ledger
             return None
 
-    def process_in_order(self, key: str, *, etag: str | None = None) -> Outcome:
+    def process_inorder(self, key: str, *, etag: str | None = None) -> Outcome:
         """Process `key` after every pending file of its table that comes before it.
 
         An event (an S3 notification, an SQS message) names one file, but events arrive in any
@@ -218,9 +217,9 @@ class Propagator:
         except (OutsideLayout, InputError):
             pk = None
         if pk is not None and pk.pending:
-            mine = _order(pk)
+            mine = order(pk)
             for earlier in self.pending(pk.table_prefix + "schema/") + self.pending(pk.table_prefix + "input/"):
-                if _order(earlier) < mine:
+                if order(earlier) < mine:
                     self.process_key(earlier.key)
         return self.process_key(key, etag=etag)
 
@@ -250,7 +249,7 @@ class Propagator:
                 wait = min(wait, left) if wait else left
                 continue
             out.append(pk)
-        return sorted(out, key=_order), wait
+        return sorted(out, key=order), wait
 
     def _candidates(self, prefix: str) -> Iterator[ObjectInfo]:
         if prefix:
@@ -348,16 +347,3 @@ class Propagator:
                     log.info("watch: recovered after %d failed attempt(s)", ended)
                 delay = interval
             stop.wait(delay)
-
-
-def settling_seconds(obj: ObjectInfo, now: datetime, settle: float) -> float:
-    """How long until a file last modified at `obj.modified` has been still for `settle` seconds."""
-    if obj.modified is None or settle <= 0:
-        return 0.0
-    return max(0.0, settle - (now - obj.modified).total_seconds())
-
-
-def _order(pk: ParsedKey) -> tuple[str, int, str]:
-    """Processing order: per table, creates, then updates, then data files, each in key order."""
-    return (pk.table_prefix, _RANK[str(pk.operation)], pk.key)
-

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 from shipyard.errors import InputError
 from shipyard.store.base import validate_key
@@ -99,6 +99,9 @@ class ParsedKey:
     # The key's own `destination=../database=../table_name=../` folder, as spelled in the bucket:
     # succeeded/ and failed/ go beside the file even when names are lower-cased for SQL.
     folder: str = ""
+    # Where the file goes when it succeeds: succeeded/<name>, or a unique name when that is taken
+    # (the runner chooses it; nothing archived is ever overwritten).
+    archive: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -112,6 +115,10 @@ class ParsedKey:
     @property
     def succeeded_key(self) -> str:
         return self.table_prefix + "succeeded/" + self.name
+
+    @property
+    def archive_key(self) -> str:
+        return self.archive or self.succeeded_key
 
     @property
     def failed_key(self) -> str:
@@ -141,6 +148,7 @@ class ParsedKey:
             operation=self.operation,
             name=self.name,
             folder=self.table_prefix,
+            archive=self.archive,
         )
 
 
@@ -214,3 +222,19 @@ def table_of(key: str) -> str | None:
     if len(parts) > 3 and parts[0].startswith("destination=") and parts[2].startswith("table_name="):
         return "/".join(parts[:3]).lower()
     return None
+
+
+def unique_name(name: str, taken: Callable[[str], bool], stamp: str) -> str:
+    """`name` if it is free, else `<base>.<stamp>[-n]<suffix>` (the data or spec suffix kept, so
+    the archived file still says what it is): the first of those that is free."""
+    if not taken(name):
+        return name
+    lower = name.lower()
+    suffix = next((s for s in (*DATA_SUFFIXES, *SCHEMA_SUFFIXES) if lower.endswith(s)), "")
+    base = name[: len(name) - len(suffix)] if suffix else name
+    n = 0
+    while True:
+        candidate = f"{base}.{stamp}{f'-{n}' if n else ''}{suffix}"
+        if not taken(candidate):
+            return candidate
+        n += 1

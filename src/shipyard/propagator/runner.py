@@ -25,7 +25,7 @@ from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardErro
 from shipyard.notify import Notifier, get_notifier
 from shipyard.propagator.engines import Engine, destination, open_engine
 from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
-from shipyard.propagator.ledger import key_hash
+from shipyard.propagator.ledger import LedgerEntry, key_hash
 from shipyard.propagator.outcomes import Endings, Outcome
 from shipyard.propagator.schedule import order, settling_seconds
 from shipyard.propagator.plan import Plan, plan_alter, plan_create, plan_load, plan_upsert
@@ -50,7 +50,7 @@ class Propagator:
         self.settings = settings
         self.notifier = notifier if notifier is not None else get_notifier(settings)
         self._config_warned: set[str] = set()
-        self.endings = Endings(store, self.notifier, settings.propagator.channel, self._ledger_rows)
+        self.endings = Endings(store, self.notifier, settings.propagator.channel, self._ledger_entry)
         self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
         if swept := sweep_spool():
@@ -114,14 +114,16 @@ class Propagator:
             # ConfigError leaves the file where it is, to be retried once the settings are fixed.
             engine = self.engine(pk.destination)
             self._validate_spec(pk, engine)  # a bad spec is refused before touching the database
-            done = engine.ledger_rows(pk.database, key_hash(key, etag))
+            done = engine.ledger_entry(pk.database, key_hash(key, etag))
             if done is not None:
                 # Loaded before (a crash between commit and move, or a re-drop of the same bytes).
                 return self.endings.heal(pk, done, t0, table)
+            pk = self.endings.with_archive(pk)  # recorded in the ledger row, in the same transaction
             plan, source = self._plan(pk, engine, etag, info.size, materialize=True)
             result = engine.run(plan, source)
             if result.duplicate:
-                return self.endings.heal(pk, engine.ledger_rows(pk.database, plan.key_hash) or 0, t0, table)
+                entry = engine.ledger_entry(pk.database, plan.key_hash) or LedgerEntry(0)
+                return self.endings.heal(pk, entry, t0, table)
         except (TransientError, ConfigError):
             raise
         except NotFoundError:
@@ -197,14 +199,14 @@ class Propagator:
             data = f.read(MAX_SPEC_BYTES + 1)
         return data
 
-    def _ledger_rows(self, pk: ParsedKey, etag: str | None) -> int | None:
-        """Rows this object version loaded, per its destination's ledger; None if unknown."""
+    def _ledger_entry(self, pk: ParsedKey, etag: str | None) -> LedgerEntry | None:
+        """This object version's record in its destination's ledger; None if unknown."""
         try:
-            return self.engine(pk.destination.lower()).ledger_rows(pk.database.lower(), key_hash(pk.key, etag))
+            return self.engine(pk.destination.lower()).ledger_entry(pk.database.lower(), key_hash(pk.key, etag))
         except Exception:  # unknown destination or bad names: it cannot be in a ledger
             return None
 
-    def process_inorder(self, key: str, *, etag: str | None = None) -> Outcome:
+    def process_in_order(self, key: str, *, etag: str | None = None) -> Outcome:
         """Process `key` after every pending file of its table that comes before it.
 
         An event (an S3 notification, an SQS message) names one file, but events arrive in any

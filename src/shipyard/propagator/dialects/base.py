@@ -41,6 +41,8 @@ class Dialect:
     bulk: ClassVar[Literal["copy_stdin", "duckdb_read", "load_data_local", "copy_s3"]] = "copy_stdin"
     # How an upsert is written.
     upsert: ClassVar[Literal["on_conflict", "on_duplicate_key", "update_then_insert"]] = "on_conflict"
+    # ALTER TABLE ... ADD COLUMN IF NOT EXISTS (PostgreSQL, DuckDB, MariaDB; not Redshift).
+    add_column_if_not_exists: ClassVar[bool] = True
     # One writer per table.
     lock: ClassVar[Literal["advisory_xact", "process", "get_lock", "lock_table"]] = "advisory_xact"
     # Bare type names an engine needs rewritten (MySQL has no VARCHAR without a length).

@@ -24,3 +24,5 @@ class RedshiftDialect(PostgresDialect):
     # Redshift has no advisory locks; LOCK serialises writers until commit
     # (https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html).
     lock = "lock_table"
+    # https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html has no IF NOT EXISTS for ADD COLUMN.
+    add_column_if_not_exists = False

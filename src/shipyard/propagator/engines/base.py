@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from shipyard.errors import InputError
 from shipyard.propagator.datafile import DataFile
 from shipyard.propagator.dialects import Dialect
+from shipyard.propagator.ledger import LedgerEntry
 from shipyard.propagator.plan import Plan, TableInfo
 from shipyard.propagator.sources import Source
 
@@ -36,8 +37,8 @@ class Engine(Protocol):
         """The table as it is, or None when it does not exist."""
         ...
 
-    def ledger_rows(self, database: str, key_hash: str) -> int | None:
-        """Rows recorded for this object version, or None if it was never loaded."""
+    def ledger_entry(self, database: str, key_hash: str) -> LedgerEntry | None:
+        """The ledger's record of this object version, or None if it was never processed."""
         ...
 
     def run(self, plan: Plan, source: Source | None) -> RunResult:

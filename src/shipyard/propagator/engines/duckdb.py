@@ -17,7 +17,7 @@ import duckdb
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.duckdb_reader import map_duckdb_error
 from shipyard.propagator.engines.base import RunResult, action, crash_point, require_rows
-from shipyard.propagator.ledger import LEDGER_TABLE, fill, lookup_sql
+from shipyard.propagator.ledger import LEDGER_TABLE, LedgerEntry, fill, lookup_sql
 from shipyard.propagator.plan import Plan, TableInfo
 from shipyard.propagator.sources import Source
 
@@ -73,19 +73,21 @@ class DuckDBEngine:
         indexes = {name: ([str(e).strip('"').lower() for e in _exprs(exprs)], sql) for name, exprs, sql in idx}
         return TableInfo({r[0]: r[1] for r in rows}, list(pk[0]) if pk else [], indexes)
 
-    def ledger_rows(self, database: str, key_hash: str) -> int | None:
+    def ledger_entry(self, database: str, key_hash: str) -> LedgerEntry | None:
         cur = self.cursor()
         try:
             exists = cur.execute("SELECT 1 FROM information_schema.tables WHERE table_catalog = current_database() "
                                  "AND table_schema = ? AND table_name = ?", [database, LEDGER_TABLE]).fetchone()
             if not exists:
                 return None
-            row = cur.execute(lookup_sql(self.dialect, database), [key_hash]).fetchone()
+            rel = cur.execute(lookup_sql(self.dialect, database), [key_hash])
+            row = rel.fetchone()
+            names = [c[0] for c in rel.description]
         except duckdb.Error as exc:
             raise map_duckdb_error(exc, None, "reading the ledger") from None
         finally:
             cur.close()
-        return None if row is None else int(row[0] or 0)
+        return None if row is None else LedgerEntry.from_row(names, row)
 
     def run(self, plan: Plan, source: Source | None) -> RunResult:
         data = source.data if source else None

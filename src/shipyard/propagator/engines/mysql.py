@@ -21,7 +21,7 @@ from shipyard.errors import ConfigError, InputError, ShipyardError, TransientErr
 from shipyard.propagator.datafile import DataFile
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.engines.base import RunResult, action, crash_point, require_rows, to_file_position
-from shipyard.propagator.ledger import LEDGER_TABLE, fill, lookup_sql
+from shipyard.propagator.ledger import LEDGER_TABLE, LedgerEntry, fill, lookup_sql
 from shipyard.propagator.plan import Plan, TableInfo
 from shipyard.propagator.sources import Source
 from shipyard.redact import redact
@@ -116,7 +116,7 @@ class MySQLEngine:
             conn.close()
         return TableInfo({str(r[0]).lower(): str(r[1]) for r in cols}, [str(c).lower() for c in pk])
 
-    def ledger_rows(self, database: str, key_hash: str) -> int | None:
+    def ledger_entry(self, database: str, key_hash: str) -> LedgerEntry | None:
         conn = self.connect(database)
         try:
             with conn.cursor() as cur:
@@ -126,11 +126,12 @@ class MySQLEngine:
                     return None
                 cur.execute(lookup_sql(self.dialect, database), (key_hash,))
                 row = cur.fetchone()
+                names = [c[0] for c in cur.description or []]
         except pymysql.err.MySQLError as exc:
             raise map_mysql_error(exc, f"reading the ledger of {database}") from None
         finally:
             conn.close()
-        return None if row is None else int(row[0] or 0)
+        return None if row is None else LedgerEntry.from_row(names, row)
 
     def run(self, plan: Plan, source: Source | None) -> RunResult:
         data = source.data if source else None

@@ -17,7 +17,7 @@ from psycopg.conninfo import make_conninfo
 from shipyard.errors import InputError, ShipyardError, TransientError
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.engines.base import RunResult, action, crash_point, require_rows, where_from_text
-from shipyard.propagator.ledger import LEDGER_TABLE, fill, lookup_sql
+from shipyard.propagator.ledger import LEDGER_TABLE, LedgerEntry, fill, lookup_sql
 from shipyard.propagator.plan import Plan, Step, TableInfo
 from shipyard.propagator.sources import Source
 from shipyard.redact import redact
@@ -112,17 +112,19 @@ class PostgresEngine:
             raise map_pg_error(exc, f"reading {database}.{table}") from None
         return TableInfo({r[0]: r[1] for r in rows}, [r[0] for r in pk])
 
-    def ledger_rows(self, database: str, key_hash: str) -> int | None:
+    def ledger_entry(self, database: str, key_hash: str) -> LedgerEntry | None:
         d = self.dialect
         try:
             with self.connect(database) as conn:
                 exists = conn.execute("SELECT to_regclass(%s)", (d.table_ref(database, LEDGER_TABLE),)).fetchone()
                 if not exists or exists[0] is None:
                     return None
-                row = conn.execute(lookup_sql(d, database), (key_hash,)).fetchone()
+                cur = conn.execute(lookup_sql(d, database), (key_hash,))
+                row = cur.fetchone()
+                names = [c.name for c in cur.description or []]
         except psycopg.Error as exc:
             raise map_pg_error(exc, f"reading the ledger of {database}") from None
-        return None if row is None else int(row[0] or 0)
+        return None if row is None else LedgerEntry.from_row(names, row)
 
     def _setup(self, conn: psycopg.Connection, plan: Plan) -> None:
         if plan.database in self._ready or not plan.setup:

@@ -14,7 +14,16 @@ from typing import Any, Literal
 from shipyard.errors import did_you_mean
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.layout import ParsedKey
-from shipyard.propagator.ledger import LEDGER_TABLE, Marker, ddl, key_hash, lookup_sql, record_params, record_sql
+from shipyard.propagator.ledger import (
+    LEDGER_TABLE,
+    Marker,
+    ddl,
+    key_hash,
+    lookup_sql,
+    migrate_sql,
+    record_params,
+    record_sql,
+)
 
 StepKind = Literal["sql", "lock", "check", "copy", "ledger"]
 
@@ -94,6 +103,8 @@ def setup_steps(d: Dialect, pk: ParsedKey) -> list[Step]:
     if d.database_is_schema:
         steps.append(Step(f"CREATE SCHEMA IF NOT EXISTS {d.q(pk.database)}"))
     steps.append(Step(ddl(d, pk.database)))
+    if (migrate := migrate_sql(d, pk.database)) is not None:
+        steps.append(Step(migrate))
     return steps
 
 
@@ -124,7 +135,7 @@ def check_step(d: Dialect, pk: ParsedKey, h: str) -> Step:
 
 def ledger_step(d: Dialect, pk: ParsedKey, h: str, etag: str | None, size: int | None) -> Step:
     return Step(record_sql(d, pk.database), "ledger",
-                record_params(h, pk.key, etag, size, pk.operation, pk.table))
+                record_params(h, pk.key, etag, size, pk.operation, pk.table, pk.archive_key))
 
 
 def new_plan(d: Dialect, pk: ParsedKey, etag: str | None) -> Plan:

@@ -10,7 +10,10 @@ import typer
 
 from shipyard.console import console
 from shipyard.errors import InputError
-from shipyard.propagator.display import print_outcomes
+from shipyard.settings import get_settings
+from shipyard.propagator.display import print_checks, print_outcomes
+from shipyard.propagator.offline import plan_offline
+from shipyard.propagator.offline import validate as validate_files
 from shipyard.propagator.outcomes import Outcome
 
 app = typer.Typer(
@@ -78,12 +81,38 @@ def watch(
 def plan(
     key: str = typer.Argument(..., help="The object key, relative to the bucket."),
     bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
+    offline: bool = typer.Option(False, "--offline", help="Do not connect: create and alter SQL from the specs "
+                                 "alone (an alter needs its table's create spec in the bucket)."),
+    dialect: str = typer.Option(None, "--dialect", help="redshift, postgres, mysql or duckdb (default: the "
+                                "destination's type)."),
 ) -> None:
     """Print the SQL a file would run, without running it or moving the file."""
+    if offline:
+        typer.echo(plan_offline(bucket, key, dialect, get_settings()).render())
+        return
     from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
 
     with Propagator.from_settings(bucket, must_exist=True) as p:
         typer.echo(p.plan_key(key).render())
+
+
+@app.command()
+def validate(
+    files: list[Path] = typer.Argument(..., help="Spec and data files (local paths; under destination=... "
+                                       "folders or not)."),
+    dialect: str = typer.Option(None, "--dialect", help="redshift, postgres, mysql or duckdb (default: the "
+                                "key's destination=, else postgres)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line per file."),
+) -> None:
+    """Check specs, and data files' headers against them, with no connection at all (for CI)."""
+    checks = validate_files([str(f) for f in files], dialect)
+    if as_json:
+        for c in checks:
+            typer.echo(json.dumps(c.to_dict(), default=str))
+    else:
+        print_checks(checks)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -1,17 +1,18 @@
 """What `shipyard propagator ...` and the demo print: outcome tables.
 
 Text from files (names, error messages) is shown as it is: rich markup and emoji codes in it
-are escaped, never rendered (a file named `[red]x` or a message with `:x:` stays literal).
+are never rendered (a file named `[red]x` or a message with `:x:` stays literal).
 """
 
 from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from shipyard.console import console
+from shipyard.propagator.offline import Check
 from shipyard.propagator.outcomes import Outcome
 
 COLORS = {"succeeded": "green", "failed": "red", "duplicate": "cyan", "skipped": "yellow"}
@@ -48,6 +49,20 @@ def print_outcomes(outcomes: Iterable[Outcome], title: str | None = "files") -> 
     console.print(table)
 
 
-def _literal(text: str) -> str:
-    # escape() covers markup; a zero-width joiner after ':' keeps ":x:" from becoming an emoji.
-    return escape(text).replace(":", ":\u2060")
+def _literal(text: str) -> Text:
+    # A Text cell is shown as it is: no markup, no emoji codes (":x:" stays ":x:").
+    return Text(text)
+
+
+def print_checks(checks: Iterable[Check]) -> None:
+    """`validate`'s verdicts: one row per file."""
+    table = Table(title="propagator validate", header_style="bold")
+    table.add_column("file", overflow="fold", ratio=3)
+    table.add_column("operation")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold", ratio=4)
+    for c in checks:
+        where = ", ".join(f"{k}={v}" for k, v in (c.where or {}).items() if v is not None)
+        detail = c.message if c.ok else f"{c.message}{f' [{where}]' if where else ''}. Fix: {c.hint or '-'}"
+        table.add_row(_literal(c.path), c.operation, "[green]ok[/]" if c.ok else "[red]invalid[/]", _literal(detail))
+    console.print(table)

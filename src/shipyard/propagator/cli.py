@@ -11,7 +11,7 @@ import typer
 from shipyard.console import console
 from shipyard.errors import InputError
 from shipyard.settings import get_settings
-from shipyard.propagator.display import print_checks, print_outcomes
+from shipyard.propagator.display import print_checks, print_history, print_outcomes
 from shipyard.propagator.offline import plan_offline
 from shipyard.propagator.offline import validate as validate_files
 from shipyard.propagator.outcomes import Outcome
@@ -113,6 +113,46 @@ def validate(
         print_checks(checks)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
+
+
+@app.command()
+def history(
+    bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
+    table: str = typer.Option(None, "--table", help="Only this table: `table` or `database.table`."),
+    status: str = typer.Option(None, "--status", help="succeeded or failed."),
+    since: str = typer.Option(None, "--since", help="Only files processed this recently: 30m, 12h, 1d, 2w."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line per file."),
+) -> None:
+    """What happened to each file: the ledger (succeeded) and the failure reports, oldest first."""
+    from shipyard.propagator.history import history as read_history  # start-up cost: drivers load on use
+    from shipyard.propagator.history import parse_since  # start-up cost: as above
+    from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
+
+    if status not in (None, "succeeded", "failed"):
+        raise InputError(f"--status {status!r} is not a status", hint="use --status succeeded or --status failed")
+    window = parse_since(since) if since else None
+    with Propagator.from_settings(bucket, must_exist=True) as p:
+        entries = read_history(p, table=table, status=status, since=window)
+    if as_json:
+        for e in entries:
+            typer.echo(json.dumps(e.to_dict(), default=str))
+    else:
+        print_history(entries)
+
+
+@app.command()
+def retry(
+    key: str = typer.Argument(..., help="The key of a file under failed/ (as `history --status failed` shows)."),
+    bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
+    force: bool = typer.Option(False, "--force", help="Move it back even if its checks still fail."),
+) -> None:
+    """Move a failed file back to its input folder, after checking that the cause is fixed."""
+    from shipyard.propagator.history import retry as retry_file  # start-up cost: drivers load on use
+    from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
+
+    with Propagator.from_settings(bucket, must_exist=True) as p:
+        back = retry_file(p, key, force=force)
+    console.print(f"moved back to {back}; the next `process` or `watch` pass loads it")
 
 
 @app.command()

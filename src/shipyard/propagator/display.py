@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shipyard.console import console
+from shipyard.propagator.history import Entry
 from shipyard.propagator.offline import Check
 from shipyard.propagator.outcomes import Outcome
 
@@ -65,4 +66,20 @@ def print_checks(checks: Iterable[Check]) -> None:
         where = ", ".join(f"{k}={v}" for k, v in (c.where or {}).items() if v is not None)
         detail = c.message if c.ok else f"{c.message}{f' [{where}]' if where else ''}. Fix: {c.hint or '-'}"
         table.add_row(_literal(c.path), c.operation, "[green]ok[/]" if c.ok else "[red]invalid[/]", _literal(detail))
+    console.print(table)
+
+
+def print_history(entries: Iterable[Entry]) -> None:
+    """`history`: one row per processed file."""
+    table = Table(title="propagator history", header_style="bold")
+    for col in ("at", "file", "table", "operation", "status", "rows", "s", "archived as / reason"):
+        table.add_column(col, overflow="fold", justify="right" if col in ("rows", "s") else "left")
+    for e in entries:
+        short = e.key.split("/table_name=", 1)[-1].split("/", 1)[-1]
+        detail = e.archive_key.rsplit("/", 2)[-2] + "/" + e.archive_key.rsplit("/", 1)[-1] if e.archive_key else ""
+        if e.status == "failed" and e.reason:
+            detail = f"{detail}: {e.reason}"
+        table.add_row(e.at[:19], _literal(short), e.table, e.operation or "",
+                      f"[{COLORS.get(e.status, 'white')}]{e.status}[/]", "" if e.rows is None else str(e.rows),
+                      "" if e.seconds is None else f"{e.seconds:.2f}", _literal(detail))
     console.print(table)

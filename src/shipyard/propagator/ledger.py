@@ -69,8 +69,8 @@ class LedgerEntry:
     archive_key: str | None = None
 
     @classmethod
-    def from_row(cls, names: list[str], row: tuple[Any, ...]) -> "LedgerEntry":
-        record = dict(zip([n.lower() for n in names], row))
+    def from_record(cls, record: dict[str, Any]) -> "LedgerEntry":
+        record = {k.lower(): v for k, v in record.items()}
         return cls(int(record.get("row_count") or 0), record.get("archive_key"))
 
 
@@ -78,6 +78,13 @@ def lookup_sql(d: Dialect, database: str) -> str:
     """The record of one object version (one parameter: the key hash). Every column: a ledger
     made before archive_key existed answers too (LedgerEntry.from_row)."""
     return f"SELECT * FROM {d.table_ref(database, LEDGER_TABLE)} WHERE key_hash = {d.param}"
+
+
+def history_sql(d: Dialect, database: str, table: str | None) -> tuple[str, tuple[Any, ...]]:
+    """Every record of the database's ledger (of one table), oldest first: (sql, params)."""
+    where = f" WHERE table_name = {d.param}" if table else ""
+    return (f"SELECT * FROM {d.table_ref(database, LEDGER_TABLE)}{where} ORDER BY processed_at, object_key",
+            (table,) if table else ())
 
 
 def record_sql(d: Dialect, database: str) -> str:

@@ -24,6 +24,8 @@ from shipyard.store import ObjectStore
 log = logging.getLogger("shipyard.propagator")
 
 Status = Literal["succeeded", "failed", "skipped", "duplicate"]
+# The reason of a file left pending because its destination is not (correctly) configured.
+WAITING_FOR_CONFIG = "waiting for the destination's configuration"
 VERBS = {"create": "created", "alter": "altered", "load": "loaded", "upsert": "upserted"}
 
 

@@ -26,7 +26,7 @@ from shipyard.notify import Notifier, get_notifier
 from shipyard.propagator.engines import Engine, destination, open_engine
 from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
 from shipyard.propagator.ledger import LedgerEntry, key_hash
-from shipyard.propagator.outcomes import Endings, Outcome
+from shipyard.propagator.outcomes import WAITING_FOR_CONFIG, Endings, Outcome
 from shipyard.propagator.schedule import order, settling_seconds
 from shipyard.propagator.plan import Plan, plan_alter, plan_create, plan_load, plan_upsert
 from shipyard.propagator.sources import Source, open_source
@@ -37,9 +37,6 @@ from shipyard.settings import Settings, get_settings
 from shipyard.store import ObjectInfo, ObjectStore, open_store, sweep_spool
 
 log = logging.getLogger("shipyard.propagator")
-
-# The reason of a file left pending because its destination is not (correctly) configured.
-WAITING_FOR_CONFIG = "waiting for the destination's configuration"
 
 
 class Propagator:
@@ -53,7 +50,7 @@ class Propagator:
         self.endings = Endings(store, self.notifier, settings.propagator.channel, self._ledger_entry)
         self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
-        if swept := sweep_spool():
+        if swept := sweep_spool():  # files left by loaders that died
             log.info("removed %d temp file(s) left by loaders that died", swept)
 
     @classmethod
@@ -145,8 +142,11 @@ class Propagator:
         if not pk.pending:
             raise InputError(f"{key!r} is under {pk.state}/ and will not be processed again",
                              hint="copy it back under schema/ or input/ to process it again")
-        pk = pk.check_identifiers()
-        info = self.store.head(key)
+        return self.dry_run(pk.check_identifiers())
+
+    def dry_run(self, pk: ParsedKey) -> Plan:
+        """Every check `pk.key`'s processing makes, against the live table, and its plan."""
+        info = self.store.head(pk.key)
         plan, source = self._plan(pk, self.engine(pk.destination), info.etag, info.size, materialize=False)
         if source is not None:
             source.close()
@@ -196,8 +196,7 @@ class Propagator:
 
     def _read_spec(self, key: str) -> bytes:
         with self.store.open(key) as f:
-            data = f.read(MAX_SPEC_BYTES + 1)
-        return data
+            return f.read(MAX_SPEC_BYTES + 1)
 
     def _ledger_entry(self, pk: ParsedKey, etag: str | None) -> LedgerEntry | None:
         """This object version's record in its destination's ledger; None if unknown."""

@@ -41,6 +41,10 @@ class Engine(Protocol):
         """The ledger's record of this object version, or None if it was never processed."""
         ...
 
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of a SELECT on the database's ledger, as dicts ([] when it has no ledger yet)."""
+        ...
+
     def run(self, plan: Plan, source: Source | None) -> RunResult:
         """Run the plan in one transaction; `source` feeds its copy step."""
         ...

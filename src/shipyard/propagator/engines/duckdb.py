@@ -74,20 +74,23 @@ class DuckDBEngine:
         return TableInfo({r[0]: r[1] for r in rows}, list(pk[0]) if pk else [], indexes)
 
     def ledger_entry(self, database: str, key_hash: str) -> LedgerEntry | None:
+        rows = self.read_ledger(database, lookup_sql(self.dialect, database), (key_hash,))
+        return LedgerEntry.from_record(rows[0]) if rows else None
+
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         cur = self.cursor()
         try:
             exists = cur.execute("SELECT 1 FROM information_schema.tables WHERE table_catalog = current_database() "
                                  "AND table_schema = ? AND table_name = ?", [database, LEDGER_TABLE]).fetchone()
             if not exists:
-                return None
-            rel = cur.execute(lookup_sql(self.dialect, database), [key_hash])
-            row = rel.fetchone()
+                return []
+            rel = cur.execute(sql, list(params))
             names = [c[0] for c in rel.description]
+            return [dict(zip(names, r)) for r in rel.fetchall()]
         except duckdb.Error as exc:
             raise map_duckdb_error(exc, None, "reading the ledger") from None
         finally:
             cur.close()
-        return None if row is None else LedgerEntry.from_row(names, row)
 
     def run(self, plan: Plan, source: Source | None) -> RunResult:
         data = source.data if source else None

@@ -117,21 +117,24 @@ class MySQLEngine:
         return TableInfo({str(r[0]).lower(): str(r[1]) for r in cols}, [str(c).lower() for c in pk])
 
     def ledger_entry(self, database: str, key_hash: str) -> LedgerEntry | None:
+        rows = self.read_ledger(database, lookup_sql(self.dialect, database), (key_hash,))
+        return LedgerEntry.from_record(rows[0]) if rows else None
+
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         conn = self.connect(database)
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
                             (database, LEDGER_TABLE))
                 if cur.fetchone() is None:
-                    return None
-                cur.execute(lookup_sql(self.dialect, database), (key_hash,))
-                row = cur.fetchone()
+                    return []
+                cur.execute(sql, params)
                 names = [c[0] for c in cur.description or []]
+                return [dict(zip(names, r)) for r in cur.fetchall()]
         except pymysql.err.MySQLError as exc:
             raise map_mysql_error(exc, f"reading the ledger of {database}") from None
         finally:
             conn.close()
-        return None if row is None else LedgerEntry.from_row(names, row)
 
     def run(self, plan: Plan, source: Source | None) -> RunResult:
         data = source.data if source else None

@@ -113,18 +113,21 @@ class PostgresEngine:
         return TableInfo({r[0]: r[1] for r in rows}, [r[0] for r in pk])
 
     def ledger_entry(self, database: str, key_hash: str) -> LedgerEntry | None:
+        rows = self.read_ledger(database, lookup_sql(self.dialect, database), (key_hash,))
+        return LedgerEntry.from_record(rows[0]) if rows else None
+
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         d = self.dialect
         try:
             with self.connect(database) as conn:
                 exists = conn.execute("SELECT to_regclass(%s)", (d.table_ref(database, LEDGER_TABLE),)).fetchone()
                 if not exists or exists[0] is None:
-                    return None
-                cur = conn.execute(lookup_sql(d, database), (key_hash,))
-                row = cur.fetchone()
+                    return []
+                cur = conn.execute(sql, params)
                 names = [c.name for c in cur.description or []]
+                return [dict(zip(names, r)) for r in cur.fetchall()]
         except psycopg.Error as exc:
             raise map_pg_error(exc, f"reading the ledger of {database}") from None
-        return None if row is None else LedgerEntry.from_row(names, row)
 
     def _setup(self, conn: psycopg.Connection, plan: Plan) -> None:
         if plan.database in self._ready or not plan.setup:

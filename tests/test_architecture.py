@@ -33,7 +33,7 @@ LAYERS: dict[str, dict[int, list[str]]] = {
     "propagator": {MODEL: ["layout", "specs", "events", "datafile", "dialects", "dialects.*", "plan.model", "ledger"],
                    PLAN: ["plan", "plan.*", "duckdb_reader", "schedule"],
                    TARGETS: ["engines", "engines.*", "sources", "spool"],
-                   RUNNER: ["runner", "outcomes", "dispatch", "sqs", "offline", "history"],
+                   RUNNER: ["runner", "outcomes", "dispatch", "sqs", "offline", "history", "infer"],
                    INTERFACE: ["cli", "demo", "aws", "display"]},
     "jarvis": {MODEL: ["payload"], TARGETS: ["slack", "attachments"], RUNNER: ["service"],
                INTERFACE: ["notifier", "aws", "http", "cli"]},

@@ -156,6 +156,17 @@ def retry(
 
 
 @app.command()
+def infer(
+    file: Path = typer.Argument(..., help="A sample: .csv, .jsonl, .json (array) or .parquet."),
+    dialect: str = typer.Option("postgres", "--dialect", help="The spec is checked for this dialect."),
+) -> None:
+    """Print a create spec (types, a primary key guess, a sort key) that loads this file."""
+    from shipyard.propagator.infer import infer_spec  # start-up cost: DuckDB's sniffer
+
+    typer.echo(json.dumps(infer_spec(str(file), dialect), indent=2))
+
+
+@app.command()
 def schema(kind: str = typer.Argument(..., help="create or update")) -> None:
     """Print the JSON Schema of a create or update spec."""
     from shipyard.propagator.specs import create_schema, update_schema  # start-up cost: pydantic models

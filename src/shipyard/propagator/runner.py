@@ -159,9 +159,9 @@ class Propagator:
         table_info = engine.describe(pk.database, pk.table)
         if pk.operation == "create":
             spec = parse_create(self._read_spec(pk.key))
-            # An existing table is refused by plan_create (bar a MySQL create whose ledger row a
-            # crash prevented: same columns, recorded only).
-            return plan_create(d, pk, spec, etag=etag, size=size, existing=table_info), None
+            # plan_create refuses an existing table (bar a MySQL create a crash kept from its ledger row).
+            refs = {fk.references.table: engine.describe(pk.database, fk.references.table) for fk in spec.foreign_keys}
+            return plan_create(d, pk, spec, etag=etag, size=size, existing=table_info, referenced=refs), None
         if table_info is None:
             raise InputError(f"table {pk.database}.{pk.table} does not exist on {pk.destination}",
                              hint="drop a schema/create/<name>.json spec for it first")

@@ -6,11 +6,12 @@ from shipyard.errors import InputError
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.layout import ParsedKey
 from shipyard.propagator.plan.model import Plan, Step, TableInfo, column_list, finish, lock_id, new_plan, suggest
-from shipyard.propagator.specs import AddColumns, CreateSpec, DropColumns
+from shipyard.propagator.specs import AddColumns, CreateSpec, DropColumns, ForeignKey
 
 
 def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None = None,
-                size: int | None = None, existing: TableInfo | None = None) -> Plan:
+                size: int | None = None, existing: TableInfo | None = None,
+                referenced: dict[str, TableInfo | None] | None = None) -> Plan:
     """`existing`: the table as it is, when it exists. Only an engine without transactional DDL
     accepts that, and only when the table has exactly the spec's columns: a run stopped between
     its CREATE and its ledger row; the plan then only records it."""
@@ -33,6 +34,12 @@ def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None
     if spec.primary_key:
         # Redshift keeps it as an informational constraint (not enforced; the planner uses it).
         cols.append(f"PRIMARY KEY ({column_list(d, spec.primary_key)})")
+    for fk in spec.foreign_keys:
+        # Enforced by DuckDB, PostgreSQL and MySQL; informational on Redshift, as its primary keys.
+        if referenced is not None:
+            check_reference(pk, spec, fk, referenced.get(fk.references.table))
+        cols.append(f"FOREIGN KEY ({column_list(d, fk.columns)}) REFERENCES "
+                    f"{d.table_ref(pk.database, fk.references.table)} ({column_list(d, fk.references.columns)})")
     sql = f"CREATE TABLE {table} (" + ", ".join(cols) + ")"
     if d.dist_sort_keys:
         sql += f" DISTKEY({d.q(spec.dist_key or '')}) COMPOUND SORTKEY({column_list(d, spec.sort_key)})"
@@ -106,3 +113,24 @@ def plan_alter(d: Dialect, pk: ParsedKey, spec: AddColumns | DropColumns, info: 
     plan = finish(new_plan(d, pk, etag), d, pk, body, etag, size)
     plan.setup.extend(early)
     return plan
+
+
+def check_reference(pk: ParsedKey, spec: CreateSpec, fk: ForeignKey, target: TableInfo | None) -> None:
+    """A foreign key must point at an existing table's primary key, column for column."""
+    ref = fk.references
+    if ref.table == pk.table:
+        target = TableInfo(spec.column_specification, list(spec.primary_key))
+    if target is None:
+        raise InputError(f"foreign key {fk.columns} references {pk.database}.{ref.table}, which does not exist",
+                         hint="create the referenced table first (its spec sorts before this one, or an "
+                         "earlier drop)", where={"field": "foreign_keys"})
+    missing = [c for c in ref.columns if c not in target.columns]
+    if missing:
+        raise InputError(f"foreign key {fk.columns}: {pk.database}.{ref.table} has no column(s) {', '.join(missing)}",
+                         hint=f"{suggest(missing[0], list(target.columns))}reference its primary key "
+                         f"({', '.join(target.primary_key) or 'it has none'})", where={"field": "foreign_keys"})
+    if sorted(ref.columns) != sorted(target.primary_key):
+        raise InputError(f"foreign key {fk.columns} must reference the primary key of {pk.database}.{ref.table} "
+                         f"({', '.join(target.primary_key) or 'it has none'}), not {', '.join(ref.columns)}",
+                         hint="reference the primary key columns, or give that table a primary key",
+                         where={"field": "foreign_keys"})

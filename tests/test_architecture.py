@@ -31,9 +31,9 @@ NAMES = ["model", "plan", "targets/engines", "runner", "interface"]
 # Per tool: layer -> modules (dotted, relative to the tool; "x.*" is every module under x).
 LAYERS: dict[str, dict[int, list[str]]] = {
     "propagator": {MODEL: ["layout", "specs", "events", "datafile", "dialects", "dialects.*", "plan.model", "ledger"],
-                   PLAN: ["plan", "plan.*", "duckdb_reader"],
+                   PLAN: ["plan", "plan.*", "duckdb_reader", "schedule"],
                    TARGETS: ["engines", "engines.*", "sources", "spool"],
-                   RUNNER: ["runner", "outcomes", "dispatch", "sqs"],
+                   RUNNER: ["runner", "outcomes", "dispatch", "sqs", "offline", "history", "infer"],
                    INTERFACE: ["cli", "demo", "aws", "display"]},
     "jarvis": {MODEL: ["payload"], TARGETS: ["slack", "attachments"], RUNNER: ["service"],
                INTERFACE: ["notifier", "aws", "http", "cli"]},

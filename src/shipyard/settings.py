@@ -52,19 +52,24 @@ class DestinationSettings(_Section):
 
 
 class PropagatorSettings(_Section):
+    """The propagator (docs/propagator.md#settings)."""
+
     channel: str = "data-loader-notification"
     poll_interval: float = 0.5
     workers: int = 4
-    # After a failed pass the watch loop backs off, up to this many seconds.
+    # `watch`: the longest wait between polls after failed passes (backoff cap, seconds).
     retry_max_seconds: float = 30.0
-    # Only keys under this prefix are loaded (Lambda, `consume`).
-    prefix: str | None = None
-    # Lambda: events of any other bucket are ignored.
+    # Lambda / `watch --queue`: the only bucket served (others' events are ignored), and the
+    # folder under it where the layout starts.
     bucket: str | None = None
-    # `consume`: the SQS long-poll wait (20 s is SQS's maximum).
-    queue_wait_seconds: int = 20
-    # Lambda: stop taking new records when less than this much time is left.
+    prefix: str = ""
+    # `watch --queue`: SQS long-poll wait (20 s is SQS's maximum: fewest empty receives).
+    queue_wait_seconds: int = Field(20, ge=0, le=20)
+    # Lambda: below this many seconds left, an SQS batch stops starting new messages.
     lambda_reserve_seconds: float = 20.0
+    # Local buckets: a file is picked up once its size and mtime have not changed for this long
+    # (a file still being copied in is never loaded half-written). S3 objects appear whole.
+    settle_seconds: float = Field(1.0, ge=0)
 
 
 class JarvisSettings(_Section):

@@ -21,7 +21,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(C7N_VENV)/.installed
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[demo]'
 	@touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml $(C7N_VENV)/.installed

@@ -67,7 +67,7 @@ def demo(policies: Path | None, log: Callable[[str], None]) -> tuple[RunReport, 
         from moto.server import ThreadedMotoServer  # a dev/demo dependency, imported only here
     except ImportError:
         raise ConfigError("the demo needs moto (the in-process AWS stand-in)",
-                          hint="make install-dev, or pip install 'moto[server]'") from None
+                          hint="make install, or pip install 'shipyard[demo]'") from None
 
     root = policies or EXAMPLES
     if not root.is_dir():

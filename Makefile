@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+C7N_VENV := .venv-c7n
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-fast services install install-dev reliability bench clean help
@@ -18,13 +19,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(C7N_VENV)/.installed
 	$(BIN)/pip install -q -e .
 	@touch $@
 
-$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml $(C7N_VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@ $(VENV)/.installed
+
+# Cloud Custodian pins boto3, urllib3, jsonschema, click... exactly: it gets its own venv, driven
+# through its command line by shipyard.custodian (docs/custodian.md says why).
+$(C7N_VENV)/.installed: requirements-c7n.txt
+	$(PYTHON) -m venv $(C7N_VENV)
+	$(C7N_VENV)/bin/pip install -q -r requirements-c7n.txt
+	@touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -50,6 +58,7 @@ bench: install-dev services
 	$(BIN)/python bench/lake_ingest.py
 	$(BIN)/python bench/pulse_load.py
 	$(BIN)/python bench/streams_gzip.py
+	$(BIN)/python bench/site_deploy.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(C7N_VENV) .pytest_cache build *.egg-info src/*.egg-info

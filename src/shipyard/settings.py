@@ -106,6 +106,27 @@ class PulseSettings(_Section):
     rollup_retention_days: float = 400
 
 
+class CustodianSettings(_Section):
+    """shipyard custodian: where c7n lives, the findings ledger, the run folder, the caps."""
+
+    # Folder holding the `custodian` and `c7n-org` executables (c7n pins its dependencies
+    # exactly, so it lives in its own venv: `.venv-c7n/bin` next to the checkout by default).
+    c7n_bin_dir: str | None = None
+    # SQLite file by default; a postgresql:// URL keeps the ledger in PostgreSQL.
+    database_url: str = "custodian-findings.sqlite"
+    # Where each run's c7n outputs go: a folder or s3://bucket/prefix.
+    output_url: str = "custodian-runs"
+    channel: str = "custodian-findings"
+    # Remediation: at most this many resources acted on per run; more stops and alerts.
+    max_remediations: int = 20
+    # Still-failing findings are re-sent to Security Hub this often (it archives stale ones).
+    securityhub_refresh_days: int = 30
+    # c7n-org --region when neither --regions nor the accounts file names any.
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
+    # Seconds one c7n-org run may take before it is stopped.
+    run_timeout: float = 3600
+
+
 class AmiSettings(_Section):
     """`shipyard ami`: image retention and releases to Auto Scaling groups (docs/ami.md)."""
 
@@ -122,6 +143,42 @@ class AmiSettings(_Section):
     warmup: int = Field(default=60, ge=0)
     checkpoint_delay: int = Field(default=300, ge=0)  # AWS's default is 3600 s per checkpoint
     poll_interval: float = Field(default=15, gt=0)
+
+
+class SiteHeaderRule(BaseModel):
+    """One Cache-Control rule of `shipyard site` (first match wins); `match` is a glob over the
+    key ('*' crosses '/'), `fingerprinted` limits it to names with a content hash in them."""
+
+    model_config = ConfigDict(extra="forbid")
+    match: str = "*"
+    fingerprinted: bool | None = None
+    cache_control: str
+
+
+def _default_site_rules() -> list[SiteHeaderRule]:
+    return [SiteHeaderRule(match="*.html", cache_control="no-cache"),
+            SiteHeaderRule(fingerprinted=True, cache_control="public, max-age=31536000, immutable"),
+            SiteHeaderRule(cache_control="public, max-age=3600")]
+
+
+class SiteSettings(_Section):
+    """`shipyard site` (docs/site.md): headers, compression, invalidation, verify, previews."""
+
+    headers: list[SiteHeaderRule] = Field(default_factory=_default_site_rules)
+    # A name with a content hash in it (app.3f9a1c.js, index-B2xW3k9a.css): cached a year.
+    fingerprint_pattern: str = (r"[.-](?=[0-9a-f]*[0-9])[0-9a-f]{6,}\.[A-Za-z0-9]+$|"
+                                r"[.-](?=[A-Za-z0-9_]*[0-9])(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]{8}\.[A-Za-z0-9]+$")
+    compress: Literal["none", "gzip", "br"] = "none"
+    exclude: list[str] = Field(default_factory=lambda: [".git/*", "*.DS_Store", ".shipyard/*"])
+    target: str | None = None  # s3://bucket[/prefix] or a folder: the default of --to / TARGET
+    distribution: str | None = None
+    url: str | None = None  # the site's public URL: verify fetches changed paths through it
+    preview_url: str | None = None  # e.g. "https://preview.example.com/previews/{branch}/"
+    invalidation_threshold: int = Field(default=10, ge=1, le=3000)
+    wait_timeout: float = 900
+    workers: int = Field(default=16, ge=1, le=128)
+    multipart_threshold_mb: int = Field(default=64, ge=5)
+    channel: str = "site-deploys"
 
 
 class AwsSettings(_Section):
@@ -178,13 +235,16 @@ class Settings(BaseSettings):
     jarvis: JarvisSettings = Field(default_factory=JarvisSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     pulse: PulseSettings = Field(default_factory=PulseSettings)
+    site: SiteSettings = Field(default_factory=SiteSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    custodian: CustodianSettings = Field(default_factory=CustodianSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ami: AmiSettings = Field(default_factory=AmiSettings)
 
     def model_post_init(self, context: Any, /) -> None:
         # Every secret in force is masked by shipyard.redact wherever it (or a fragment) shows up.
-        urls = [d.url for d in self.destinations.values()] + [self.pulse.database_url]
+        urls = [d.url for d in self.destinations.values()] + [self.pulse.database_url,
+                                                              self.custodian.database_url]
         secrets = [url_password(u) for u in urls if u] + [self.slack_bot_token, self.jarvis.http_secret]
         secrets += [m.group(1) for u in urls if u for m in _QUERY_PASSWORD.finditer(u)]
         remember_secrets(secrets)

@@ -60,7 +60,10 @@ test-fast: install-dev services
 	$(BIN)/python -m pytest -q -m "not slow" --ignore=tests/reliability $(PYTEST_ARGS)
 
 reliability: install-dev services
-	SHIPYARD_RELIABILITY=full $(BIN)/python -m pytest -q tests/reliability $(PYTEST_ARGS)
+	SHIPYARD_RELIABILITY=full $(BIN)/python -m pytest -q tests/reliability $(HOSTILE) $(PYTEST_ARGS)
+
+# Hostile cases kept beside the code they attack (also part of `make test`).
+HOSTILE := tests/store/test_confinement.py tests/streams tests/jarvis/test_hostile.py tests/redact
 
 bench: install-dev services
 	$(BIN)/python bench/propagator_load.py

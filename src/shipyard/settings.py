@@ -33,13 +33,6 @@ _QUERY_PASSWORD = re.compile(r"[?&]password=([^&#]+)", re.IGNORECASE)
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    @property
-    def model_extra(self) -> dict[str, Any]:  # type: ignore[override]
-        # TRANSITION ONLY: propagator/aws.py, propagator/events.py and
-        # pulse/service.py still read options through model_extra; their owners switch them to the
-        # declared fields. Then this property goes (see docs/configuration.md).
-        return self.model_dump()
-
 
 class DestinationSettings(_Section):
     """One warehouse the propagator can load into; the key's `destination=<name>` picks it."""

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from shipyard.console import console, err_console, print_table
 from shipyard.errors import ConfigError, InputError, did_you_mean
@@ -114,9 +115,13 @@ def releases(target: Optional[str] = TARGET, branch: Optional[str] = BRANCH, as_
         typer.echo(json.dumps([{k: v for k, v in r.model_dump().items() if k != "files"} | {"files": len(r.files)}
                                for r in history], indent=2))
         return
-    print_table(f"releases in {site.target.url}{site.prefix}",
-                ["release", "time", "git", "files", "uploaded", "deleted", "invalidation", "rollback of"],
-                runner.release_rows(history))
+    # Ids are what `rollback --to` takes: never wrapped or cut.
+    table = Table(title=f"releases in {site.target.url}{site.prefix}", header_style="bold")
+    for name in ("release", "git", "files", "uploaded", "deleted", "invalidation", "rollback of"):
+        table.add_column(name, no_wrap=name in ("release", "rollback of"))
+    for row in runner.release_rows(history):
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
 
 
 @app.command()

@@ -295,6 +295,7 @@ def rollback(to: str, release: str, *, distribution: str | None = None, branch: 
 def cleanup(to: str, branch: str, *, distribution: str | None = None, progress: Progress | None = None,
             settings: SiteSettings | None = None) -> Summary:
     """Remove a branch's preview: its files, its release manifests, its cached paths."""
+    started = time.monotonic()
     site = open_site(to, distribution=distribution, branch=branch, settings=settings)
     keys = sorted(site.target.list(site.prefix))
     manifests = sorted(site.target.list(site.releases_dir))
@@ -315,11 +316,12 @@ def cleanup(to: str, branch: str, *, distribution: str | None = None, progress: 
                                title=f"preview of {branch} removed",
                                message=f"{len(keys)} files deleted from {site.target.url}{site.prefix}",
                                fields={"branch": branch, "deleted": len(keys)}))
+    summary.seconds = time.monotonic() - started
     return summary
 
 
 def release_rows(history: Iterable[Release]) -> list[list[object]]:
-    return [[r.id, r.time, (r.git_sha or "")[:10], len(r.files), r.uploaded, r.deleted,
+    return [[r.id, (r.git_sha or "")[:10], len(r.files), r.uploaded, r.deleted,
              r.invalidation_id or "", r.rollback_of or ""] for r in history]
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from shipyard.cli import main
+from tests.helpers import run_cli as cli
 from shipyard.settings import get_settings
 from tests.ami.conftest import T0
 from tests.helpers import read_outbox
@@ -47,14 +47,6 @@ out("", "ui", "say", "Build 'amazon-ebs' finished.")
 '''
 
 
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, " ".join(out.err.split())
 
 
 @pytest.mark.parametrize("cmd", [[], ["build"], ["prune"], ["release"], ["demo"], ["schema"]])

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from shipyard.cli import main
+from tests.helpers import run_cli as cli
 from shipyard.store import open_store
 
 from tests.helpers import read_outbox, wait_for
@@ -21,14 +21,6 @@ from tests.helpers import read_outbox, wait_for
 from .conftest import EXAMPLES, in_account, write_accounts
 
 
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, " ".join(out.err.split())
 
 
 @pytest.mark.parametrize("cmd", [[], ["validate"], ["sync"], ["run"], ["findings"], ["plan"], ["demo"]])

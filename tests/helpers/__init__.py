@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
+from shipyard.cli import main
+
 T = TypeVar("T")
 
 
@@ -107,3 +109,15 @@ def serve_http(handler: type[BaseHTTPRequestHandler], *, port: int = 0) -> Itera
 
 
 __all__ = ["read_outbox", "free_port", "answers", "wait_for", "serve_app", "serve_http", "HttpServer"]
+
+
+def run_cli(capsys: Any, *args: str) -> tuple[int, str, str]:
+    """Run `shipyard ARGS...` in-process: (exit code, stdout, stderr with white space folded —
+    rich wraps at the terminal width, so tests compare text, not line breaks)."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, " ".join(out.err.split())

@@ -10,22 +10,13 @@ import sys
 import httpx
 import pytest
 
-from shipyard.cli import main
+from tests.helpers import run_cli as cli
 from tests.conftest import REPO
 from tests.helpers import free_port
 from tests.helpers import wait_for
 from tests.pulse.conftest import write_monitors
 
 
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    # rich wraps at the terminal width; compare text, not line breaks.
-    return code, out.out, " ".join(out.err.split())
 
 
 @pytest.mark.parametrize("cmd", [[], ["run"], ["validate"], ["sync"], ["status"]])

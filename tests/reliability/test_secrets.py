@@ -25,7 +25,7 @@ import pytest
 from shipyard.propagator import Propagator
 from shipyard.settings import get_settings
 from shipyard.store import open_store
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 SECRET = "S3cr3t-" + uuid.uuid4().hex[:12]
 # A password as people really write them: a raw '@', spaces, '%', quotes, non-ASCII. No piece of

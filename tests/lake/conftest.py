@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -93,3 +95,25 @@ def lake_env(store_url, tmp_path) -> LakeEnv:
 @pytest.fixture
 def local_env(tmp_path) -> LakeEnv:
     return LakeEnv(str(tmp_path / "bucket"), tmp_path)
+
+
+# The child reports its own peak RSS (VmHWM, per address space): the parent's RSS before exec
+# would otherwise count (Linux's ru_maxrss keeps the pre-exec high-water mark of a forked
+# pytest, hundreds of MB in the full suite).
+_PEAK_CHILD = (
+    "import runpy, sys\n"
+    "sys.argv = ['shipyard'] + sys.argv[1:]\n"
+    "try:\n"
+    "    runpy.run_module('shipyard.cli', run_name='__main__')\n"
+    "finally:\n"
+    "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+    "    print('PEAK_KB', hwm, file=sys.stderr)\n"
+)
+
+
+def run_cli_peak(args: list[str], env: dict) -> tuple[int, str, str, int]:
+    """(exit code, stdout, stderr, peak RSS in KB) of `shipyard ARGS` in a fresh process."""
+    p = subprocess.run([sys.executable, "-c", _PEAK_CHILD, *args], env=env, capture_output=True,
+                       text=True, timeout=600)
+    peak = int(p.stderr.rsplit("PEAK_KB", 1)[1].split()[0])
+    return p.returncode, p.stdout, p.stderr.rsplit("PEAK_KB", 1)[0], peak

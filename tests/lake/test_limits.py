@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import zlib
 
-from .conftest import make_events
+from .conftest import make_events, run_cli_peak
 
 
 def _bomb(mb: int) -> bytes:
@@ -25,12 +23,9 @@ def test_a_gzip_bomb_is_refused_with_flat_memory(local_env, tmp_path):
     local_env.raw.put("bomb.jsonl.gz", bomb)
     local_env.put("ok.jsonl", make_events(3))
     env = dict(os.environ, SHIPYARD_CONFIG=str(tmp_path / "shipyard.toml"))
-    p = subprocess.Popen([sys.executable, "-m", "shipyard.cli", "lake", "ingest", "events"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(p.pid, 0)
-    err = p.stderr.read()
-    assert os.waitstatus_to_exitcode(status) != 0
+    code, _, err, peak_kb = run_cli_peak(["lake", "ingest", "events"], env)
+    assert code != 0
     assert "bomb.jsonl.gz" in err and "decompression bomb" in err, err
-    assert usage.ru_maxrss < 400 * 1024, usage.ru_maxrss  # KB: memory stayed flat
+    assert peak_kb < 400 * 1024, peak_kb  # memory stayed flat
     assert local_env.manifest_bytes() is None  # nothing was committed
     assert local_env.raw.exists("bomb.jsonl.gz")

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import dumps, make_events
-
-_CHILD = (
-    "import resource, runpy, sys\n"
-    "sys.argv = ['shipyard', 'lake', 'ingest', 'events']\n"
-    "try:\n"
-    "    runpy.run_module('shipyard.cli', run_name='__main__')\n"
-    "finally:\n"
-    "    print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-)
-
+from .conftest import dumps, make_events, run_cli_peak
 
 def _ingest_peak_rss_kb(limit: str | None) -> int:
     env = dict(os.environ)
     env.pop("SHIPYARD_LAKE__MEMORY_LIMIT", None)
     if limit:
         env["SHIPYARD_LAKE__MEMORY_LIMIT"] = limit
-    p = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=180)
-    assert "rows written" in p.stdout, p.stderr
-    return int(p.stderr.rsplit("MAXRSS", 1)[1].split()[0])
+    code, out, err, peak_kb = run_cli_peak(["lake", "ingest", "events"], env)
+    assert code == 0 and "rows written" in out, err
+    return peak_kb
 
 
 @pytest.mark.slow

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
 
+from tests.lake.conftest import run_cli_peak
 from tests.reliability.conftest import size
 
 pytestmark = pytest.mark.timeout(size(240, 1800))
@@ -64,12 +63,9 @@ def test_lake_hostile_corpus(tmp_path: Path):
         '[lake.datasets.events]\nraw = "raw"\nlake = "lake"\nid = ["event_id"]\ntime = "ts"\n'
         'partition_by = ["dt", "user_id"]\non_bad_file = "skip"\n')
     env = dict(os.environ, SHIPYARD_CONFIG=str(tmp_path / "shipyard.toml"))
-    proc = subprocess.Popen([sys.executable, "-m", "shipyard.cli", "lake", "ingest", "events", "--json"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    assert os.waitstatus_to_exitcode(status) == 0, err
-    assert usage.ru_maxrss < 600 * 1024, usage.ru_maxrss  # KB: flat, whatever the bombs hold
+    code, out, err, peak_kb = run_cli_peak(["lake", "ingest", "events", "--json"], env)
+    assert code == 0, err
+    assert peak_kb < 600 * 1024, peak_kb  # flat, whatever the bombs hold
     res = json.loads(out)
     for name, (_, why) in cases.items():
         if why is None:

@@ -20,8 +20,8 @@ from shipyard.lake.sql import lit, sql_list
 
 # Names writers use while a file is incomplete (hadoop fs -put, many uploaders).
 TEMP_SUFFIXES = (".tmp", "._COPYING_", ".partial", ".crdownload")
-# One JSON record at most: DuckDB's read_json gets it as maximum_object_size, the line readers
-# below stop there, so both agree on what is too long.
+# The longest line the error-path readers below read (DuckDB's reader has its own limits; a
+# bigger maximum_object_size would make it allocate 2x that per thread, so it keeps its default).
 MAX_LINE = 64 << 20
 
 
@@ -62,7 +62,7 @@ def read_json_sql(paths: list[str], columns: dict[str, Any] | None = None,
     """read_json over raw files: detecting types over every row (columns=None), or with them."""
     # format='auto': JSON lines, or objects concatenated with no delimiter (Firehose), per file.
     # map_inference_threshold=-1: objects stay STRUCTs (Athena/Spark structs), never MAPs.
-    opts = f"format='auto', records=true, map_inference_threshold=-1, maximum_object_size={MAX_LINE}"
+    opts = "format='auto', records=true, map_inference_threshold=-1"
     if filename:
         opts += f", filename={lit(filename)}"
     if columns is None:

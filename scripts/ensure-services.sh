@@ -4,6 +4,15 @@
 set -u
 say() { echo "[services] $*"; }
 
+# photon's local target routes through HAProxy; `ensure-services.sh haproxy` does only this part.
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  say "installing Debian's haproxy (photon's local router)"
+  export DEBIAN_FRONTEND=noninteractive
+  (apt-get update -qq && apt-get install -y -qq haproxy >/dev/null) || { say "could not install haproxy"; exit 1; }
+fi
+say "haproxy ok"
+[ "${1:-}" = "haproxy" ] && exit 0
+
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 if ! pg_up; then
   say "PostgreSQL not answering; starting it"

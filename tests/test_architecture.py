@@ -38,17 +38,18 @@ LAYERS: dict[str, dict[int, list[str]]] = {
     "jarvis": {MODEL: ["payload"], TARGETS: ["slack", "attachments"], RUNNER: ["service"],
                INTERFACE: ["notifier", "aws", "http", "cli"]},
     "lake": {MODEL: ["config", "schema", "sql", "manifest", "errors"], PLAN: ["plan", "rawfiles"],
-             TARGETS: ["engines", "engines.*", "read", "staging", "publish", "typecheck", "spark"],
-             RUNNER: ["ingest", "ops"], INTERFACE: ["cli"]},
+             TARGETS: ["engines", "engines.*", "read", "staging", "publish", "typecheck", "spark", "athena", "glue",
+                       "notices"],
+             RUNNER: ["ingest", "ops", "forget"], INTERFACE: ["cli", "demo", "spark_job"]},
     "pulse": {MODEL: ["model", "schedule", "patterns", "yamlfile", "options", "clock", "config", "fields", "tlsconf",
-                      "kinds"],
-              PLAN: ["alerting", "scheduler"], TARGETS: ["checks", "history", "sync"],
-              RUNNER: ["service", "recorder", "reloader", "status"], INTERFACE: ["cli", "web"]},
+                      "kinds", "badges"],
+              PLAN: ["alerting", "scheduler", "push"], TARGETS: ["checks", "netchecks", "history", "tables", "sync"],
+              RUNNER: ["service", "recorder", "reloader", "status"], INTERFACE: ["cli", "web", "demo"]},
     "photon": {MODEL: ["model", "aws_model", "variables", "state"], PLAN: ["plan", "rollout"],
-               TARGETS: ["targets", "targets.*", "secrets"], RUNNER: ["runner"],
+               TARGETS: ["targets", "targets.*", "aws", "aws.*", "secrets"], RUNNER: ["runner"],
                INTERFACE: ["cli", "demo", "demo_app", "clientloop"]},
     "custodian": {MODEL: ["model"], PLAN: ["decide"], TARGETS: ["bundle", "c7n", "hub", "ledger"],
-                  RUNNER: ["runner", "review"], INTERFACE: ["cli"]},
+                  RUNNER: ["runner", "review"], INTERFACE: ["cli", "aws"]},
     "ami": {MODEL: ["model"], PLAN: ["plan"], TARGETS: ["aws", "build"], RUNNER: ["runner"],
             INTERFACE: ["cli", "demo", "standin", "report"]},
     "site": {MODEL: ["model"], PLAN: ["plan"], TARGETS: ["source", "cdn", "targets", "targets.*", "verify"],
@@ -75,7 +76,10 @@ class Module:
 
     def imports(self) -> list[tuple[str, list[str], int, bool]]:
         """(module imported, names taken from it, line, inside a function) for every import."""
+        if hasattr(self, "_imports"):
+            return self._imports
         out: list[tuple[str, list[str], int, bool]] = []
+        self._imports = out
 
         def visit(node: ast.AST, in_function: bool) -> None:
             for child in ast.iter_child_nodes(node):

@@ -33,8 +33,17 @@ TOOL_APPS: dict[str, tuple[str, str]] = {
     "ami": ("shipyard.ami.cli:app",
             "ami: immutable releases (Packer AMIs, bounded images and launch-template versions, "
             "instance refreshes that roll back)."),
+    "custodian": ("shipyard.custodian.cli:app",
+                  "custodian: Cloud Custodian policies as code over every account; findings to a ledger, "
+                  "Slack and Security Hub."),
     "pulse": ("shipyard.pulse.cli:app",
               "pulse: uptime monitors as code (Heartbeat-style YAML files, alerts, status page)."),
+    "photon": ("shipyard.photon.cli:app",
+               "photon: one deployment.json, one command: blue/green, canary and linear rollouts, "
+               "locally or on AWS Fargate."),
+    "site": ("shipyard.site.cli:app",
+             "site: deploy a static site to S3 + CloudFront or a folder: diff upload, headers, "
+             "invalidation, verify, releases, rollback, previews per branch."),
 }
 
 
@@ -82,7 +91,7 @@ class _LazyTools(TyperGroup):
 
 app = typer.Typer(
     name="shipyard",
-    help="shipyard: internal developer tools (propagator, jarvis, lake, pulse).",
+    help="shipyard: internal developer tools (propagator, jarvis, lake, pulse, ami, site).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

@@ -33,13 +33,6 @@ _QUERY_PASSWORD = re.compile(r"[?&]password=([^&#]+)", re.IGNORECASE)
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    @property
-    def model_extra(self) -> dict[str, Any]:  # type: ignore[override]
-        # TRANSITION ONLY: propagator/aws.py, propagator/events.py, lake/read.py and
-        # pulse/service.py still read options through model_extra; their owners switch them to the
-        # declared fields. Then this property goes (see docs/configuration.md).
-        return self.model_dump()
-
 
 class DestinationSettings(_Section):
     """One warehouse the propagator can load into; the key's `destination=<name>` picks it."""
@@ -103,9 +96,16 @@ class JarvisSettings(_Section):
 
 
 class LakeSettings(_Section):
+    # [lake.datasets.NAME] tables; each is validated by shipyard.lake.config.DatasetConfig.
     datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    # DuckDB's memory_limit for lake work (e.g. "2GB"); DuckDB's default when unset.
-    memory_limit: str | None = None
+    # DuckDB's cap for the lake ("2GB"; "" for DuckDB's own 80% of RAM); past it, spill to disk.
+    memory_limit: str | None = "1GB"
+    channel: str = "data-lake-notifications"  # where the lake's notices go (Slack via jarvis)
+    threads: int | None = None  # DuckDB threads (default: the cores this process may use)
+    spark_master: str = "local[2]"  # --engine spark: local[N], yarn (EMR), ...
+    spark_paths: str | None = None  # "uri" | "local": force how executors see files (tests)
+    spark_s3_scheme: str = "s3"  # EMRFS reads s3://; open-source hadoop-aws wants s3a
+    crash_after_files: int | None = None  # test hook: SIGKILL after N published files
 
 
 class PulseSettings(_Section):
@@ -113,9 +113,45 @@ class PulseSettings(_Section):
     # SQLite file by default; a postgresql:// URL records history in PostgreSQL.
     database_url: str | None = None
     # Checks in flight at once; more wait for a slot.
-    concurrency: int = 100
-    retention_days: float = 35
-    rollup_retention_days: float = 400
+    concurrency: int = Field(default=100, gt=0)
+    retention_days: float = Field(default=35, gt=0)
+    rollup_retention_days: float = Field(default=400, gt=0)
+    # How often the config folder is scanned, and results are written (seconds).
+    reload_interval: float = Field(default=1.0, gt=0)
+    flush_interval: float = Field(default=0.5, gt=0)
+    # Limits against a monitor file or a target that would take the monitor down
+    # (docs/security.md): the shortest schedule, the largest monitor file and YAML document
+    # (nodes after alias expansion), the response body read before body conditions run.
+    min_interval: float = Field(default=1.0, gt=0)
+    max_file_bytes: int = Field(default=1_000_000, gt=0)
+    max_yaml_nodes: int = Field(default=100_000, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # SIGTERM: checks still running after this many seconds are cancelled.
+    stop_timeout: float = Field(default=2.0, ge=0)
+    # Certificate expiry warnings (days left), and the push endpoint's rate limit per token.
+    cert_warn_days: list[int] = Field(default_factory=lambda: [30, 7])
+    push_rate_per_minute: int = Field(default=60, gt=0)
+
+
+class CustodianSettings(_Section):
+    """shipyard custodian: where c7n lives, the findings ledger, the run folder, the caps."""
+
+    # Folder holding the `custodian` and `c7n-org` executables (c7n pins its dependencies
+    # exactly, so it lives in its own venv: `.venv-c7n/bin` next to the checkout by default).
+    c7n_bin_dir: str | None = None
+    # SQLite file by default; a postgresql:// URL keeps the ledger in PostgreSQL.
+    database_url: str = "custodian-findings.sqlite"
+    # Where each run's c7n outputs go: a folder or s3://bucket/prefix.
+    output_url: str = "custodian-runs"
+    channel: str = "custodian-findings"
+    # Remediation: at most this many resources acted on per run; more stops and alerts.
+    max_remediations: int = 20
+    # Still-failing findings are re-sent to Security Hub this often (it archives stale ones).
+    securityhub_refresh_days: int = 30
+    # c7n-org --region when neither --regions nor the accounts file names any.
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
+    # Seconds one c7n-org run may take before it is stopped.
+    run_timeout: float = 3600
 
 
 class AmiSettings(_Section):
@@ -134,6 +170,54 @@ class AmiSettings(_Section):
     warmup: int = Field(default=60, ge=0)
     checkpoint_delay: int = Field(default=300, ge=0)  # AWS's default is 3600 s per checkpoint
     poll_interval: float = Field(default=15, gt=0)
+
+
+class SiteHeaderRule(BaseModel):
+    """One Cache-Control rule of `shipyard site` (first match wins); `match` is a glob over the
+    key ('*' crosses '/'), `fingerprinted` limits it to names with a content hash in them."""
+
+    model_config = ConfigDict(extra="forbid")
+    match: str = "*"
+    fingerprinted: bool | None = None
+    cache_control: str
+
+
+def _default_site_rules() -> list[SiteHeaderRule]:
+    return [SiteHeaderRule(match="*.html", cache_control="no-cache"),
+            SiteHeaderRule(fingerprinted=True, cache_control="public, max-age=31536000, immutable"),
+            SiteHeaderRule(cache_control="public, max-age=3600")]
+
+
+class SiteSettings(_Section):
+    """`shipyard site` (docs/site.md): headers, compression, invalidation, verify, previews."""
+
+    headers: list[SiteHeaderRule] = Field(default_factory=_default_site_rules)
+    # A name with a content hash in it (app.3f9a1c.js, index-B2xW3k9a.css): cached a year.
+    fingerprint_pattern: str = (r"[.-](?=[0-9a-f]*[0-9])[0-9a-f]{6,}\.[A-Za-z0-9]+$|"
+                                r"[.-](?=[A-Za-z0-9_]*[0-9])(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]{8}\.[A-Za-z0-9]+$")
+    compress: Literal["none", "gzip", "br"] = "none"
+    exclude: list[str] = Field(default_factory=lambda: [".git/*", "*.DS_Store", ".shipyard/*"])
+    target: str | None = None  # s3://bucket[/prefix] or a folder: the default of --to / TARGET
+    distribution: str | None = None
+    url: str | None = None  # the site's public URL: verify fetches changed paths through it
+    preview_url: str | None = None  # e.g. "https://preview.example.com/previews/{branch}/"
+    invalidation_threshold: int = Field(default=10, ge=1, le=3000)
+    wait_timeout: float = 900
+    workers: int = Field(default=16, ge=1, le=128)
+    multipart_threshold_mb: int = Field(default=64, ge=5)
+    channel: str = "site-deploys"
+class PhotonSettings(_Section):
+    """photon: deployments (docs/photon.md)."""
+
+    state_dir: Path = Path(".shipyard/photon")
+    channel: str = "photon-deployments"
+    haproxy: str = "haproxy"  # the local router's binary
+    docker: str = "docker"
+    # OTEL_EXPORTER_OTLP_ENDPOINT given to releases whose file names none.
+    otlp_endpoint: str | None = None
+    tick: float = 0.5  # seconds between gate checks during a rollout
+    stop_timeout: float = 10.0  # SIGTERM -> SIGKILL for a release
+    releases_kept: int = 5  # stopped releases (and their logs) kept per env
 
 
 class AwsSettings(_Section):
@@ -190,13 +274,17 @@ class Settings(BaseSettings):
     jarvis: JarvisSettings = Field(default_factory=JarvisSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     pulse: PulseSettings = Field(default_factory=PulseSettings)
+    site: SiteSettings = Field(default_factory=SiteSettings)
+    photon: PhotonSettings = Field(default_factory=PhotonSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    custodian: CustodianSettings = Field(default_factory=CustodianSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ami: AmiSettings = Field(default_factory=AmiSettings)
 
     def model_post_init(self, context: Any, /) -> None:
         # Every secret in force is masked by shipyard.redact wherever it (or a fragment) shows up.
-        urls = [d.url for d in self.destinations.values()] + [self.pulse.database_url]
+        urls = [d.url for d in self.destinations.values()] + [self.pulse.database_url,
+                                                              self.custodian.database_url]
         secrets = [url_password(u) for u in urls if u] + [self.slack_bot_token, self.jarvis.http_secret]
         secrets += [m.group(1) for u in urls if u for m in _QUERY_PASSWORD.finditer(u)]
         remember_secrets(secrets)

@@ -27,8 +27,7 @@ from shipyard.errors import ConfigError, did_you_mean
 log = logging.getLogger("shipyard.settings")
 
 # SHIPYARD_* variables that are not settings (read directly, or by the test suite).
-OTHER_ENV = {"SHIPYARD_CONFIG", "SHIPYARD_LAMBDA_SECRET", "SHIPYARD_LAKE_SPARK_PATHS", "SHIPYARD_LAKE_SPARK_S3_SCHEME",
-             "SHIPYARD_LAKE_SPARK_MASTER", "SHIPYARD_LAKE_CRASH_AFTER_FILES", "SHIPYARD_RELIABILITY",
+OTHER_ENV = {"SHIPYARD_CONFIG", "SHIPYARD_LAMBDA_SECRET", "SHIPYARD_RELIABILITY",
              "SHIPYARD_RELIABILITY_SEED"}
 OTHER_ENV_PREFIXES = ("SHIPYARD_TEST_",)
 

@@ -11,6 +11,7 @@ misconfigured, 502 Slack refused, 503 retry later.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any
@@ -98,7 +99,12 @@ def create_app(settings: Settings | None = None, *, jarvis: Jarvis | None = None
         # The raw body goes to Jarvis as is: a body that is not JSON is a payload error that
         # is reported to the error channel like any other. slack_sdk blocks: run it in the
         # thread pool so one slow Slack call does not stall the event loop.
-        result = await run_in_threadpool(jarvis.deliver, raw)
+        try:
+            result = await run_in_threadpool(jarvis.deliver, raw)
+        except asyncio.CancelledError:  # SIGTERM while Slack is slow: the caller retries elsewhere
+            return JSONResponse({"ok": False, "error": "shutting_down", "retryable": True,
+                                 "hint": "the server is stopping; send again"}, status_code=503,
+                                headers={"Connection": "close"})
         return JSONResponse(result, status_code=_status(result))
 
     return app

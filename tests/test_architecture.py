@@ -32,7 +32,7 @@ NAMES = ["model", "plan", "targets/engines", "runner", "interface"]
 LAYERS: dict[str, dict[int, list[str]]] = {
     "propagator": {MODEL: ["layout", "specs", "events", "datafile", "dialects", "dialects.*", "plan.model", "ledger"],
                    PLAN: ["plan", "plan.*", "duckdb_reader", "schedule"],
-                   TARGETS: ["engines", "engines.*", "sources", "spool"],
+                   TARGETS: ["engines", "engines.*", "sources", "spool", "redshift_auth"],
                    RUNNER: ["runner", "outcomes", "dispatch", "sqs", "offline", "history", "infer"],
                    INTERFACE: ["cli", "demo", "aws", "display"]},
     "jarvis": {MODEL: ["payload"], TARGETS: ["slack", "attachments"], RUNNER: ["service"],

@@ -42,6 +42,13 @@ class DestinationSettings(_Section):
     type: str | None = None
     # Redshift: the role COPY assumes to read from S3.
     iam_role: str | None = None
+    # Redshift: connect with a temporary password from IAM (the URL then has none): provisioned
+    # clusters by `cluster_identifier` (GetClusterCredentials, as the URL's user), Serverless by
+    # `workgroup` (GetCredentials). `region` defaults to shipyard.aws's.
+    iam: bool = False
+    cluster_identifier: str | None = None
+    workgroup: str | None = None
+    region: str | None = None
 
 
 class PropagatorSettings(_Section):

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from shipyard import aws
 from shipyard.notify import MemoryNotifier
 from shipyard.propagator import Propagator
 from shipyard.propagator.ledger import LEDGER_TABLE
@@ -151,7 +152,12 @@ def test_s3_errors_and_hangs(s3_server, s3_bucket, tmp_path, monkeypatch, caplog
     direct = open_store(s3_bucket)  # the uploader talks to S3 directly; the worker through the proxy
     bucket = s3_bucket.removeprefix("s3://")
     dest = Dest("duckdb", "duckdb", "sales")
-    p = Propagator(S3Store(bucket, endpoint_url=proxy.url), get_settings(fresh=True), notifier=MemoryNotifier())
+    # Two attempts per call (botocore's own retries): the faults below outlast them and reach the
+    # worker, whatever the default of aws.max_attempts.
+    monkeypatch.setenv("SHIPYARD_AWS__MAX_ATTEMPTS", "2")
+    settings = get_settings(fresh=True)
+    aws.reset_clients()
+    p = Propagator(S3Store(bucket, endpoint_url=proxy.url), settings, notifier=MemoryNotifier())
     worker = Worker(p)
     try:
         import json
@@ -179,6 +185,9 @@ def test_s3_errors_and_hangs(s3_server, s3_bucket, tmp_path, monkeypatch, caplog
     finally:
         worker.close()
         proxy.close()
+        monkeypatch.delenv("SHIPYARD_AWS__MAX_ATTEMPTS")  # later tests get the default clients back
+        get_settings(fresh=True)
+        aws.reset_clients()
     log = _messages(caplog)
     assert failed_requests > 0
     # shipyard.aws's wording names the service: "S3 answered 503 to ListObjectsV2" / "cannot reach S3 (...)".

@@ -31,6 +31,11 @@ def _duckdb(url: str, dialect: Dialect, name: str, settings: Settings) -> Engine
 def _postgres(url: str, dialect: Dialect, name: str, settings: Settings) -> Engine:
     from shipyard.propagator.engines.postgres import PostgresEngine  # start-up cost: the driver
 
+    cfg = settings.destinations.get(name)
+    if cfg is not None and cfg.iam:
+        from shipyard.propagator.redshift_auth import IamPassword  # start-up cost: boto3, only for IAM
+
+        return PostgresEngine(url, dialect, name=name, credentials=IamPassword(name, url, cfg).credentials)
     return PostgresEngine(url, dialect, name=name)
 
 

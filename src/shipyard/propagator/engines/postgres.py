@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -53,18 +53,24 @@ def map_pg_error(exc: BaseException, what: str, data: Any = None) -> ShipyardErr
 class PostgresEngine:
     """`<db>` is a database on the server the destination URL points at."""
 
-    def __init__(self, url: str, dialect: Dialect, *, name: str = "postgres") -> None:
+    def __init__(self, url: str, dialect: Dialect, *, name: str = "postgres",
+                 credentials: Callable[[], tuple[str, str]] | None = None) -> None:
         self.url = url
         self.dialect = dialect
         self.name = name
+        # Redshift IAM: (user, temporary password), fetched and refreshed by redshift_auth.
+        self.credentials = credentials
         self._ready: set[str] = set()
 
     def _conninfo(self, database: str) -> str:
         # Postgres: the key's database replaces the URL's. Redshift: `<db>` is a schema, the
         # URL's database stays.
+        extra: dict[str, str] = {}
+        if self.credentials is not None:
+            extra["user"], extra["password"] = self.credentials()
         if self.dialect.database_is_schema:
-            return make_conninfo(self.url)
-        return make_conninfo(self.url, dbname=database)
+            return make_conninfo(self.url, **extra)
+        return make_conninfo(self.url, dbname=database, **extra)
 
     def connect(self, database: str) -> psycopg.Connection:
         try:

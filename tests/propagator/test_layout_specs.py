@@ -89,10 +89,12 @@ def test_update_specs():
 
 def test_json_schemas_describe_the_fields():
     c = create_schema()
-    assert set(c["properties"]) == {"column_specification", "primary_key", "dist_key", "sort_key", "foreign_keys"}
+    assert set(c["properties"]) == {"column_specification", "primary_key", "dist_key", "sort_key", "foreign_keys",
+                                    "input_options"}
+    assert set(c["$defs"]["InputOptions"]["properties"]) == {"delimiter", "quote", "null", "header", "encoding"}
     assert c["required"] == ["column_specification"]
     u = json.dumps(update_schema())
-    assert '"add"' in u and '"drop"' in u
+    assert '"add"' in u and '"drop"' in u and '"options"' in u
 
 
 # -- properties: no input string escapes the parsers as SQL or as an unexpected exception -------

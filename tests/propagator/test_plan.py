@@ -71,6 +71,8 @@ def test_redshift_golden_sql():
         'LOCK "analytics"."_shipyard_ledger"',
         'CREATE TABLE "analytics"."orders" ("id" INTEGER NOT NULL, "customer" VARCHAR(100), "amount" DECIMAL(12, 2), '
         '"ordered_at" TIMESTAMP, PRIMARY KEY ("id")) DISTKEY("customer") COMPOUND SORTKEY("ordered_at")',
+        # no input_options: any stored for the name are forgotten
+        'DELETE FROM "analytics"."_shipyard_table_options" WHERE table_name = %s',
     ]
     # Redshift: one column per ALTER TABLE.
     assert add == ['LOCK "analytics"."orders", "analytics"."_shipyard_ledger"',

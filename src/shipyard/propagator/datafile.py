@@ -13,11 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator, Literal
 
 from shipyard.errors import InputError
 from shipyard.propagator.layout import check_identifier
+from shipyard.propagator.specs import InputOptions
 from shipyard.store import ObjectStore
 from shipyard.streams import bounded_reader
 
@@ -52,6 +53,8 @@ class DataFile:
     format: Format
     compression: str | None
     columns: list[str]  # lower-cased, validated, in file order
+    # The table's CSV input options (delimiter, quote, null, header, encoding); defaults when unset.
+    options: InputOptions = field(default_factory=InputOptions)
 
     def column_number(self, name: str) -> int | None:
         try:
@@ -116,8 +119,11 @@ def check_columns(names: list[str], *, source: str) -> list[str]:
     return out
 
 
-def inspect_csv(store: ObjectStore, key: str, compression: str | None) -> DataFile:
-    """Read the header row (and peek for a first data row); never the whole file."""
+def inspect_csv(store: ObjectStore, key: str, compression: str | None, options: InputOptions | None = None,
+                columns: list[str] | None = None) -> DataFile:
+    """Read the header row (and peek for a first data row); never the whole file. Without a
+    header (options.header false) the file's columns are `columns`, the table's, in order."""
+    opts = options or InputOptions()
     with open_decoded(store, key, compression) as f:
         buf = f.read(64 * 1024)
         while b"\n" not in buf and len(buf) < MAX_HEADER:
@@ -135,13 +141,15 @@ def inspect_csv(store: ObjectStore, key: str, compression: str | None) -> DataFi
             raise InputError("the first line is longer than 1 MiB: this does not look like a CSV header",
                              hint="the first line must name the columns, e.g. id,name,amount", where={"line": 1})
         head, rest = (buf, b"") if nl < 0 else (buf[:nl], buf[nl + 1:])
+        if not opts.header:
+            return DataFile(key, "csv", compression, list(columns or []), opts)
         try:
-            text = head.decode("utf-8").rstrip("\r")
+            text = head.decode(opts.encoding).rstrip("\r")
         except UnicodeDecodeError as e:
-            raise InputError("the header row is not UTF-8", hint="save the file as UTF-8 (CSV UTF-8 in Excel)",
-                             where={"line": 1, "byte": e.start}) from None
+            raise InputError("the header row is not UTF-8", hint="save the file as UTF-8 (CSV UTF-8 in Excel), or set "
+                             "input_options.encoding to \"latin-1\"", where={"line": 1, "byte": e.start}) from None
         try:
-            header = next(csv.reader([text]))
+            header = next(csv.reader([text], delimiter=opts.delimiter, quotechar=opts.quote))
         except csv.Error as e:
             raise InputError(f"malformed header row: {e}", hint="the first line must name the columns, e.g. id,name",
                              where={"line": 1}) from None
@@ -151,7 +159,7 @@ def inspect_csv(store: ObjectStore, key: str, compression: str | None) -> DataFi
                 raise InputError("the file has a header row but no data rows",
                                  hint="add rows under the header (an empty export usually means the query "
                                  "returned nothing)", where={"line": 2})
-    return DataFile(key, "csv", compression, check_columns(header, source="header"))
+    return DataFile(key, "csv", compression, check_columns(header, source="header"), opts)
 
 
 def first_json_record(store: ObjectStore, key: str, compression: str | None) -> list[str]:

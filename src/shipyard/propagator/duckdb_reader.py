@@ -27,11 +27,19 @@ def reader_sql(data: DataFile, source: str, types: dict[str, str]) -> str:
     path = d.literal(source)
     if data.format == "csv":
         cols = "{" + ", ".join(f"{d.literal(c)}: {d.literal(types[c])}" for c in data.columns) + "}"
+        o = data.options
+        # The table's input options (https://duckdb.org/docs/stable/data/csv/overview#parameters):
+        # a quote is escaped by doubling it; a quoted field equal to the null string stays text, as
+        # in PostgreSQL's COPY; DuckDB decodes latin-1 itself.
+        opts = (f"header = {'true' if o.header else 'false'}, delim = {d.literal(o.delimiter)}, "
+                f"quote = {d.literal(o.quote)}, escape = {d.literal(o.quote)}"
+                + (f", nullstr = {d.literal(o.null)}, allow_quoted_nulls = false" if o.null else "")
+                + (f", encoding = {d.literal(o.encoding)}" if o.encoding != "utf-8" else ""))
         # Strict: a short or long row, a stray quote or a bad value is an error with its line,
         # never skipped (https://duckdb.org/docs/stable/data/csv/reading_faulty_csv_files).
         # hive_partitioning off: the key's destination=/database=/table_name= folders are not columns.
-        return (f"read_csv({path}, header = true, auto_detect = false, hive_partitioning = false, delim = ',', quote = '\"', "
-                f"escape = '\"', strict_mode = true, null_padding = false, columns = {cols}"
+        return (f"read_csv({path}, {opts}, auto_detect = false, hive_partitioning = false, "
+                f"strict_mode = true, null_padding = false, columns = {cols}"
                 + (", compression = 'gzip'" if data.compression == "gzip" else "") + ")")
     if data.format in ("jsonl", "json"):
         cols = "{" + ", ".join(f"{d.literal(c)}: {d.literal(types[c])}" for c in data.columns) + "}"
@@ -97,7 +105,8 @@ def map_duckdb_error(exc: BaseException, data: DataFile | None = None, what: str
         hint = "fix the JSON at that line: one object per line (.jsonl) or one array of objects (.json)"
     elif "CSV Error" in text or "unicode" in text.lower():
         hint = ("save the file as UTF-8 CSV: a header row, ',' between fields, '\"' around fields with commas "
-                "or line breaks, the same number of fields on every line")
+                "or line breaks, the same number of fields on every line (or describe the table's files "
+                "with input_options in its create spec)")
     else:
         hint = "see the database's message"
     detail = first

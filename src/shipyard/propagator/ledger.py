@@ -52,6 +52,21 @@ def ddl(d: Dialect, database: str) -> str:
     )
 
 
+# Each table's CSV input options (specs.InputOptions as JSON), written by its create spec or an
+# "options" update in the same transaction as their ledger row, read before every load.
+OPTIONS_TABLE = "_shipyard_table_options"
+
+
+def options_ddl(d: Dialect, database: str) -> str:
+    return (f"CREATE TABLE IF NOT EXISTS {d.table_ref(database, OPTIONS_TABLE)} ("
+            "table_name VARCHAR(64) NOT NULL PRIMARY KEY, input_options VARCHAR(1024) NOT NULL)")
+
+
+def options_sql(d: Dialect, database: str) -> str:
+    """The options of one table (one parameter: the table name)."""
+    return f"SELECT input_options FROM {d.table_ref(database, OPTIONS_TABLE)} WHERE table_name = {d.param}"
+
+
 def migrate_sql(d: Dialect, database: str) -> str | None:
     """Adds archive_key to a ledger made before it existed (None where the engine has no
     ADD COLUMN IF NOT EXISTS: Redshift; docs/propagator.md gives the statement to run once)."""

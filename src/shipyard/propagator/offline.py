@@ -21,7 +21,7 @@ from shipyard.propagator.layout import DATA_SUFFIXES, OutsideLayout, ParsedKey, 
 from shipyard.propagator.plan import Plan, TableInfo, check_file_columns, plan_alter, plan_create
 from shipyard.propagator.schedule import order
 from shipyard.propagator.sources import open_source
-from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, parse_create, parse_update
+from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, SetOptions, parse_create, parse_update
 from shipyard.settings import Settings
 from shipyard.store import ObjectStore, open_store
 
@@ -82,7 +82,8 @@ def plan_spec_offline(d: Dialect, pk: ParsedKey, data: bytes, table: TableInfo |
     if pk.operation == "create":
         spec = parse_create(data)
         plan = plan_create(d, pk, spec)
-        info = TableInfo({c: d.type_sql(t, c) for c, t in spec.column_specification.items()}, list(spec.primary_key))
+        info = TableInfo({c: d.type_sql(t, c) for c, t in spec.column_specification.items()}, list(spec.primary_key),
+                         options=spec.input_options)
         return plan, info
     spec2 = parse_update(data)
     if isinstance(spec2, AddColumns):
@@ -93,13 +94,15 @@ def plan_spec_offline(d: Dialect, pk: ParsedKey, data: bytes, table: TableInfo |
                          hint="pass the table's schema/create spec too, or run `plan` without --offline "
                          "against the database", code="needs_live_table")
     plan = plan_alter(d, pk, spec2, table)
+    if isinstance(spec2, SetOptions):
+        return plan, TableInfo(table.columns, table.primary_key, options=spec2.input_options)
     cols = dict(table.columns)
     if isinstance(spec2, AddColumns):
         cols.update({c: d.type_sql(t, c) for c, t in spec2.column_specification.items()})
     else:
         for c in spec2.column_specification:
             cols.pop(c, None)
-    return plan, TableInfo(cols, table.primary_key)
+    return plan, TableInfo(cols, table.primary_key, options=table.options)
 
 
 def validate(paths: list[str], dialect: str | None = None) -> list[Check]:
@@ -137,7 +140,8 @@ def validate(paths: list[str], dialect: str | None = None) -> list[Check]:
 
 def check_data_file(path: Path, pk: ParsedKey, table: TableInfo | None) -> None:
     """The data file's header (or first records, or Parquet schema) against the table."""
-    source = open_source(open_store(str(path.resolve().parent)), path.name, path.name)
+    source = open_source(open_store(str(path.resolve().parent)), path.name, path.name,
+                         table.options if table else None, list(table.columns) if table else None)
     try:
         if table is None:
             return

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError, TransientError
 from shipyard.notify import Notifier, get_notifier
-from shipyard.propagator.engines import Engine, destination, open_engine
+from shipyard.propagator.engines import Engine, destination, open_engine, table_options
 from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
 from shipyard.propagator.ledger import LedgerEntry, key_hash
 from shipyard.propagator.outcomes import WAITING_FOR_CONFIG, Endings, Outcome
@@ -163,11 +163,11 @@ class Propagator:
             refs = {fk.references.table: engine.describe(pk.database, fk.references.table) for fk in spec.foreign_keys}
             return plan_create(d, pk, spec, etag=etag, size=size, existing=table_info, referenced=refs), None
         if table_info is None:
-            raise InputError(f"table {pk.database}.{pk.table} does not exist on {pk.destination}",
-                             hint="drop a schema/create/<name>.json spec for it first")
+            raise InputError(f"table {pk.database}.{pk.table} does not exist on {pk.destination}", hint="drop a schema/create/<name>.json spec for it first")
         if pk.operation == "alter":
             return plan_alter(d, pk, parse_update(self._read_spec(pk.key)), table_info, etag=etag, size=size), None
-        source = open_source(self.store, pk.key, pk.name)
+        source = open_source(self.store, pk.key, pk.name, table_options(engine, pk.database, pk.table),
+                             list(table_info.columns))  # the table's CSV input options, its columns
         try:
             data = source.data
             if d.bulk == "duckdb_read":

@@ -33,6 +33,7 @@ from shipyard.propagator.datafile import (
     parquet_columns,
 )
 from shipyard.propagator.duckdb_reader import convert_to_csv, json_fields
+from shipyard.propagator.specs import InputOptions
 from shipyard.store import ObjectStore, local_copy, spool_file
 
 # Characters a DuckDB reader takes as a glob pattern (https://duckdb.org/docs/stable/sql/functions/pattern_matching#globbing).
@@ -45,11 +46,13 @@ def suffix_of(name: str) -> str:
     return Path(n).suffix
 
 
-def open_source(store: ObjectStore, key: str, name: str) -> "Source":
-    """Inspect the file and return it as a Source (close it when done)."""
+def open_source(store: ObjectStore, key: str, name: str, options: InputOptions | None = None,
+                columns: list[str] | None = None) -> "Source":
+    """Inspect the file and return it as a Source (close it when done). `options`: the table's
+    CSV input options; `columns`: its columns (a CSV without a header holds them in this order)."""
     source = Source(store, key, DataFile(key, *file_format(name), []))
     try:
-        source.data = source.inspect()
+        source.data = source.inspect(options, columns)
     except BaseException:
         source.close()
         raise
@@ -66,12 +69,12 @@ class Source:
         self._stack = ExitStack()
         self._local: str | None = None
 
-    def inspect(self) -> DataFile:
+    def inspect(self, options: InputOptions | None = None, columns: list[str] | None = None) -> DataFile:
         """What the file holds. JSON's fields come from DuckDB's sample, Parquet's from its footer:
         both read the local file, which is kept for the load."""
         fmt, comp = self.data.format, self.data.compression
         if fmt == "csv":
-            return inspect_csv(self.store, self.key, comp)
+            return inspect_csv(self.store, self.key, comp, options, columns)
         if fmt == "jsonl":
             first_json_record(self.store, self.key, comp)
         elif fmt == "json":
@@ -109,7 +112,8 @@ class Source:
         return self._local
 
     def csv_chunks(self) -> Iterator[bytes]:
-        """The rows as UTF-8 CSV with a header: decompressed, BOM dropped, JSON/Parquet converted."""
+        """The rows as CSV: decompressed, BOM dropped, JSON/Parquet converted to UTF-8 CSV with a
+        header; a CSV file keeps its input options (COPY is told them: plan/data.py)."""
         if self.data.format == "csv":
             with SkipBOM(open_decoded(self.store, self.key, self.data.compression)) as f:  # type: ignore[arg-type]
                 yield from iter_chunks(f)

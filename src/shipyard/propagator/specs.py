@@ -69,6 +69,53 @@ class ForeignKey(BaseModel):
         return self
 
 
+# Accepted spellings -> the name used in plans (each engine maps it to its own, docs/propagator.md).
+ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1"}
+
+
+class InputOptions(BaseModel):
+    """How a table's CSV files are written; kept with the table, applied to every later load/upsert."""
+
+    model_config = ConfigDict(extra="forbid", title="CSV input options")
+    delimiter: str = Field(",", description="the one ASCII character between fields (',', ';', '|', a tab)")
+    quote: str = Field('"', description="the one character around fields holding the delimiter or line breaks; "
+                       "doubled inside them")
+    null: str = Field("", max_length=32, description="the unquoted text that means NULL (default: an empty field)")
+    header: bool = Field(True, strict=True, description="the first line names the columns; false: the fields are "
+                         "the table's columns in table order")
+    encoding: str = Field("utf-8", description="utf-8 or latin-1 (iso-8859-1)")
+
+    @field_validator("delimiter", "quote")
+    @classmethod
+    def _one_char(cls, v: str) -> str:
+        # One ASCII byte (PostgreSQL's COPY takes no more), and none that every engine reads otherwise.
+        if len(v) != 1 or not (v == "\t" or (v.isascii() and v.isprintable())) or v.isalnum() or v == "\\":
+            raise ValueError(f"{v!r} must be one ASCII character, not a letter, digit, backslash or line break")
+        return v
+
+    @field_validator("null")
+    @classmethod
+    def _null(cls, v: str) -> str:
+        if any(ch in v for ch in "\r\n\\"):
+            raise ValueError("the null string cannot hold a line break or a backslash")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str) -> str:
+        if v.lower() not in ENCODINGS:
+            raise ValueError(f"unknown encoding {v!r}; use one of: utf-8, latin-1")
+        return ENCODINGS[v.lower()]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "InputOptions":
+        if self.delimiter == self.quote:
+            raise ValueError("delimiter and quote must be different characters")
+        if self.delimiter in self.null or self.quote in self.null:
+            raise ValueError("the null string cannot contain the delimiter or the quote")
+        return self
+
+
 class CreateSpec(BaseModel):
     """schema/create/<name>.json: the table's columns and keys."""
 
@@ -84,6 +131,7 @@ class CreateSpec(BaseModel):
                                 "an index on other engines")
     foreign_keys: list[ForeignKey] = Field(default_factory=list,
                                            description="foreign keys to tables of the same database")
+    input_options: InputOptions | None = Field(None, description="how this table's CSV files are written")
 
     _norm = field_validator("primary_key", "sort_key", mode="before")(_key_list)
 
@@ -149,8 +197,16 @@ class DropColumns(BaseModel):
         return out
 
 
-UpdateSpec = Annotated[Union[AddColumns, DropColumns], Field(discriminator="operation_type")]
-_update_adapter: TypeAdapter[AddColumns | DropColumns] = TypeAdapter(UpdateSpec)
+class SetOptions(BaseModel):
+    """schema/update: replace the table's CSV input options (fields left out take their defaults)."""
+
+    model_config = ConfigDict(extra="forbid", title="Set input options")
+    operation_type: Literal["options"]
+    input_options: InputOptions
+
+
+UpdateSpec = Annotated[Union[AddColumns, DropColumns, SetOptions], Field(discriminator="operation_type")]
+_update_adapter: TypeAdapter[AddColumns | DropColumns | SetOptions] = TypeAdapter(UpdateSpec)
 
 
 def create_schema() -> dict[str, Any]:
@@ -208,21 +264,23 @@ def _from_validation(exc: ValidationError, kind: str) -> InputError:
     # An unknown field is usually a misspelt one: report it before the "missing" it causes.
     errs = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     first = errs[0]
-    path = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p in ("add", "drop")))
+    path = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p in ("add", "drop", "options")))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "union_tag_invalid":
         tag = first.get("input", {}).get("operation_type") if isinstance(first.get("input"), dict) else None
         msg = f"unknown operation_type {tag!r}"
         path = "operation_type"
-        hint = "operation_type is \"add\" (column_specification: {name: type}) or \"drop\" (column_specification: [names])"
+        hint = ("operation_type is \"add\" (column_specification: {name: type}), \"drop\" (column_specification: "
+                "[names]) or \"options\" (input_options: {...})")
     elif first["type"] == "union_tag_not_found":
         msg, path = "operation_type is missing", "operation_type"
-        hint = "add \"operation_type\": \"add\" or \"drop\""
+        hint = "add \"operation_type\": \"add\", \"drop\" or \"options\""
     elif first["type"] == "extra_forbidden":
         msg = f"unknown field {path!r}"
-        allowed = (["column_specification", "primary_key", "dist_key", "sort_key", "foreign_keys"] if kind == "create"
-                   else ["column_specification", "operation_type"])
-        close = did_you_mean(path, allowed, cutoff=0.4)
+        allowed = (list(InputOptions.model_fields) if path.startswith("input_options.")
+                   else list(CreateSpec.model_fields) if kind == "create"
+                   else ["column_specification", "operation_type", "input_options"])
+        close = did_you_mean(path.rsplit(".", 1)[-1], allowed, cutoff=0.4)
         hint = (f"{close} " if close else "") + f"the fields are: {', '.join(allowed)}"
     elif first["type"] == "missing":
         msg = f"{path} is required"
@@ -251,5 +309,5 @@ def parse_create(data: bytes) -> CreateSpec:
     return _parse(data, "create", CreateSpec.model_validate)
 
 
-def parse_update(data: bytes) -> AddColumns | DropColumns:
+def parse_update(data: bytes) -> AddColumns | DropColumns | SetOptions:
     return _parse(data, "update", _update_adapter.validate_python)

@@ -14,7 +14,7 @@ from typing import Callable
 
 from shipyard.errors import ConfigError
 from shipyard.propagator.dialects import Dialect, get_dialect
-from shipyard.propagator.engines.base import Engine
+from shipyard.propagator.engines.base import Engine, table_options
 from shipyard.settings import DestinationSettings, Settings
 
 
@@ -44,6 +44,8 @@ def _mysql(url: str, dialect: Dialect, name: str, settings: Settings) -> Engine:
 
     return MySQLEngine(url, dialect, name=name)
 
+
+__all__ = ["ENGINES", "Engine", "destination", "open_engine", "table_options"]
 
 ENGINES: dict[str, Callable[[str, Dialect, str, Settings], Engine]] = {
     "duckdb": _duckdb,

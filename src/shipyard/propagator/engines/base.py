@@ -15,9 +15,10 @@ from typing import Any, Protocol
 from shipyard.errors import InputError
 from shipyard.propagator.datafile import DataFile
 from shipyard.propagator.dialects import Dialect
-from shipyard.propagator.ledger import LedgerEntry
+from shipyard.propagator.ledger import LEDGER_TABLE, OPTIONS_TABLE, LedgerEntry, options_sql
 from shipyard.propagator.plan import Plan, TableInfo
 from shipyard.propagator.sources import Source
+from shipyard.propagator.specs import InputOptions
 
 
 @dataclass
@@ -41,8 +42,10 @@ class Engine(Protocol):
         """The ledger's record of this object version, or None if it was never processed."""
         ...
 
-    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """Rows of a SELECT on the database's ledger, as dicts ([] when it has no ledger yet)."""
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = (),
+                    table: str = LEDGER_TABLE) -> list[dict[str, Any]]:
+        """Rows of a SELECT on the database's ledger (or another of our tables: `table`), as
+        dicts ([] when that table does not exist yet)."""
         ...
 
     def run(self, plan: Plan, source: Source | None) -> RunResult:
@@ -106,3 +109,9 @@ def to_file_position(csv_line: int, data: DataFile | None) -> dict[str, Any]:
     if data.format == "jsonl":
         return {"line": csv_line - 1}
     return {"record": csv_line - 1}
+
+
+def table_options(engine: Engine, database: str, table: str) -> InputOptions | None:
+    """The table's stored CSV input options (None: the defaults)."""
+    rows = engine.read_ledger(database, options_sql(engine.dialect, database), (table,), table=OPTIONS_TABLE)
+    return InputOptions.model_validate_json(rows[0]["input_options"]) if rows else None

@@ -77,11 +77,12 @@ class DuckDBEngine:
         rows = self.read_ledger(database, lookup_sql(self.dialect, database), (key_hash,))
         return LedgerEntry.from_record(rows[0]) if rows else None
 
-    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = (),
+                    table: str = LEDGER_TABLE) -> list[dict[str, Any]]:
         cur = self.cursor()
         try:
             exists = cur.execute("SELECT 1 FROM information_schema.tables WHERE table_catalog = current_database() "
-                                 "AND table_schema = ? AND table_name = ?", [database, LEDGER_TABLE]).fetchone()
+                                 "AND table_schema = ? AND table_name = ?", [database, table]).fetchone()
             if not exists:
                 return []
             rel = cur.execute(sql, list(params))

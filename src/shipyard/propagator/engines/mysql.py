@@ -120,12 +120,13 @@ class MySQLEngine:
         rows = self.read_ledger(database, lookup_sql(self.dialect, database), (key_hash,))
         return LedgerEntry.from_record(rows[0]) if rows else None
 
-    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = (),
+                    table: str = LEDGER_TABLE) -> list[dict[str, Any]]:
         conn = self.connect(database)
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-                            (database, LEDGER_TABLE))
+                            (database, table))
                 if cur.fetchone() is None:
                     return []
                 cur.execute(sql, params)

@@ -122,11 +122,12 @@ class PostgresEngine:
         rows = self.read_ledger(database, lookup_sql(self.dialect, database), (key_hash,))
         return LedgerEntry.from_record(rows[0]) if rows else None
 
-    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = (),
+                    table: str = LEDGER_TABLE) -> list[dict[str, Any]]:
         d = self.dialect
         try:
             with self.connect(database) as conn:
-                exists = conn.execute("SELECT to_regclass(%s)", (d.table_ref(database, LEDGER_TABLE),)).fetchone()
+                exists = conn.execute("SELECT to_regclass(%s)", (d.table_ref(database, table),)).fetchone()
                 if not exists or exists[0] is None:
                     return []
                 cur = conn.execute(sql, params)

@@ -12,6 +12,7 @@ from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.duckdb_reader import reader_sql
 from shipyard.propagator.layout import ParsedKey
 from shipyard.propagator.plan.model import Plan, Step, TableInfo, column_list, finish, new_plan, suggest
+from shipyard.propagator.specs import InputOptions
 
 
 def check_file_columns(pk: ParsedKey, info: TableInfo, data: DataFile) -> None:
@@ -32,9 +33,13 @@ def copy_steps(d: Dialect, table: str, cols: list[str], data: DataFile, source: 
                info: TableInfo) -> list[Step]:
     """The statements that bring the file's rows into `table` (the table, or a stage)."""
     if d.bulk == "copy_stdin":
-        # Everything reaches COPY as CSV with a header (JSON and Parquet are converted on the fly).
-        return [Step(f"COPY {table} ({column_list(d, cols)}) FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')",
-                     "copy", counts=True)]
+        # Everything reaches COPY as CSV (JSON and Parquet are converted on the fly to UTF-8 CSV
+        # with a header); a CSV file as it is, with the table's input options.
+        o = data.options if data.format == "csv" and data.options != InputOptions() else None
+        opts = "HEADER true, ENCODING 'UTF8'" if o is None else (
+            f"DELIMITER {d.literal(o.delimiter)}, QUOTE {d.literal(o.quote)}, NULL {d.literal(o.null)}, "
+            f"HEADER {'true' if o.header else 'false'}, ENCODING {d.literal(PG_ENCODINGS[o.encoding])}")
+        return [Step(f"COPY {table} ({column_list(d, cols)}) FROM STDIN WITH (FORMAT csv, {opts})", "copy", counts=True)]
     if d.bulk == "copy_s3":
         return s3_copy_steps(d, table, cols, data, source, iam_role, info)
     return [load_data_step(d, table, cols, source, info)]
@@ -60,9 +65,30 @@ def s3_copy_steps(d: Dialect, table: str, cols: list[str], data: DataFile, sourc
                 Step(f"DROP TABLE {stage}")]
     fmt = {"csv": "FORMAT AS CSV IGNOREHEADER 1", "jsonl": "FORMAT AS JSON 'auto ignorecase'",
            "json": "FORMAT AS JSON 'auto ignorecase'"}[data.format]
+    empty = " EMPTYASNULL"
+    o = data.options
+    if data.format == "csv" and o != InputOptions():
+        redshift_encoding(d, o)
+        fmt = (f"FORMAT AS CSV QUOTE AS {d.literal(o.quote)} DELIMITER AS {d.literal(o.delimiter)}"
+               + (" IGNOREHEADER 1" if o.header else ""))
+        if o.null:  # an empty field is then an empty string, as in PostgreSQL's COPY
+            fmt, empty = fmt + f" NULL AS {d.literal(o.null)}", ""
     gz = " GZIP" if data.compression == "gzip" else ""
     return [Step(f"COPY {table} ({column_list(d, cols)}) {origin} {fmt}{gz} "
-                 "TIMEFORMAT 'auto' DATEFORMAT 'auto' EMPTYASNULL", "copy", counts=True)]
+                 f"TIMEFORMAT 'auto' DATEFORMAT 'auto'{empty}", "copy", counts=True)]
+
+
+# specs.ENCODINGS' names in PostgreSQL's COPY (https://www.postgresql.org/docs/current/multibyte.html).
+PG_ENCODINGS = {"utf-8": "UTF8", "latin-1": "LATIN1"}
+
+
+def redshift_encoding(d: Dialect, o: InputOptions | None) -> None:
+    """Redshift's COPY reads UTF-8 and UTF-16 only (its ENCODING option); ACCEPTINVCHARS would
+    turn every accented latin-1 byte into '?': refuse rather than load altered values."""
+    if d.bulk == "copy_s3" and o is not None and o.encoding != "utf-8":
+        raise InputError(f"{d.name} COPY cannot read {o.encoding} files (only UTF-8 and UTF-16)",
+                         hint="export the files as UTF-8 and remove input_options.encoding",
+                         where={"field": "input_options.encoding"})
 
 
 def table_name_of(ref: str) -> str:

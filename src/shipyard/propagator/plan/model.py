@@ -14,13 +14,16 @@ from typing import Any, Literal
 from shipyard.errors import did_you_mean
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.layout import ParsedKey
+from shipyard.propagator.specs import InputOptions
 from shipyard.propagator.ledger import (
     LEDGER_TABLE,
+    OPTIONS_TABLE,
     Marker,
     ddl,
     key_hash,
     lookup_sql,
     migrate_sql,
+    options_ddl,
     record_params,
     record_sql,
 )
@@ -48,6 +51,8 @@ class TableInfo:
     # Secondary indexes: name -> (columns, CREATE INDEX statement); filled where the dialect
     # needs them (DuckDB cannot drop a column while an index is on its table).
     indexes: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+    # How its CSV files are written (stored by the create spec or an options update), if set.
+    options: InputOptions | None = None
 
 
 @dataclass
@@ -103,6 +108,7 @@ def setup_steps(d: Dialect, pk: ParsedKey) -> list[Step]:
     if d.database_is_schema:
         steps.append(Step(f"CREATE SCHEMA IF NOT EXISTS {d.q(pk.database)}"))
     steps.append(Step(ddl(d, pk.database)))
+    steps.append(Step(options_ddl(d, pk.database)))
     if (migrate := migrate_sql(d, pk.database)) is not None:
         steps.append(Step(migrate))
     return steps
@@ -147,6 +153,16 @@ def finish(plan: Plan, d: Dialect, pk: ParsedKey, body: list[Step], etag: str | 
     plan.steps = [*lock_steps(d, pk), check_step(d, pk, plan.key_hash), *body, ledger_step(d, pk, plan.key_hash, etag, size),
                   *release_steps(d, pk)]
     return plan
+
+
+def options_steps(d: Dialect, pk: ParsedKey, options: InputOptions | None) -> list[Step]:
+    """Store the table's input options (none: forget any), in the plan's transaction."""
+    ref = d.table_ref(pk.database, OPTIONS_TABLE)
+    steps = [Step(f"DELETE FROM {ref} WHERE table_name = {d.param}", params=(pk.table,))]
+    if options is not None:
+        steps.append(Step(f"INSERT INTO {ref} (table_name, input_options) VALUES ({d.param}, {d.param})",
+                          params=(pk.table, options.model_dump_json())))
+    return steps
 
 
 def suggest(name: str, choices: list[str]) -> str:

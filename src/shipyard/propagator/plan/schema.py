@@ -5,8 +5,19 @@ from __future__ import annotations
 from shipyard.errors import InputError
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.layout import ParsedKey
-from shipyard.propagator.plan.model import Plan, Step, TableInfo, column_list, finish, lock_id, new_plan, suggest
-from shipyard.propagator.specs import AddColumns, CreateSpec, DropColumns, ForeignKey
+from shipyard.propagator.plan.data import redshift_encoding
+from shipyard.propagator.plan.model import (
+    Plan,
+    Step,
+    TableInfo,
+    column_list,
+    finish,
+    lock_id,
+    new_plan,
+    options_steps,
+    suggest,
+)
+from shipyard.propagator.specs import AddColumns, CreateSpec, DropColumns, ForeignKey, SetOptions
 
 
 def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None = None,
@@ -23,11 +34,12 @@ def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None
             "on most, e.g. a timestamp>\"]",
             where={"field": missing[0]},
         )
+    redshift_encoding(d, spec.input_options)
     if existing is not None:
         if d.transactional_ddl or list(existing.columns) != list(spec.column_specification):
             raise InputError(f"table {pk.database}.{pk.table} already exists",
                              hint="add or drop columns with a schema/update spec; a create runs once per table")
-        return finish(new_plan(d, pk, etag), d, pk, [], etag, size)
+        return finish(new_plan(d, pk, etag), d, pk, options_steps(d, pk, spec.input_options), etag, size)
     table = d.table_ref(pk.database, pk.table)
     cols = [f"{d.q(c)} {d.type_sql(t, c)}" + (" NOT NULL" if c in spec.primary_key else "")
             for c, t in spec.column_specification.items()]
@@ -43,7 +55,7 @@ def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None
     sql = f"CREATE TABLE {table} (" + ", ".join(cols) + ")"
     if d.dist_sort_keys:
         sql += f" DISTKEY({d.q(spec.dist_key or '')}) COMPOUND SORTKEY({column_list(d, spec.sort_key)})"
-    body = [Step(sql)]
+    body = [Step(sql), *options_steps(d, pk, spec.input_options)]
     if spec.sort_key and d.sort_key_as_index:
         # A short hashed name: never the name of a table (ours start with _shipyard, users' may
         # not), never truncated into another index's name (PostgreSQL's limit is 63 bytes).
@@ -58,8 +70,12 @@ def already_applied(spec: AddColumns | DropColumns, info: TableInfo) -> bool:
     return all(c not in info.columns for c in spec.column_specification)
 
 
-def plan_alter(d: Dialect, pk: ParsedKey, spec: AddColumns | DropColumns, info: TableInfo, *,
+def plan_alter(d: Dialect, pk: ParsedKey, spec: AddColumns | DropColumns | SetOptions, info: TableInfo, *,
                etag: str | None = None, size: int | None = None) -> Plan:
+    if isinstance(spec, SetOptions):
+        # Replaces the stored options; the table itself is not touched.
+        redshift_encoding(d, spec.input_options)
+        return finish(new_plan(d, pk, etag), d, pk, options_steps(d, pk, spec.input_options), etag, size)
     table = d.table_ref(pk.database, pk.table)
     existing = list(info.columns)
     clauses: list[str] = []

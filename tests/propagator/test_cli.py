@@ -128,6 +128,9 @@ def test_demo_runs_twice_cleanly(tmp_path):
 
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     assert con.execute("SELECT count(*) FROM demo.orders").fetchone() == (6,)
+    # The example table whose create spec sets input_options (latin-1, ';', NA for NULL).
+    assert con.execute("SELECT name, city, rating FROM demo.suppliers ORDER BY id").fetchall() == [
+        ("Fromagerie Müller; Söhne", "Zürich", 5), ("Café Noël", "Besançon", None)]
 
 
 def test_destinations_from_shipyard_toml(tmp_path, pg_admin_url, pg_database):

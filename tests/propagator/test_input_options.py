@@ -43,6 +43,9 @@ def test_an_options_update_replaces_them_for_later_files(h):
     # The old format is now a bad file, refused whole with its line.
     o = h.run("orders", "input/load", "b.csv", "id,name\n3,cy\n")
     assert o.status == "failed", o
+    # A bad value is reported at its line of the file as written (line 2: there is no header).
+    o = h.run("orders", "input/load", "c.csv", "3\tcy\t30\tGoa\n4\tdi\tx\tGoa\n")
+    assert o.status == "failed" and h.report(o)["where"]["line"] == 2, o
     assert h.dest.rows("orders", "id") == [(1,), (2,)]
 
 

@@ -1,7 +1,7 @@
 """`shipyard propagator demo`: the examples, end to end, on the embedded default.
 
 Lays examples/propagator/ (a create spec, an add-columns spec, a load CSV, an update CSV and
-a bad CSV) into a local bucket folder, processes them into a DuckDB file and prints each
+a bad CSV; a second table whose create spec sets input_options for its latin-1, ';' files) into a local bucket folder, processes them into a DuckDB file and prints each
 file's outcome, the failed file's report and the resulting table. Re-running starts over:
 the demo's own folder in the bucket and its `demo` schema in the warehouse are reset.
 """

@@ -40,8 +40,7 @@ log = logging.getLogger("shipyard.propagator")
 
 
 class Propagator:
-    def __init__(self, store: ObjectStore, settings: Settings | None = None,
-                 notifier: Notifier | None = None) -> None:
+    def __init__(self, store: ObjectStore, settings: Settings | None = None, notifier: Notifier | None = None) -> None:
         settings = settings if settings is not None else get_settings()
         self.store = store
         self.settings = settings
@@ -163,7 +162,8 @@ class Propagator:
             refs = {fk.references.table: engine.describe(pk.database, fk.references.table) for fk in spec.foreign_keys}
             return plan_create(d, pk, spec, etag=etag, size=size, existing=table_info, referenced=refs), None
         if table_info is None:
-            raise InputError(f"table {pk.database}.{pk.table} does not exist on {pk.destination}", hint="drop a schema/create/<name>.json spec for it first")
+            raise InputError(f"table {pk.database}.{pk.table} does not exist on {pk.destination}",
+                             hint="drop a schema/create/<name>.json spec for it first")
         if pk.operation == "alter":
             return plan_alter(d, pk, parse_update(self._read_spec(pk.key)), table_info, etag=etag, size=size), None
         source = open_source(self.store, pk.key, pk.name, table_options(engine, pk.database, pk.table),

@@ -41,8 +41,10 @@ def _where(text: str, data: DataFile | None) -> dict[str, Any] | None:
     m = _ROW.search(text)
     if not m:
         return None
-    # MySQL counts data rows of the CSV it reads (its header is line 1).
-    where: dict[str, Any] = to_file_position(int(m.group(1)) + 1, data)
+    # MySQL counts data rows of the CSV it reads (its header is line 1); a CSV written without a
+    # header (input_options.header false) has data on line 1.
+    headless = data is not None and data.format == "csv" and not data.options.header
+    where: dict[str, Any] = to_file_position(int(m.group(1)) + (0 if headless else 1), data)
     c = _COLUMN.search(text)
     if c:
         where["column_name"] = c.group(1)

@@ -136,3 +136,34 @@ def test_redshift_options_plans_run_on_postgresql(pg_admin_url, pg_database):
         _run_redshift_plan_on_pg(conn, plan_alter(d, _pk("redshift", "schema/update", "o.json"), update, INFO, etag="2"))
         stored = conn.execute("SELECT input_options FROM analytics._shipyard_table_options").fetchall()
         assert [InputOptions.model_validate_json(r[0]) for r in stored] == [InputOptions(null="NA")]
+
+
+def test_stored_options_that_no_longer_validate_leave_the_file_waiting(h):
+    from shipyard.errors import ConfigError
+
+    h.create(spec={**ORDERS_SPEC, "input_options": {"delimiter": ";"}})
+    _execute(h.dest, 'UPDATE _shipyard_table_options SET input_options = \'{"delimiter": "abc"}\'')
+    key = h.put("orders", "input/load", "a.csv", "id;name\n1;ann\n")
+    with pytest.raises(ConfigError, match="stored input options of .*orders"):
+        h.p.process_key(key)
+    assert h.store.exists(key)
+
+
+def _execute(dest, sql: str) -> None:
+    """A write through the engine's own driver, committed."""
+    if dest.kind == "duckdb":
+        dest.query(sql)  # autocommit
+    elif dest.kind == "postgres":
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+
+        with psycopg.connect(make_conninfo(dest.url, dbname=dest.db), autocommit=True) as c:
+            c.execute(sql)
+    else:
+        import pymysql
+
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=dest.db, autocommit=True)
+        try:
+            conn.cursor().execute(sql)
+        finally:
+            conn.close()

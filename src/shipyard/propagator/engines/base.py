@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shipyard.errors import InputError
+from pydantic import ValidationError
+
+from shipyard.errors import ConfigError, InputError
 from shipyard.propagator.datafile import DataFile
 from shipyard.propagator.dialects import Dialect
 from shipyard.propagator.ledger import LEDGER_TABLE, OPTIONS_TABLE, LedgerEntry, options_sql
@@ -114,4 +116,10 @@ def to_file_position(csv_line: int, data: DataFile | None) -> dict[str, Any]:
 def table_options(engine: Engine, database: str, table: str) -> InputOptions | None:
     """The table's stored CSV input options (None: the defaults)."""
     rows = engine.read_ledger(database, options_sql(engine.dialect, database), (table,), table=OPTIONS_TABLE)
-    return InputOptions.model_validate_json(rows[0]["input_options"]) if rows else None
+    try:
+        return InputOptions.model_validate_json(rows[0]["input_options"]) if rows else None
+    except ValidationError:
+        # Written by hand, or by a newer version: the table's state, not the file, is at fault;
+        # the file stays where it is until the options are fixed.
+        raise ConfigError(f"the stored input options of {database}.{table} are not valid",
+                          hint="drop a schema/update spec with \"operation_type\": \"options\" for the table") from None

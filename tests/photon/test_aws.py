@@ -214,6 +214,28 @@ def test_rollback_by_alarm_and_by_error_rate(tmp_path, net):
     out = canary_while_green_gets_traffic("v3", thirty_percent_5xx)
     assert out.status == "rolled_back" and out.reason.startswith("error rate 30.0%"), out.reason
     assert rule_weights(r["rule"]) == [999, 0]
+
+    # ECS's circuit breaker fails the new colour's deployment: a failure at once, before any traffic
+    # (moto's deployments stay IN_PROGRESS; the answer is edited as ECS would report it).
+    ecs = aws.client("ecs")
+
+    def breaker(parsed, **_):
+        for svc in parsed.get("services", []):
+            if svc["serviceName"].endswith("-green"):
+                for d in svc.get("deployments", []):
+                    d.update(rolloutState="FAILED", rolloutStateReason="circuit breaker: tasks failed to start")
+
+    ecs.meta.events.register("after-call.ecs.DescribeServices", breaker)
+    net["spy"].calls.clear()
+    try:
+        out = p.apply(load(write(tmp_path, net, version="v4", gates=gates)))
+    finally:
+        ecs.meta.events.unregister("after-call.ecs.DescribeServices", breaker)
+    assert out.status == "rolled_back"
+    assert out.reason == ("the release stopped before it was healthy: "
+                          "ECS deployment failed: circuit breaker: tasks failed to start")
+    assert [c for c in net["spy"].of("ModifyRule")
+            if c["Actions"][0]["ForwardConfig"]["TargetGroups"][1]["Weight"]] == []  # green never got traffic
     p.terminate("hello", "dev")
 
 

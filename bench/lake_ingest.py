@@ -1,25 +1,33 @@
-"""Benchmark: `shipyard lake ingest` against DuckDB's own JSON -> Parquet COPY, same files, same run.
+"""Benchmark: `shipyard lake ingest` against DuckDB's own partitioned COPY, same files, same run.
 
-Prints three ratios (issue 6's targets in brackets):
-  1. ingest speed: the whole `shipyard lake ingest` process (typing every row, dedupe within
-     the batch and against the lake, hive partitions, publish + manifest) vs DuckDB's
-     `COPY (SELECT * FROM read_json(...)) TO ... (FORMAT parquet)` of the same files  [>= 0.4x]
-  2. compression: raw JSON bytes / lake Parquet bytes                                  [>= 8x]
-  3. a one-user, one-day lookup on the lake vs the same query scanning the raw JSON.
+Prints, each the median of --rounds whole processes (issue 20 / 19 targets in brackets):
+  1. first ingest: `shipyard lake ingest` (type checks over every row, dedupe within the batch,
+     hive partitions, publish, manifest commit) vs `COPY (SELECT *, dt FROM read_json(...)) TO
+     ... (FORMAT parquet, PARTITION_BY (dt))` of the same gzipped files, UUIDs kept as text [>= 0.8x]
+  2. incremental ingest of one file holding 10% new and 20% re-sent events (the anti-join
+     against the touched partitions) vs the same COPY of that file                         [>= 0.6x]
+  3. the ingest's phase breakdown (seconds per step, from `ingest --json`);
+  4. peak RSS of the ingest process at 1x and 4x the events                             [flat]
+  5. storage: the lake with zstd + sort_by vs DuckDB's own partitioned snappy output     [>= 1.5x]
+  6. a one-user, one-day lookup on the lake vs the same query scanning the raw JSON.
 
 Events look like an app's: a random UUID per event, n/40 users (UUIDs) each with one phone, a
 home city and sessions of ~20 events, ISO timestamps over a week, nested device / geo /
-properties objects whose size varies (records of ~300 B - 1 KB), 5% re-sent duplicates. Not a timed test: run it with `make bench` or `python bench/lake_ingest.py`.
+properties objects whose size varies (records of ~300 B - 1 KB), 5% re-sent duplicates.
+Not a timed test: run it with `make bench` or `python bench/lake_ingest.py`.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import platform
+import resource
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,144 +108,178 @@ def make_event(rnd: random.Random, users: list[dict], t0: datetime, days: int) -
     }
 
 
-def generate(raw: Path, n: int, files: int, seed: int = 7, days: int = 7) -> tuple[int, int, str, str]:
-    """Write n unique events + 5% re-sent duplicates over `files` JSON-lines files."""
+def generate(raw: Path, n: int, files: int, seed: int = 7, days: int = 7, start: int = 0,
+             resend: list[str] | None = None) -> tuple[int, list[str]]:
+    """Write n unique events (+ 5% re-sent duplicates, + `resend` lines) over gzipped JSON-lines
+    files; returns (lines written, a sample of lines for later re-sends)."""
     rnd = random.Random(seed)
     users = [make_user(rnd) for _ in range(max(100, n // 40))]
     t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    raw.mkdir(parents=True)
-    sizes = []
+    raw.mkdir(parents=True, exist_ok=True)
+    handles = [gzip.open(raw / f"events-{start + i:03d}.jsonl.gz", "wt", compresslevel=6) for i in range(files)]
     recent: list[str] = []
+    sample: list[str] = []
     total = 0
-    handles = [open(raw / f"events-{i:03d}.jsonl", "w") for i in range(files)]
-    probe = None
     for i in range(n):
         line = json.dumps(make_event(rnd, users, t0, days), separators=(",", ":"))
-        sizes.append(len(line))
         handles[i % files].write(line + "\n")
+        total += 1
         recent.append(line)
         if len(recent) > 2000:
             recent.pop(0)
         if rnd.random() < 0.05:  # a re-send, landing in another file (as retries do)
             handles[rnd.randrange(files)].write(rnd.choice(recent) + "\n")
             total += 1
-        if i == n // 2:
-            probe = json.loads(line)
+        if rnd.random() < 0.3:
+            sample.append(line)
+    for line in resend or []:
+        handles[rnd.randrange(files)].write(line + "\n")
+        total += 1
     for h in handles:
         h.close()
-    total += n
-    sizes.sort()
-    print(f"events: {n} unique + {total - n} duplicates ({(total - n) / n:.1%}), record size "
-          f"p5 {sizes[len(sizes) // 20]} B, median {sizes[len(sizes) // 2]} B, "
-          f"p95 {sizes[len(sizes) * 19 // 20]} B")
-    return n, total, probe["user_id"], probe["ts"][:10]
+    return total, sample
 
 
-def du(path: Path, suffix: str) -> int:
+def du(path: Path, suffix: str = ".parquet") -> int:
     return sum(p.stat().st_size for p in path.rglob(f"*{suffix}"))
+
+
+COPY_SCRIPT = """
+import sys, duckdb
+files, out = sys.argv[1:-1], sys.argv[-1]
+con = duckdb.connect()
+con.execute("SET TimeZone='UTC'")
+lst = "[" + ", ".join(repr(f) for f in files) + "]"
+con.execute(f"COPY (SELECT * REPLACE (CAST(event_id AS VARCHAR) AS event_id, CAST(user_id AS VARCHAR) AS user_id), "
+            f"strftime(CAST(ts AS TIMESTAMPTZ), '%Y-%m-%d') AS dt FROM read_json({lst})) TO '{out}' "
+            f"(FORMAT parquet, PARTITION_BY (dt), OVERWRITE_OR_IGNORE)")
+"""
+
+
+def run(cmd: list[str], env: dict) -> tuple[float, int, str]:
+    """(seconds, peak RSS in bytes, stdout) of one whole process."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate()
+    seconds = time.perf_counter() - t
+    if p.returncode:
+        sys.exit(f"{' '.join(cmd[:6])} failed: {err[-2000:]}")
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # max over children so far
+    return seconds, rss * 1024, out
+
+
+def peak_rss(cmd: list[str], env: dict) -> int:
+    """Peak RSS of one process (wait4's rusage is per child, unlike RUSAGE_CHILDREN)."""
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    if status:
+        sys.exit(f"{' '.join(cmd[:6])} failed ({status})")
+    return ru.ru_maxrss * 1024
+
+
+def toml(work: Path, name: str, raw: str, extra: str = "") -> str:
+    return (f'[lake.datasets.{name}]\nraw = "{raw}"\nlake = "lake/{name}"\nid = ["event_id"]\n'
+            f'time = "ts"\npartition_by = ["dt"]\n{extra}\n')
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=400_000)
-    ap.add_argument("--files", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=3, help="timing rounds (best of)")
+    ap.add_argument("--events", type=int, default=300_000)
+    ap.add_argument("--files", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="timing rounds (median of)")
+    ap.add_argument("--no-memory", action="store_true", help="skip the 1x / 4x peak-RSS runs")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="lake-bench-"))
-    raw = work / "raw" / "events"
+    raw, inc = work / "raw" / "events", work / "raw" / "incremental"
     t = time.perf_counter()
-    n, total, user, day = generate(raw, args.events, args.files)
-    raw_bytes = du(raw, ".jsonl")
-    print(f"generated {raw_bytes / 1e6:.1f} MB of JSON lines in {args.files} files "
-          f"({time.perf_counter() - t:.1f}s)")
+    total, sample = generate(raw, args.events, args.files)
+    rnd = random.Random(3)
+    # The incremental file: 10% new events, 20% re-sent ones (already in the lake).
+    inc_total, _ = generate(inc, args.events // 10, 1, seed=11, start=100,
+                            resend=rnd.sample(sample, min(len(sample), args.events // 5)))
+    raw_bytes = du(raw, ".gz")
+    print(f"generated {total} lines ({total - args.events} re-sent), {raw_bytes / 1e6:.1f} MB gzipped "
+          f"in {args.files} files; incremental file {inc_total} lines ({time.perf_counter() - t:.1f}s)")
     (work / "shipyard.toml").write_text(
-        '[lake.datasets.events]\nraw = "raw/events"\nlake = "lake/events"\nid = ["event_id"]\n'
-        'time = "ts"\npartition_by = ["dt"]\nsort_by = ["user_id", "ts"]\n\n'
-        # The same with the UUID columns declared: 16-byte Parquet UUIDs instead of text.
-        '[lake.datasets.events_uuid]\nraw = "raw/events"\nlake = "lake/events_uuid"\nid = ["event_id"]\n'
-        'time = "ts"\npartition_by = ["dt"]\nsort_by = ["user_id", "ts"]\n'
-        '[lake.datasets.events_uuid.columns]\nevent_id = "UUID"\nuser_id = "UUID"\n')
-    glob = str(raw / "*.jsonl")
-
-    # 1. DuckDB's own JSON -> Parquet (snappy is its default codec) vs the whole shipyard
-    # ingest process, alternated and best of --rounds: the machine is shared and noisy.
+        toml(work, "events", "raw/events")
+        + toml(work, "small", "raw/events", 'compression = "zstd"\nsort_by = ["user_id", "ts"]'))
     env = dict(os.environ, SHIPYARD_CONFIG=str(work / "shipyard.toml"))
-    shipyard = [sys.executable, "-m", "shipyard.cli", "lake", "ingest"]
+    ingest = [sys.executable, "-m", "shipyard.cli", "lake", "ingest", "--json"]
+    copy = [sys.executable, "-c", COPY_SCRIPT]
+    raw_files = sorted(str(p) for p in raw.glob("*.gz"))
+    inc_files = sorted(str(p) for p in inc.glob("*.gz"))
 
-    def copy() -> float:
-        t = time.perf_counter()
-        con = duckdb.connect()
-        con.execute(f"COPY (SELECT * FROM read_json('{glob}')) TO '{work / 'copy.parquet'}' (FORMAT parquet)")
-        con.close()
-        return time.perf_counter() - t
-
-    def ingest(name: str) -> float:
+    def lake_first(name: str) -> tuple[float, dict]:
         shutil.rmtree(work / "lake" / name, ignore_errors=True)
-        t = time.perf_counter()
-        p = subprocess.run(shipyard + [name], env=env, capture_output=True, text=True)
-        if p.returncode:
-            sys.exit(f"ingest failed: {p.stderr}")
-        return time.perf_counter() - t
+        sec, _, out = run(ingest + [name], env)
+        return sec, json.loads(out)
 
-    t_copy = t_ingest = t_ingest_uuid = float("inf")
+    firsts, incs, copies, inc_copies, phases_first, phases_inc, inproc = [], [], [], [], [], [], []
     for r in range(args.rounds):
-        t_copy = min(t_copy, copy())
-        t_ingest = min(t_ingest, ingest("events"))
-        t_ingest_uuid = min(t_ingest_uuid, ingest("events_uuid"))
-        print(f"round {r + 1}: COPY {t_copy:.2f}s, ingest {t_ingest:.2f}s, ingest (UUID) {t_ingest_uuid:.2f}s (best so far)")
-    lake = work / "lake" / "events"
-    lake_bytes = du(lake, ".parquet")
-    uuid_bytes = du(work / "lake" / "events_uuid", ".parquet")
-    copy_bytes = (work / "copy.parquet").stat().st_size
+        copies.append(run(copy + raw_files + [str(work / "copy")], env)[0])
+        sec, res = lake_first("events")
+        firsts.append(sec)
+        phases_first.append(res["phases"])
+        inproc.append(res["seconds"])
+        inc_copies.append(run(copy + inc_files + [str(work / "copy_inc")], env)[0])
+        # the incremental file joins the raw zone, is ingested, then leaves it again
+        shutil.copy(inc_files[0], raw / "zz-incremental.jsonl.gz")
+        incs.append(run(ingest + ["events"], env)[0])
+        state = json.loads(subprocess.run(ingest[:-1] + ["events", "--dry-run", "--json"], env=env,
+                                          capture_output=True, text=True).stdout or "{}")
+        assert not state.get("batches"), state
+        (raw / "zz-incremental.jsonl.gz").unlink()
+        print(f"round {r + 1}: COPY {copies[-1]:.2f}s / ingest {firsts[-1]:.2f}s; incremental COPY "
+              f"{inc_copies[-1]:.2f}s / ingest {incs[-1]:.2f}s")
+    # the phases of one incremental ingest (on the last round's lake, redone)
+    lake_first("events")
+    shutil.copy(inc_files[0], raw / "zz-incremental.jsonl.gz")
+    _, _, out = run(ingest + ["events"], env)
+    phases_inc.append(json.loads(out)["phases"])
+    inc_res = json.loads(out)
+    (raw / "zz-incremental.jsonl.gz").unlink()
 
-    # 2. Correctness of what was measured: no duplicates, nothing lost.
+    # Correctness of what was measured: no duplicates, nothing lost.
     con = duckdb.connect()
-    con.execute("SET TimeZone='UTC'")
+    lake = work / "lake" / "events"
     files = f"read_parquet('{lake}/*/*.parquet', hive_partitioning=true, hive_types={{'dt': 'VARCHAR'}})"
     rows, ids = con.execute(f"SELECT count(*), count(DISTINCT event_id) FROM {files}").fetchone()
-    assert rows == ids == n, (rows, ids, n)
+    assert rows == ids == args.events + args.events // 10, (rows, ids)
+    assert inc_res["rows_written"] == args.events // 10, inc_res
 
-    # 3. One user, one day: the lake (partition + row-group pruning) vs scanning raw JSON.
-    q_lake = (f"SELECT count(*), sum(properties.duration_ms) FROM {files} "
-              f"WHERE dt = '{day}' AND user_id = '{user}'")
-    q_raw = (f"SELECT count(*), sum(properties.duration_ms) FROM (SELECT DISTINCT ON (event_id) * "
-             f"FROM read_json('{glob}')) WHERE CAST(ts AS DATE) = DATE '{day}' AND user_id = '{user}'")
+    _, small = lake_first("small")
+    copy_bytes = du(work / "copy")
+    lake_bytes, small_bytes = du(lake), du(work / "lake" / "small")
 
-    def best(sql: str, runs: int = 3) -> tuple[float, tuple]:
-        times, out = [], None
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            out = con.execute(sql).fetchone()
-            times.append(time.perf_counter() - t0)
-        return min(times), out
+    mem = None
+    if not args.no_memory:
+        big = work / "raw" / "big"
+        generate(big, args.events * 4, args.files * 4, seed=21)
+        (work / "shipyard.toml").write_text((work / "shipyard.toml").read_text() + toml(work, "big", "raw/big"))
+        shutil.rmtree(work / "lake" / "events")
+        mem = (peak_rss(ingest + ["events"], env), peak_rss(ingest + ["big"], env))
 
-    t_lake, r_lake = best(q_lake)
-    t_raw, r_raw = best(q_raw, 2)
-    assert r_lake == r_raw, (r_lake, r_raw)
-    t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "shipyard.cli", "lake", "query", q_lake.replace(files, "events"),
-                        "-f", "csv"], env=env, capture_output=True, text=True)
-    t_cli = time.perf_counter() - t
-    assert p.returncode == 0, p.stderr
-
+    med = statistics.median
     print()
-    print(f"machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-          f"Python {platform.python_version()}, DuckDB {duckdb.__version__}, {datetime.now():%Y-%m-%d}")
-    print(f"DuckDB COPY read_json -> parquet : {t_copy:6.2f}s  ({raw_bytes / 1e6 / t_copy:.0f} MB/s)")
-    print(f"shipyard lake ingest (process)    : {t_ingest:6.2f}s  ({raw_bytes / 1e6 / t_ingest:.0f} MB/s)"
-          f"  {rows} rows, {total - n} duplicates dropped")
-    print(f"  ingest speed ratio              : {t_copy / t_ingest:.2f}x of DuckDB COPY   (target >= 0.4x)")
-    print(f"raw JSON {raw_bytes / 1e6:.1f} MB -> lake {lake_bytes / 1e6:.1f} MB "
-          f"(DuckDB COPY's file: {copy_bytes / 1e6:.1f} MB)")
-    print(f"  compression ratio               : {raw_bytes / lake_bytes:.1f}x raw/lake   (target >= 8x); "
-          f"COPY's file {raw_bytes / copy_bytes:.1f}x")
-    print(f"  with event_id/user_id declared UUID: lake {uuid_bytes / 1e6:.1f} MB, "
-          f"{raw_bytes / uuid_bytes:.1f}x raw/lake, ingest {t_ingest_uuid:.2f}s ({t_copy / t_ingest_uuid:.2f}x of COPY)")
-    print(f"one user, one day: lake {t_lake * 1000:.1f} ms vs raw JSON scan {t_raw * 1000:.0f} ms "
-          f"(same answer {r_lake}); `shipyard lake query` process {t_cli:.2f}s")
-    print(f"  lookup speedup                  : {t_raw / t_lake:.0f}x")
+    print(f"machine: {os.cpu_count()} cores (shared with other jobs: ratios are what count), "
+          f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+          f"DuckDB {duckdb.__version__}, {datetime.now():%Y-%m-%d %H:%M}")
+    print(f"first ingest, {args.events} events: DuckDB partitioned COPY {med(copies):.2f}s, "
+          f"lake ingest {med(firsts):.2f}s  -> {med(copies) / med(firsts):.2f}x   (target >= 0.8x)")
+    print(f"incremental (10% new + 20% re-sent): COPY {med(inc_copies):.2f}s, lake ingest "
+          f"{med(incs):.2f}s  -> {med(inc_copies) / med(incs):.2f}x   (target >= 0.6x)")
+    for label, ph in (("first", phases_first[-1]), ("incremental", phases_inc[-1])):
+        print(f"  phases ({label}): " + ", ".join(f"{k} {v:.2f}s" for k, v in ph.items()))
+    if mem:
+        print(f"peak RSS: {mem[0] / 1e6:.0f} MB at 1x, {mem[1] / 1e6:.0f} MB at 4x "
+              f"-> {mem[1] / mem[0]:.2f}x   (target: flat)")
+    print(f"storage: DuckDB partitioned snappy {copy_bytes / 1e6:.1f} MB; lake snappy "
+          f"{lake_bytes / 1e6:.1f} MB; lake zstd + sort_by {small_bytes / 1e6:.1f} MB "
+          f"-> {copy_bytes / small_bytes:.2f}x smaller   (target >= 1.5x)")
+    print(f"  zstd + sort_by ingest {small['seconds']:.2f}s in-process vs snappy unsorted "
+          f"{med(inproc):.2f}s -> {med(inproc) / small['seconds']:.2f}x speed   (target >= 0.8x)")
     if args.keep:
         print(f"kept {work}")
     else:

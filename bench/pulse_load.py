@@ -95,9 +95,7 @@ async def _raw_httpx(url: str, seconds: float, concurrency: int, per_client: int
 
 
 def raw_httpx(url: str, seconds: float, concurrency: int = 16, per_client: int = 4) -> dict:
-    from shipyard.pulse.checks import _negative_cache_sniffio
-
-    _negative_cache_sniffio()  # the same fix the monitor applies: fastest httpx path here
+    # The monitor's httpx path needs nothing special any more (sniffio is a dependency).
     proc = psutil.Process()
     c0 = proc.cpu_times()
     t0 = time.perf_counter()

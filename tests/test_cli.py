@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -34,6 +35,7 @@ def test_every_command_has_help():
         assert "Usage" in result.output
 
 
+@pytest.mark.slow  # a real subprocess or a big stream: seconds, not milliseconds
 def test_error_without_traceback_and_with_debug():
     # An unknown lake dataset / bad input surfaces as a ShipyardError; here we use a bucket
     # path that cannot be a folder to trigger our own error path through the real entry point.
@@ -55,6 +57,37 @@ def test_error_without_traceback_and_with_debug():
     assert "Traceback" in r.stderr
 
 
+def test_debug_tracebacks_are_redacted_too():
+    code = (
+        "import sys; from shipyard.cli import app, main\n"
+        "@app.command('boom', hidden=True)\n"
+        "def boom():\n"
+        "    raise RuntimeError('cannot reach postgresql://loader:p@ss wörd%1@db.internal/x')\n"
+        "main(sys.argv[1:])\n"
+    )
+    for args in (["boom"], ["--debug", "boom"]):
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+        assert r.returncode == 1 and "RuntimeError" in r.stderr and "db.internal" in r.stderr
+        assert "wörd" not in r.stderr and "ss w" not in r.stderr, r.stderr
+
+
 def test_version():
     r = CliRunner().invoke(app, ["--version"])
     assert r.exit_code == 0 and "shipyard" in r.output
+
+
+def test_help_loads_no_tool():
+    """`shipyard --help` lists the tools without importing them (start-up cost: DuckDB, pyarrow,
+    boto3, FastAPI load only when a tool's command runs)."""
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "shipyard.cli", "--help"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "propagator" in r.stdout and "pulse" in r.stdout
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if "|" in line}
+    heavy = sorted(m for m in loaded if m.split(".")[0] in ("duckdb", "pyarrow", "boto3", "fastapi", "slack_sdk")
+                   or m.startswith(("shipyard.propagator", "shipyard.lake", "shipyard.pulse", "shipyard.jarvis")))
+    assert heavy == []
+
+
+def test_a_misspelt_tool_gets_a_did_you_mean():
+    r = CliRunner().invoke(app, ["propagatr"])
+    assert r.exit_code != 0 and "Did you mean 'propagator'?" in r.output

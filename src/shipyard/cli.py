@@ -6,32 +6,97 @@ retryable ones); `--debug` shows tracebacks and debug logs.
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import sys
+import traceback
+from typing import Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from shipyard import __version__
-from shipyard.ami.cli import app as ami_app
 from shipyard.console import print_error, setup_logging
-from shipyard.jarvis.cli import app as jarvis_app
-from shipyard.lake.cli import app as lake_app
-from shipyard.photon.cli import app as photon_app
-from shipyard.propagator.cli import app as propagator_app
-from shipyard.pulse.cli import app as pulse_app
+from shipyard.errors import ShipyardError
+from shipyard.redact import redact
+
+# Each tool's Typer app, loaded only when its command runs (`shipyard --help` imports none of
+# them: no DuckDB, pyarrow, boto3 or FastAPI at start-up). name -> ("module:attr", one-line help).
+TOOL_APPS: dict[str, tuple[str, str]] = {
+    "propagator": ("shipyard.propagator.cli:app",
+                   "propagator: drop schema specs and data files into a bucket; tables are created, changed and "
+                   "loaded."),
+    "jarvis": ("shipyard.jarvis.cli:app",
+               "jarvis: Slack notifications (send, serve the HTTP endpoint, list the bot's channels)."),
+    "lake": ("shipyard.lake.cli:app",
+             "lake: raw JSON events -> deduplicated, partitioned Parquet; SQL over it (docs/lake.md)."),
+    "ami": ("shipyard.ami.cli:app",
+            "ami: immutable releases (Packer AMIs, bounded images and launch-template versions, "
+            "instance refreshes that roll back)."),
+    "custodian": ("shipyard.custodian.cli:app",
+                  "custodian: Cloud Custodian policies as code over every account; findings to a ledger, "
+                  "Slack and Security Hub."),
+    "pulse": ("shipyard.pulse.cli:app",
+              "pulse: uptime monitors as code (Heartbeat-style YAML files, alerts, status page)."),
+    "photon": ("shipyard.photon.cli:app",
+               "photon: one deployment.json, one command: blue/green, canary and linear rollouts, "
+               "locally or on AWS Fargate."),
+    "site": ("shipyard.site.cli:app",
+             "site: deploy a static site to S3 + CloudFront or a folder: diff upload, headers, "
+             "invalidation, verify, releases, rollback, previews per branch."),
+}
+
+
+def load_tool(name: str) -> Any:
+    """The click command of one tool's Typer app (imports the tool)."""
+    module, _, attr = TOOL_APPS[name][0].partition(":")
+    cmd = typer.main.get_command(getattr(importlib.import_module(module), attr))
+    cmd.name = name
+    return cmd
+
+
+class _LazyTools(TyperGroup):
+    """The umbrella group: tools are listed from TOOL_APPS and imported on first use."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in TOOL_APPS if n not in self.commands)]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name in self.commands or name not in TOOL_APPS:
+            return super().get_command(ctx, name)
+        if self._listing:  # the help page only needs the one-line help
+            return TyperCommand(name, help=TOOL_APPS[name][1])
+        self.commands[name] = load_tool(name)
+        return self.commands[name]
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as e:  # typer's own click's UsageError; typer suggests among loaded commands only
+            usage = any(c.__name__ == "UsageError" for c in type(e).__mro__)
+            close = difflib.get_close_matches(args[0], self.list_commands(ctx)) if args and usage else []
+            if close and "Did you mean" not in e.message:  # type: ignore[attr-defined]
+                e.message = f"{e.message.rstrip('.')}. Did you mean {close[0]!r}?"
+            raise
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="shipyard",
-    help="shipyard: internal developer tools (propagator, jarvis, lake, pulse, ami).",
+    help="shipyard: internal developer tools (propagator, jarvis, lake, pulse, ami, site).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=_LazyTools,
 )
-app.add_typer(propagator_app, name="propagator")
-app.add_typer(jarvis_app, name="jarvis")
-app.add_typer(lake_app, name="lake")
-app.add_typer(pulse_app, name="pulse")
-app.add_typer(photon_app, name="photon")
-app.add_typer(ami_app, name="ami")
 
 _state = {"debug": False}
 
@@ -53,22 +118,16 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from shipyard.errors import ShipyardError
-
     try:
         app(args=argv, prog_name="shipyard")
-    except ShipyardError as exc:
-        if _state["debug"]:
-            raise
-        print_error(exc)
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # a bug: short message, traceback with --debug
-        if _state["debug"]:
-            raise
-        print_error(exc)
-        sys.exit(1)
+    except Exception as exc:  # ShipyardError: message + fix; anything else is a bug
+        if _state["debug"]:  # the traceback, with secrets masked like every other output
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        else:
+            print_error(exc)
+        sys.exit(exc.exit_code if isinstance(exc, ShipyardError) else 1)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Terminal output shared by every tool's CLI: tables, errors, progress."""
+"""Terminal output shared by every tool's CLI: tables, errors, progress.
+
+Rendering never rewrites a message: the consoles do not turn `:x:` into an emoji, table cells
+are plain text (a `[bold]` in a file name or an error stays as written), and errors escape
+their text. Our own markup goes in the format strings, user text through `plain()` / `escape()`.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +13,35 @@ from typing import Any, Iterable, Sequence
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+from shipyard.errors import ShipyardError
+from shipyard.redact import redact
+
+# emoji=False: ":x:" in a message is printed as ":x:", never as an emoji.
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
+
+__all__ = ["console", "err_console", "print_table", "print_error", "plain", "escape", "setup_logging"]
+
+
+def plain(value: Any) -> Text:
+    """User text as a rich Text: printed exactly as written (no markup, no emoji codes)."""
+    return Text("" if value is None else str(value))
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    table = Table(title=title, header_style="bold")
+    table = Table(title=plain(title) if title else None, header_style="bold")
     for c in columns:
-        table.add_column(str(c))
+        table.add_column(plain(c))
     for r in rows:
-        table.add_row(*["" if v is None else str(v) for v in r])
+        table.add_row(*[v if isinstance(v, Text) else plain(v) for v in r])
     console.print(table)
 
 
 def print_error(exc: BaseException) -> None:
-    from rich.markup import escape
-
-    from shipyard.errors import ShipyardError
-    from shipyard.redact import redact
-
     if isinstance(exc, ShipyardError):
         err_console.print(f"[bold red]error:[/] {escape(redact(exc.message))}", highlight=False, soft_wrap=True)
         if exc.hint:
@@ -43,8 +56,6 @@ class RedactingFilter(logging.Filter):
     """Masks passwords and tokens in every log record, whoever logs it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from shipyard.redact import redact
-
         msg = record.getMessage()
         clean = redact(msg)
         if clean != msg:
@@ -53,7 +64,7 @@ class RedactingFilter(logging.Filter):
 
 
 def setup_logging(debug: bool = False) -> None:
-    handler = RichHandler(console=err_console, show_path=debug, rich_tracebacks=debug)
+    handler = RichHandler(console=err_console, show_path=debug, rich_tracebacks=debug, markup=False)
     handler.addFilter(RedactingFilter())
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,

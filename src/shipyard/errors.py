@@ -10,6 +10,7 @@ retried, a retryable one (connection lost, throttling) should be.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Iterable
 
 
@@ -38,8 +39,6 @@ class ShipyardError(Exception):
 
 def did_you_mean(name: str, choices: "Iterable[str]", *, cutoff: float = 0.6) -> str | None:
     """"did you mean 'x'?" for the closest of `choices` to a misspelt `name`, else None."""
-    import difflib
-
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
     return f"did you mean {close[0]!r}?" if close else None
 

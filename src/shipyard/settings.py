@@ -7,51 +7,31 @@ named by `SHIPYARD_CONFIG`, else `./shipyard.toml` when it exists).
 Every option is a declared field of a section model (`extra="forbid"`): a tool never reads
 undeclared keys. A `shipyard.toml` key that is not declared is an error naming the file, the key
 and the closest declared one; an unknown `SHIPYARD_*` variable is a warning with a did-you-mean
-(and is otherwise ignored). docs/configuration.md lists the rules.
+(and is otherwise ignored): shipyard.settings_sources. docs/configuration.md lists the rules.
 """
 
 from __future__ import annotations
 
-import difflib
-import logging
 import os
-import tomllib
-import types
-import typing
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from shipyard.errors import ConfigError, did_you_mean
-from shipyard.redact import redact
+from shipyard.errors import ConfigError
+from shipyard.redact import forget_secrets, redact, remember_secrets, url_password
+from shipyard.settings_sources import CheckedEnv, CheckedToml, unknown_keys
 
-log = logging.getLogger("shipyard.settings")
+__all__ = ["Settings", "get_settings", "forget_settings", "config_file", "unknown_keys"]
 
-# SHIPYARD_* variables that are not settings (read directly, or by the test suite).
-OTHER_ENV = {"SHIPYARD_CONFIG", "SHIPYARD_LAMBDA_SECRET", "SHIPYARD_LAKE_SPARK_PATHS", "SHIPYARD_LAKE_SPARK_S3_SCHEME",
-             "SHIPYARD_LAKE_SPARK_MASTER", "SHIPYARD_LAKE_CRASH_AFTER_FILES", "SHIPYARD_RELIABILITY",
-             "SHIPYARD_RELIABILITY_SEED"}
-OTHER_ENV_PREFIXES = ("SHIPYARD_TEST_",)
+_QUERY_PASSWORD = re.compile(r"[?&]password=([^&#]+)", re.IGNORECASE)
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-    @property
-    def model_extra(self) -> dict[str, Any]:  # type: ignore[override]
-        # TRANSITION ONLY: propagator/aws.py, propagator/events.py, lake/read.py and
-        # pulse/service.py still read options through model_extra; their owners switch them to the
-        # declared fields. Then this property goes (see docs/configuration.md).
-        return self.model_dump()
 
 
 class DestinationSettings(_Section):
@@ -65,19 +45,24 @@ class DestinationSettings(_Section):
 
 
 class PropagatorSettings(_Section):
+    """The propagator (docs/propagator.md#settings)."""
+
     channel: str = "data-loader-notification"
     poll_interval: float = 0.5
     workers: int = 4
-    # After a failed pass the watch loop backs off, up to this many seconds.
+    # `watch`: the longest wait between polls after failed passes (backoff cap, seconds).
     retry_max_seconds: float = 30.0
-    # Only keys under this prefix are loaded (Lambda, `consume`).
-    prefix: str | None = None
-    # Lambda: events of any other bucket are ignored.
+    # Lambda / `watch --queue`: the only bucket served (others' events are ignored), and the
+    # folder under it where the layout starts.
     bucket: str | None = None
-    # `consume`: the SQS long-poll wait (20 s is SQS's maximum).
-    queue_wait_seconds: int = 20
-    # Lambda: stop taking new records when less than this much time is left.
+    prefix: str = ""
+    # `watch --queue`: SQS long-poll wait (20 s is SQS's maximum: fewest empty receives).
+    queue_wait_seconds: int = Field(20, ge=0, le=20)
+    # Lambda: below this many seconds left, an SQS batch stops starting new messages.
     lambda_reserve_seconds: float = 20.0
+    # Local buckets: a file is picked up once its size and mtime have not changed for this long
+    # (a file still being copied in is never loaded half-written). S3 objects appear whole.
+    settle_seconds: float = Field(1.0, ge=0)
 
 
 class JarvisSettings(_Section):
@@ -104,9 +89,16 @@ class JarvisSettings(_Section):
 
 
 class LakeSettings(_Section):
+    # [lake.datasets.NAME] tables; each is validated by shipyard.lake.config.DatasetConfig.
     datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    # DuckDB's memory_limit for lake work (e.g. "2GB"); DuckDB's default when unset.
-    memory_limit: str | None = None
+    # DuckDB's cap for the lake ("2GB"; "" for DuckDB's own 80% of RAM); past it, spill to disk.
+    memory_limit: str | None = "1GB"
+    channel: str = "data-lake-notifications"  # where the lake's notices go (Slack via jarvis)
+    threads: int | None = None  # DuckDB threads (default: the cores this process may use)
+    spark_master: str = "local[2]"  # --engine spark: local[N], yarn (EMR), ...
+    spark_paths: str | None = None  # "uri" | "local": force how executors see files (tests)
+    spark_s3_scheme: str = "s3"  # EMRFS reads s3://; open-source hadoop-aws wants s3a
+    crash_after_files: int | None = None  # test hook: SIGKILL after N published files
 
 
 class PulseSettings(_Section):
@@ -114,9 +106,45 @@ class PulseSettings(_Section):
     # SQLite file by default; a postgresql:// URL records history in PostgreSQL.
     database_url: str | None = None
     # Checks in flight at once; more wait for a slot.
-    concurrency: int = 100
-    retention_days: float = 35
-    rollup_retention_days: float = 400
+    concurrency: int = Field(default=100, gt=0)
+    retention_days: float = Field(default=35, gt=0)
+    rollup_retention_days: float = Field(default=400, gt=0)
+    # How often the config folder is scanned, and results are written (seconds).
+    reload_interval: float = Field(default=1.0, gt=0)
+    flush_interval: float = Field(default=0.5, gt=0)
+    # Limits against a monitor file or a target that would take the monitor down
+    # (docs/security.md): the shortest schedule, the largest monitor file and YAML document
+    # (nodes after alias expansion), the response body read before body conditions run.
+    min_interval: float = Field(default=1.0, gt=0)
+    max_file_bytes: int = Field(default=1_000_000, gt=0)
+    max_yaml_nodes: int = Field(default=100_000, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # SIGTERM: checks still running after this many seconds are cancelled.
+    stop_timeout: float = Field(default=2.0, ge=0)
+    # Certificate expiry warnings (days left), and the push endpoint's rate limit per token.
+    cert_warn_days: list[int] = Field(default_factory=lambda: [30, 7])
+    push_rate_per_minute: int = Field(default=60, gt=0)
+
+
+class CustodianSettings(_Section):
+    """shipyard custodian: where c7n lives, the findings ledger, the run folder, the caps."""
+
+    # Folder holding the `custodian` and `c7n-org` executables (c7n pins its dependencies
+    # exactly, so it lives in its own venv: `.venv-c7n/bin` next to the checkout by default).
+    c7n_bin_dir: str | None = None
+    # SQLite file by default; a postgresql:// URL keeps the ledger in PostgreSQL.
+    database_url: str = "custodian-findings.sqlite"
+    # Where each run's c7n outputs go: a folder or s3://bucket/prefix.
+    output_url: str = "custodian-runs"
+    channel: str = "custodian-findings"
+    # Remediation: at most this many resources acted on per run; more stops and alerts.
+    max_remediations: int = 20
+    # Still-failing findings are re-sent to Security Hub this often (it archives stale ones).
+    securityhub_refresh_days: int = 30
+    # c7n-org --region when neither --regions nor the accounts file names any.
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
+    # Seconds one c7n-org run may take before it is stopped.
+    run_timeout: float = 3600
 
 
 class AmiSettings(_Section):
@@ -137,6 +165,40 @@ class AmiSettings(_Section):
     poll_interval: float = Field(default=15, gt=0)
 
 
+class SiteHeaderRule(BaseModel):
+    """One Cache-Control rule of `shipyard site` (first match wins); `match` is a glob over the
+    key ('*' crosses '/'), `fingerprinted` limits it to names with a content hash in them."""
+
+    model_config = ConfigDict(extra="forbid")
+    match: str = "*"
+    fingerprinted: bool | None = None
+    cache_control: str
+
+
+def _default_site_rules() -> list[SiteHeaderRule]:
+    return [SiteHeaderRule(match="*.html", cache_control="no-cache"),
+            SiteHeaderRule(fingerprinted=True, cache_control="public, max-age=31536000, immutable"),
+            SiteHeaderRule(cache_control="public, max-age=3600")]
+
+
+class SiteSettings(_Section):
+    """`shipyard site` (docs/site.md): headers, compression, invalidation, verify, previews."""
+
+    headers: list[SiteHeaderRule] = Field(default_factory=_default_site_rules)
+    # A name with a content hash in it (app.3f9a1c.js, index-B2xW3k9a.css): cached a year.
+    fingerprint_pattern: str = (r"[.-](?=[0-9a-f]*[0-9])[0-9a-f]{6,}\.[A-Za-z0-9]+$|"
+                                r"[.-](?=[A-Za-z0-9_]*[0-9])(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]{8}\.[A-Za-z0-9]+$")
+    compress: Literal["none", "gzip", "br"] = "none"
+    exclude: list[str] = Field(default_factory=lambda: [".git/*", "*.DS_Store", ".shipyard/*"])
+    target: str | None = None  # s3://bucket[/prefix] or a folder: the default of --to / TARGET
+    distribution: str | None = None
+    url: str | None = None  # the site's public URL: verify fetches changed paths through it
+    preview_url: str | None = None  # e.g. "https://preview.example.com/previews/{branch}/"
+    invalidation_threshold: int = Field(default=10, ge=1, le=3000)
+    wait_timeout: float = 900
+    workers: int = Field(default=16, ge=1, le=128)
+    multipart_threshold_mb: int = Field(default=64, ge=5)
+    channel: str = "site-deploys"
 class PhotonSettings(_Section):
     """photon: deployments (docs/photon.md)."""
 
@@ -205,10 +267,20 @@ class Settings(BaseSettings):
     jarvis: JarvisSettings = Field(default_factory=JarvisSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     pulse: PulseSettings = Field(default_factory=PulseSettings)
+    site: SiteSettings = Field(default_factory=SiteSettings)
     photon: PhotonSettings = Field(default_factory=PhotonSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    custodian: CustodianSettings = Field(default_factory=CustodianSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ami: AmiSettings = Field(default_factory=AmiSettings)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Every secret in force is masked by shipyard.redact wherever it (or a fragment) shows up.
+        urls = [d.url for d in self.destinations.values()] + [self.pulse.database_url,
+                                                              self.custodian.database_url]
+        secrets = [url_password(u) for u in urls if u] + [self.slack_bot_token, self.jarvis.http_secret]
+        secrets += [m.group(1) for u in urls if u for m in _QUERY_PASSWORD.finditer(u)]
+        remember_secrets(secrets)
 
     @property
     def config_dir(self) -> Path:
@@ -225,107 +297,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, _CheckedEnv(settings_cls)]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, CheckedEnv(settings_cls)]
         f = config_file()
         if f is not None:
-            sources.append(_CheckedToml(settings_cls, toml_file=f))
+            sources.append(CheckedToml(settings_cls, toml_file=f))
         return tuple(sources)
-
-
-# -- unknown keys ------------------------------------------------------------------------------
-
-def _shape(ann: Any) -> tuple[str, Any]:
-    """("model", cls) | ("dict", value type) | ("any", None) | ("leaf", None) for an annotation."""
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return "model", ann
-    origin = typing.get_origin(ann)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(ann) if a is not type(None)]
-        return _shape(args[0]) if len(args) == 1 else ("leaf", None)
-    if origin is dict:
-        return "dict", typing.get_args(ann)[1]
-    if ann is Any:
-        return "any", None
-    return "leaf", None
-
-
-def unknown_keys(ann: Any, data: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], list[str]]]:
-    """Every key of nested `data` that `ann` does not declare: (path, the declared choices)."""
-    kind, inner = _shape(ann)
-    if not isinstance(data, dict) or kind in ("any", "leaf"):
-        return []
-    out: list[tuple[tuple[str, ...], list[str]]] = []
-    for key, value in data.items():
-        if kind == "dict":
-            out += unknown_keys(inner, value, path + (str(key),))
-            continue
-        fields = inner.model_fields
-        names = {n: f for n, f in fields.items()}
-        for n, f in fields.items():  # top-level aliases (SLACK_BOT_TOKEN)
-            for alias in getattr(f.validation_alias, "choices", None) or []:
-                names.setdefault(str(alias).lower(), f)
-        field = names.get(str(key).lower() if inner is Settings else str(key))
-        if field is None:
-            out.append((path + (str(key),), list(fields)))
-        else:
-            out += unknown_keys(field.annotation, value, path + (str(key),))
-    return out
-
-
-_warned_env: set[str] = set()
-
-
-class _CheckedEnv(EnvSettingsSource):
-    """The environment source, minus the SHIPYARD_* variables no field declares (a warning each,
-    with a did-you-mean, once per process; they are otherwise ignored)."""
-
-    def __call__(self) -> dict[str, Any]:
-        data = super().__call__()
-        for path, choices in unknown_keys(Settings, data):
-            parent = data
-            for part in path[:-1]:
-                parent = parent[part]
-            parent.pop(path[-1], None)
-            _warn_env("SHIPYARD_" + "__".join(path).upper(), path[:-1], path[-1], choices)
-        for var in os.environ:  # top-level names no field matches never reach `data`
-            if not var.startswith("SHIPYARD_") or var in OTHER_ENV or var.startswith(OTHER_ENV_PREFIXES):
-                continue
-            top = var[len("SHIPYARD_"):].split("__", 1)[0].lower()
-            if top not in Settings.model_fields:
-                _warn_env(var, (), top, list(Settings.model_fields))
-        return data
-
-
-def _warn_env(var: str, parent: tuple[str, ...], name: str, choices: list[str]) -> None:
-    if var not in _warned_env:
-        _warned_env.add(var)
-        close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-        mean = f": did you mean SHIPYARD_{'__'.join((*parent, close[0])).upper()}?" if close else ""
-        log.warning("unknown setting %s is ignored%s", var, mean)
-
-
-class _CheckedToml(TomlConfigSettingsSource):
-    """shipyard.toml; a key no field declares is a ConfigError naming the file and the key."""
-
-    def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
-        self.file = toml_file
-        try:
-            super().__init__(settings_cls, toml_file=toml_file)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{toml_file}: not valid TOML ({exc})", hint="fix the file's syntax") from None
-
-    def __call__(self) -> dict[str, Any]:
-        data = super().__call__()
-        bad = unknown_keys(Settings, data)
-        if bad:
-            path, choices = bad[0]
-            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-            mean = did_you_mean(path[-1], choices)
-            raise ConfigError(
-                f"{self.file}: unknown key {'.'.join(path)!r}{more}" + (f": {mean}" if mean else ""),
-                hint="the settings and their sections are listed in docs/configuration.md",
-                file=str(self.file), key=".".join(path))
-        return data
 
 
 @lru_cache(maxsize=1)
@@ -343,8 +319,10 @@ def _cached() -> Settings:
 
 
 def forget_settings() -> None:
-    """Drop the cached settings; the next get_settings() reads env and files again."""
+    """Drop the cached settings (and the secrets they registered with shipyard.redact); the next
+    get_settings() reads env and files again."""
     _cached.cache_clear()
+    forget_secrets()
 
 
 def get_settings(*, fresh: bool = False) -> Settings:

@@ -25,6 +25,7 @@ import zlib
 from typing import Any, BinaryIO
 
 from shipyard.errors import InputError
+from shipyard.settings import get_settings
 
 CHUNK = 1 << 16
 # The expansion ratio is only judged past this much output (see the module docstring).
@@ -67,7 +68,8 @@ class _Bounded(io.RawIOBase):
         self._max_bytes = max_bytes
         self._max_ratio = max_ratio
         self._dec: Any = self._new_decompressor()
-        self._out = b""  # decompressed, not yet returned (at most one chunk's worth)
+        self._out = b""  # decompressed, not yet returned (at most one chunk's worth), from _pos
+        self._pos = 0
         self._eof = False
         self.bytes_in = 0
         self.bytes_out = 0
@@ -110,7 +112,8 @@ class _Bounded(io.RawIOBase):
 
     def _fill(self) -> None:
         """Put up to one chunk of output in self._out, or set self._eof."""
-        while not self._out and not self._eof:
+        while self._pos >= len(self._out) and not self._eof:
+            self._pos = 0
             if self._dec is None:  # no compression: the size cap still applies
                 self._out = self._read_in()
                 self._eof = not self._out
@@ -149,11 +152,12 @@ class _Bounded(io.RawIOBase):
 
     def readinto(self, b: Any) -> int:
         self._fill()
-        if not self._out:
+        left = len(self._out) - self._pos
+        if left <= 0:
             return 0
-        n = min(len(b), len(self._out))
-        b[:n] = self._out[:n]
-        self._out = self._out[n:]
+        n = min(len(b), left)
+        b[:n] = memoryview(self._out)[self._pos:self._pos + n]
+        self._pos += n
         return n
 
     def close(self) -> None:
@@ -174,8 +178,6 @@ def bounded_reader(raw: BinaryIO, *, name: str, compression: str | None = "auto"
     if compression not in _COMPRESSIONS and compression is not None:
         raise ValueError(f"compression must be one of {_COMPRESSIONS} or None, not {compression!r}")
     if max_bytes is None or max_ratio is None:
-        from shipyard.settings import get_settings
-
         limits = get_settings().limits
         max_bytes = limits.max_decompressed_bytes if max_bytes is None else max_bytes
         max_ratio = limits.max_expansion_ratio if max_ratio is None else max_ratio

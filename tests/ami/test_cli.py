@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from datetime import timedelta
 
@@ -74,8 +75,8 @@ def test_prune_dry_run_table_json_and_errors(capsys, ami_env):
     ids = [env.bake(T0 + timedelta(minutes=n)) for n in range(4)]
     env.ec2.run_instances(ImageId=ids[0], MinCount=1, MaxCount=1)
 
-    code, out, _ = cli(capsys, "ami", "prune", "--branch", env.branch, "--keep", "2", "--dry-run")
-    assert code == 0
+    code, out, err = cli(capsys, "ami", "prune", "--branch", env.branch, "--keep", "2", "--dry-run")
+    assert code == 0 and "DescribeImageReferences (all resource types)" in err
     assert "1 would be deleted" in out and "newest 2 (#1)" in out and "(running)" in out
     assert all(env.image_exists(i) for i in ids)
 
@@ -99,6 +100,15 @@ def test_release_exit_codes(capsys, ami_env, monkeypatch):
     common = ["--branch", env.branch, "--launch-template", env.name("lt"), "--asg", env.name("asg")]
     monkeypatch.setenv("SHIPYARD_AMI__POLL_INTERVAL", "0.01")  # real sleeps here: keep them short
     get_settings(fresh=True)
+    code, out, _ = cli(capsys, "ami", "release", *common, "--dry-run", "--json")
+    plan = json.loads(out)
+    assert code == 0 and plan["image_id"] == ids[-1] and plan["source_version"] == 1
+    assert plan["launch_template_data"]["ImageId"] == ids[-1]
+    assert plan["refresh"]["Preferences"]["AutoRollback"] is True
+    code, out, _ = cli(capsys, "ami", "release", *common, "--dry-run")
+    assert code == 0 and f"would release {ids[-1]}" in " ".join(out.split())
+    versions = env.ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"]
+    assert len(versions) == 1 and not env.standin.refreshes  # the dry runs changed nothing
     code, out, err = cli(capsys, "ami", "release", *common, "--json")
     assert code == 4 and json.loads(out)["outcome"] == "rolled-back"
     assert "RollbackSuccessful" in err
@@ -149,7 +159,14 @@ def test_build_parses_the_artifact_and_checks_its_tags(capsys, ami_env, packer, 
     assert code == 2 and "packer is not on PATH" in err
 
 
-def test_demo_runs_the_whole_flow_in_process(capsys):
-    code, out, err = cli(capsys, "ami", "demo")
-    assert code == 0, err
+def test_demo_runs_the_whole_flow_in_process(tmp_path):
+    # Its own process: mock_aws resets moto's in-process backends, which the session's moto
+    # server shares with this one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run([sys.executable, "-m", "shipyard.cli", "ami", "demo"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
     assert "succeeded" in out and "rolled-back" in out and "still v2" in out
+    titles = [n["title"] for n in read_outbox(tmp_path / "outbox.jsonl")]
+    assert titles[0] == "launch template version created: main" and len(titles) == 8

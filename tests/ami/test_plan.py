@@ -48,6 +48,15 @@ def test_ties_on_creation_date_keep_the_greater_image_id():
     assert [i.image_id for i in plan.to_delete] == ["ami-0003"]
 
 
+def test_a_failed_bake_neither_counts_towards_the_newest_nor_stays():
+    images = [img(1), img(2), img(3, state="failed"), img(4, state="disabled")]
+    plan = plan_image_prune("main", images, 2, {})
+    why = {d.image.image_id: d.reasons for d in plan.images}
+    assert why == {"ami-0004": ["state disabled"], "ami-0003": [], "ami-0002": ["newest 2 (#1)"],
+                   "ami-0001": ["newest 2 (#2)"]}
+    assert [i.image_id for i in plan.to_delete] == ["ami-0003"]
+
+
 def test_in_use_protected_and_pending_images_are_kept_with_reasons():
     images = [img(n) for n in range(1, 7)]
     images[0] = img(1, protected=True)

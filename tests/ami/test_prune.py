@@ -95,3 +95,19 @@ def test_deregistration_protection_keeps_an_image(ami_env):
     assert [d.reasons for d in result.plan.images if d.image.image_id == ids[0]] == \
         [["deregistration protection"]]
     assert env.image_exists(ids[0])
+
+
+def test_without_describe_image_references_the_scans_still_keep_what_is_in_use(ami_env):
+    env = ami_env
+    ids = [env.bake(at(n)) for n in range(4)]
+    env.template(ids[0])
+    env.standin.faults["DescribeImageReferences"] = ["InvalidAction"]  # an endpoint without it
+    runner = env.runner()
+
+    result = runner.prune(env.branch, 2)
+
+    assert result.deregistered == [ids[1]]
+    assert [d.reasons for d in result.plan.images if d.image.image_id == ids[0]] == \
+        [[f"launch template lt-{env.branch} v1"]]
+    assert any("DescribeImageReferences is not available" in n for n in runner.aws.notes)
+    assert not any("DescribeImageReferences" in c for c in runner.aws.checked)

@@ -215,3 +215,21 @@ def test_a_throttled_poll_is_retried_and_a_mixed_instances_group_is_refused(ami_
     env.bake(at(30))
     with pytest.raises(InputError, match="mixed instances policy"):
         env.runner().release(opts(env, asg=mixed))
+
+
+def test_an_interrupted_release_says_which_refresh_goes_on(ami_env):
+    env = ami_env
+    setup_release(env)
+    env.standin.scripts.append("stuck")
+    runner = env.runner()
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    runner.clock.sleep = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        runner.release(opts(env))
+    last = env.notes.notices[-1]
+    rid = last.fields["refresh_id"]
+    assert last.level == "warning" and f"--instance-refresh-ids {rid}" in last.message
+    assert env.standin.refreshes[rid].status == "Pending"  # left running, not cancelled

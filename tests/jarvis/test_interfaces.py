@@ -15,7 +15,8 @@ from shipyard.jarvis.http import SECRET_HEADER, create_app
 from shipyard.settings import get_settings
 from tests.conftest import REPO
 from tests.fakes.slack import TOKEN
-from tests.helpers import free_port, read_outbox, wait_for
+from tests.jarvis.conftest import jarvis_serve
+from tests.helpers import read_outbox
 
 BLOG = {"heading": "Heading", "message": "Message", "slack_channel": "data-team"}
 
@@ -30,8 +31,10 @@ def test_lambda_takes_the_payload_as_the_event(slack):
     assert handler(json.dumps(BLOG), None)["ok"] is True  # a JSON string event works too
 
 
-def test_lambda_returns_a_structured_error_and_reports_it(slack, tmp_path):
+def test_lambda_returns_a_structured_error_and_reports_it(slack, tmp_path, monkeypatch):
     (tmp_path / "f").mkdir()
+    monkeypatch.setenv("SHIPYARD_JARVIS__ATTACHMENT_ROOTS", f'["{tmp_path}"]')
+    get_settings(fresh=True)
     r = handler({**BLOG, "attachment": {"bucket": str(tmp_path / "f"), "key": "testing/test_file.csv"}}, None)
     assert r["ok"] is False and r["error"] == "attachment_not_found" and r["hint"]
     assert r["reported_to"] == "error_channel"
@@ -108,30 +111,15 @@ def test_http_needs_a_secret_configured(slack):
     assert "SHIPYARD_JARVIS__HTTP_SECRET" in e.value.hint
 
 
+@pytest.mark.slow  # a real subprocess or a big stream: seconds, not milliseconds
 def test_serve_runs_a_real_server(slack, tmp_path):
-    port = free_port()
-    env = {**os.environ, "SHIPYARD_JARVIS__HTTP_SECRET": "s3cret"}
-    proc = subprocess.Popen([str(REPO / ".venv/bin/shipyard"), "jarvis", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-    try:
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(url + "/healthz").status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(up, 10, what="jarvis serve to answer")
+    with jarvis_serve(tmp_path) as (_, url):
         r = httpx.post(url + "/notify", json=BLOG, headers={SECRET_HEADER: "s3cret"}, timeout=30)
         assert r.status_code == 200, r.text
         assert r.json()["ts"] == slack.messages_in("data-team")[0]["ts"]
         r = httpx.post(url + "/notify", content=b"[]", headers={SECRET_HEADER: "s3cret"}, timeout=30)
         assert r.status_code == 400
         assert httpx.get(url + "/healthz").json()["ok"] is True  # still serving after a bad input
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 # -- CLI -----------------------------------------------------------------------------------
@@ -199,6 +187,7 @@ def test_cli_channels_lists_where_the_bot_can_post(slack, monkeypatch):
     assert r.exit_code == 2 and "SLACK_BOT_TOKEN is not set" in r.output
 
 
+@pytest.mark.slow  # a real subprocess or a big stream: seconds, not milliseconds
 def test_shipyard_jarvis_send_as_a_real_process(slack, tmp_path):
     env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SHIPYARD_SLACK_BASE_URL": slack.base_url}
     (tmp_path / "data.csv").write_bytes(b"x,y\n1,2\n")

@@ -76,3 +76,14 @@ def test_a_bad_channel_name_in_a_notice_is_reported_not_raised(slack, tmp_path):
     get_notifier(get_settings()).send(Notice(tool="t", level="warning", title="x", message="y", channel="two words"))
     assert "did you mean" in slack.messages_in("jarvis-error-notifications")[0]["text"]
     assert read_outbox()[0]["title"] == "x"
+
+
+def test_slack_notices_are_redacted_like_the_outbox(slack):
+    n = get_notifier(get_settings(fresh=True))
+    n.send(Notice(tool="propagator", level="failure", title="load failed for postgresql://u:hunter22@db/x",
+                  message="could not connect: postgresql://loader:p@ss wörd@db:5432/x password=hunter22",
+                  fields={"dsn": "password='p@ss wörd'"}))
+    (msg,) = slack.messages_in("data-loader-notification")
+    text = str(msg)
+    assert "hunter22" not in text and "wörd" not in text and "ss w" not in text
+    assert "db:5432/x" in text  # the rest of the message is still there

@@ -124,3 +124,18 @@ def test_long_heading_is_truncated_in_the_block_but_whole_in_text():
     assert len(block) <= HEADER_MAX and block.endswith("…")
     assert block[:-1] == escape(heading)[: len(block) - 1]
     assert p.text().startswith(escape(heading))
+
+
+def test_nesting_depth_is_measured_in_linear_time_and_skips_strings():
+    import time
+
+    from shipyard.jarvis.payload import _too_deep
+
+    assert _too_deep("[" * 40, 32) and not _too_deep("[" * 32 + "]" * 32, 32)
+    assert not _too_deep('{"m": "' + "[" * 100 + '"}', 32)  # brackets inside a string
+    assert not _too_deep('{"m": "\\"' + "[" * 100 + '"}', 32)  # an escaped quote keeps the string open
+    assert _too_deep('{"m": "\\\\", "x": ' + "[" * 40 + "]" * 40 + "}", 32)  # an escaped backslash closes it
+    hostile = ("[" * 10 + "]" * 10) * 4 + '"\\' * 500_000  # no closing quote: a backtracking scanner is quadratic
+    t0 = time.perf_counter()
+    assert not _too_deep(hostile, 32)
+    assert time.perf_counter() - t0 < 2

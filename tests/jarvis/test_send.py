@@ -10,6 +10,7 @@ import pytest
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, TransientError
 from shipyard.jarvis import deliver, send
+from shipyard.settings import get_settings
 from shipyard.store import open_store
 from tests.helpers import free_port, read_outbox
 
@@ -72,7 +73,8 @@ def test_local_attachment_is_uploaded_into_the_message_thread(slack, tmp_path):
     (tmp_path / "drop" / "etl").mkdir(parents=True)
     (tmp_path / "drop" / "etl" / "errors.csv").write_text("id,error\n1,bad ✗\n", encoding="utf-8")
     # `bucket` as a relative folder path, as a local caller would send it
-    r = send("see attached", "data-team", attachment={"bucket": "drop", "key": "etl/errors.csv"})
+    r = send("see attached", "data-team", attachment={"bucket": "drop", "key": "etl/errors.csv"},
+             local_roots=[tmp_path])
     f = slack.files[r.file_id]
     assert f["data"] == "id,error\n1,bad ✗\n".encode()
     assert f["filename"] == "errors.csv" and f["channel"] == r.channel_id and f["thread_ts"] == r.ts
@@ -98,7 +100,7 @@ def test_5mb_attachment_from_s3_is_streamed_and_uploaded(slack, s3_bucket, tmp_p
 def test_5mb_local_attachment_and_s3_url_with_prefix(slack, s3_bucket, tmp_path):
     data = os.urandom(5 * 1024 * 1024)
     (tmp_path / "big.bin").write_bytes(data)
-    r = send("local", "data-team", attachment={"bucket": str(tmp_path), "key": "big.bin"})
+    r = send("local", "data-team", attachment={"bucket": str(tmp_path), "key": "big.bin"}, local_roots=[tmp_path])
     assert slack.files[r.file_id]["data"] == data
     open_store(f"{s3_bucket}/pre/fix").put("a/b.txt", b"hello")
     r = send("s3 url", "data-team", attachment={"bucket": f"{s3_bucket}/pre/fix", "key": "a/b.txt"})
@@ -109,7 +111,7 @@ def test_missing_attachment_posts_nothing_and_reports_to_the_error_channel(slack
     open_store(store_url).put("other.csv", b"x")
     with pytest.raises(NotFoundError) as e:
         send("<!channel> nightly report", "data-team",
-             attachment={"bucket": store_url, "key": "reports/missing.csv"})
+             attachment={"bucket": store_url, "key": "reports/missing.csv"}, local_roots=[store_url])
     assert e.value.details["code"] == "attachment_not_found"
     assert "upload the file" in e.value.hint
     assert slack.messages_in("data-team") == []
@@ -120,9 +122,10 @@ def test_missing_attachment_posts_nothing_and_reports_to_the_error_channel(slack
     assert "&lt;!channel&gt; nightly report" in report and "<!channel>" not in report
 
 
-def test_missing_local_folder_and_bad_bucket_names(slack):
+def test_missing_local_folder_and_bad_bucket_names(slack, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIPYARD_JARVIS__ATTACHMENT_ROOTS", f'["{tmp_path}"]')
     r = deliver({"message": "m", "slack_channel": "data-team",
-                 "attachment": {"bucket": "./no/such/folder", "key": "a.csv"}})
+                 "attachment": {"bucket": "./no/such/folder", "key": "a.csv"}}, settings=get_settings(fresh=True))
     assert r["ok"] is False and r["error"] == "attachment_not_found" and "folder" in r["message"]
     r = deliver({"message": "m", "slack_channel": "data-team",
                  "attachment": {"bucket": "Not_A_Bucket", "key": "a.csv"}})
@@ -252,7 +255,7 @@ def test_failure_in_the_error_channel_itself_is_not_reported_there(slack, tmp_pa
 def test_upload_url_5xx_is_retried_with_a_new_upload_url(slack, tmp_path):
     (tmp_path / "log.txt").write_text("boom")
     slack.fail("upload", status=503, times=2)
-    r = send("with log", "data-team", attachment=(str(tmp_path), "log.txt"))
+    r = send("with log", "data-team", attachment=(str(tmp_path), "log.txt"), local_roots=[tmp_path])
     assert slack.files[r.file_id]["data"] == b"boom" and slack.files[r.file_id]["thread_ts"] == r.ts
     assert [c.status for c in slack.calls_to("upload")] == [503, 503, 200]
     assert len(slack.calls_to("files.getUploadURLExternal")) == 3
@@ -263,7 +266,7 @@ def test_upload_failure_after_the_message_is_reported_with_its_ts(slack, tmp_pat
     (tmp_path / "log.txt").write_text("boom")
     slack.fail("upload", status=500, times=3)
     with pytest.raises(TransientError) as e:
-        send("with log", "data-team", attachment=(str(tmp_path), "log.txt"))
+        send("with log", "data-team", attachment=(str(tmp_path), "log.txt"), local_roots=[tmp_path])
     assert "posted but its attachment was not" in e.value.message
     assert e.value.details["code"] == "http_500" and "HTTP 500 to files_upload_v2" in e.value.message
     (msg,) = slack.messages_in("data-team")

@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 
-from shipyard.lake.ingest import CRASH_ENV, ingest
+from shipyard.lake.ingest import ingest
+from shipyard.lake.publish import CRASH_ENV
 from shipyard.lake.ops import compact, query
 
 from .conftest import make_events

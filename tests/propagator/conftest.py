@@ -7,7 +7,6 @@ code under test reads its settings exactly as in production.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,14 +89,21 @@ def _plain(v: Any) -> Any:
     return v
 
 
+@pytest.fixture(autouse=True)
+def _no_settle_time(monkeypatch):
+    """Files here are written whole (LocalStore.put renames into place): no settle wait. The
+    settle rule has its own tests (test_half_written.py)."""
+    monkeypatch.setenv("SHIPYARD_PROPAGATOR__SETTLE_SECONDS", "0")
+
+
 @pytest.fixture(params=["duckdb", "postgres", "mysql"])
 def dest(request, monkeypatch) -> Dest:
     """Every destination that runs here: DuckDB (no configuration), PostgreSQL and MariaDB (a
     fresh database each). Redshift is covered by golden SQL + its plans on PostgreSQL (test_plan)."""
-    return _make_dest(request, monkeypatch, request.param)
+    return make_dest(request, monkeypatch, request.param)
 
 
-def _make_dest(request, monkeypatch, kind: str) -> Dest:
+def make_dest(request, monkeypatch, kind: str) -> Dest:
     if kind == "duckdb":
         d = Dest("duckdb", "duckdb", "sales")
     elif kind == "postgres":
@@ -158,5 +164,19 @@ class Harness:
 @pytest.fixture
 def h(bucket, dest):
     harness = Harness(bucket, dest)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def h_offline(bucket, monkeypatch):
+    """A harness whose destination cannot be reached (nothing listens on its port). For checks
+    that must fail before any engine is touched (identifiers, types, spec syntax): they run once,
+    not once per engine, and an engine contact would show as a retryable error instead."""
+    from tests.helpers import free_port
+
+    monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL", f"postgresql://u@127.0.0.1:{free_port()}/x")
+    get_settings(fresh=True)
+    harness = Harness(bucket, Dest("postgres", "postgres", "sales"))
     yield harness
     harness.close()

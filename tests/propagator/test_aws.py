@@ -272,7 +272,7 @@ def test_direct_s3_events_with_encoded_keys_load_duckdb(bucket, tmp_path, capsys
 
 
 def test_sqs_batch_reports_only_the_transient_failure(bucket, tmp_path, monkeypatch, capsys):
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     name, s3 = bucket
     # destination=unreachable: a PostgreSQL URL on a closed loopback port (connection refused)
@@ -313,7 +313,7 @@ def test_sqs_batch_reports_only_the_transient_failure(bucket, tmp_path, monkeypa
 def test_direct_invocation_raises_only_for_transient_failures(bucket, monkeypatch, pg_database):
     from shipyard.errors import TransientError
     from shipyard.settings import get_settings
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     name, _ = bucket
     monkeypatch.setenv("SHIPYARD_DESTINATIONS__POSTGRES__URL",
@@ -418,9 +418,10 @@ def queue(bucket, s3_server):
 def test_consume_queue_of_real_s3_notifications(bucket, queue, tmp_path, monkeypatch):
     import time
 
-    from shipyard.propagator.events import PropagatorCache, consume_queue
+    from shipyard.propagator.dispatch import PropagatorCache
+    from shipyard.propagator.sqs import consume_queue
     from shipyard.settings import get_settings
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     url, sqs = queue
     monkeypatch.setenv("SHIPYARD_DESTINATIONS__LATER__TYPE", "duckdb")
@@ -480,7 +481,8 @@ def test_consume_queue_of_real_s3_notifications(bucket, queue, tmp_path, monkeyp
 
 def test_consume_queue_missing_queue_is_a_config_error(s3_server):
     from shipyard.errors import ConfigError
-    from shipyard.propagator.events import PropagatorCache, consume_queue
+    from shipyard.propagator.dispatch import PropagatorCache
+    from shipyard.propagator.sqs import consume_queue
 
     with pytest.raises(ConfigError) as err:
         consume_queue(f"{s3_server}/123456789012/no-such-queue", PropagatorCache(), wait_seconds=0, drain=True)
@@ -542,7 +544,7 @@ def test_cli_watch_queue_runs_until_sigterm(bucket, queue, tmp_path):
 
 def test_local_runner_with_key_and_bucket(bucket, tmp_path, capsys, monkeypatch):
     from shipyard.settings import get_settings
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     name, _ = bucket
     put(bucket, f"{TABLE}/schema/create/users.json", SPEC)
@@ -564,7 +566,7 @@ def test_local_runner_with_key_and_bucket(bucket, tmp_path, capsys, monkeypatch)
 
 def test_sqs_batch_keeps_a_tables_order_after_a_transient_failure(bucket, monkeypatch, capsys):
     from shipyard.settings import get_settings
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     name, _ = bucket
     monkeypatch.setenv("SHIPYARD_DESTINATIONS__UNREACHABLE__TYPE", "postgres")

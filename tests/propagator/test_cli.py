@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from shipyard.cli import app
 from shipyard.store import open_store
+from tests.helpers import read_outbox, wait_for
 
 D = "destination=duckdb/database=sales/table_name=t/"
 
@@ -79,12 +80,12 @@ def test_watch_picks_up_new_files_within_a_second_and_survives_bad_ones(tmp_path
         t.start()
         try:
             store.put(D + "schema/create/t.json", b'{"column_specification": {"id": "INTEGER"}}')
-            _wait(lambda: len(seen) == 1)
+            wait_for(lambda: len(seen) == 1)
             store.put(D + "input/load/bad.csv", b"")
-            _wait(lambda: len(seen) == 2)
+            wait_for(lambda: len(seen) == 2)
             t0 = time.monotonic()
             store.put(D + "input/load/good.csv", b"id\n7\n")
-            _wait(lambda: len(seen) == 3)
+            wait_for(lambda: len(seen) == 3)
             assert time.monotonic() - t0 < 1.0
         finally:
             stop.set()
@@ -101,11 +102,11 @@ def test_watch_cli_runs_until_interrupted(tmp_path):
                             cwd=tmp_path)
     try:
         store.put(D + "schema/create/t.json", b'{"column_specification": {"id": "INTEGER"}}')
-        _wait(lambda: store.exists(D + "succeeded/t.json"), 20)
+        wait_for(lambda: store.exists(D + "succeeded/t.json"), 20)
         store.put(D + "input/load/x.csv", b"id\nbad\n")
-        _wait(lambda: store.exists(D + "failed/x.csv"), 20)
+        wait_for(lambda: store.exists(D + "failed/x.csv"), 20)
         store.put(D + "input/load/y.csv", b"id\n1\n")
-        _wait(lambda: store.exists(D + "succeeded/y.csv"), 20)
+        wait_for(lambda: store.exists(D + "succeeded/y.csv"), 20)
         assert proc.poll() is None  # still running after a bad file
     finally:
         proc.send_signal(signal.SIGINT)
@@ -129,15 +130,6 @@ def test_demo_runs_twice_cleanly(tmp_path):
     assert con.execute("SELECT count(*) FROM demo.orders").fetchone() == (6,)
 
 
-def _wait(cond, timeout: float = 10) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out")
-
-
 def test_destinations_from_shipyard_toml(tmp_path, pg_admin_url, pg_database):
     # A destination named freely, its type given, configured in shipyard.toml (no env).
     (tmp_path / "shipyard.toml").write_text(
@@ -156,7 +148,7 @@ def test_destinations_from_shipyard_toml(tmp_path, pg_admin_url, pg_database):
     with psycopg.connect(make_conninfo(pg_admin_url, dbname=pg_database)) as c:
         assert c.execute("SELECT id FROM t").fetchall() == [(1,)]
     assert (tmp_path / "data" / "wh.duckdb").exists()  # relative to shipyard.toml
-    notices = [json.loads(x) for x in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    notices = read_outbox(tmp_path / "outbox.jsonl")
     assert {n["channel"] for n in notices} == {"loads"}
 
 

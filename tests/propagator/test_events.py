@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 
 from shipyard.errors import InputError
+from shipyard.propagator.dispatch import message_done, route_event
 from shipyard.propagator.events import (
     ObjectEvent,
     decode_key,
-    message_done,
     message_from_sqs,
-    own_folder,
     parse_lambda_event,
     parse_notification,
-    route_event,
 )
+from shipyard.propagator.layout import own_folder
 
 EVENTS = Path(__file__).parent / "events"
 TABLE = "destination=duckdb/database=analytics/table_name=users"
@@ -217,7 +216,7 @@ def test_copy_into_succeeded_fixture_is_ignored():
 
 
 def test_table_of():
-    from shipyard.propagator.events import table_of
+    from shipyard.propagator.layout import table_of
 
     assert table_of(f"{TABLE}/input/load/a.csv") == TABLE
     assert table_of("Destination=x/database=y/table_name=Z/input/load/a.csv") is None

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from shipyard.errors import TransientError
-from shipyard.propagator.plan import LEDGER_TABLE
+from shipyard.propagator.ledger import LEDGER_TABLE
 from tests.propagator.conftest import ORDERS_SPEC
 
 
@@ -167,7 +167,7 @@ def test_schema_files_run_before_data_of_the_same_table(h):
 @pytest.mark.parametrize("kind,url", [("postgres", "postgresql://postgres@127.0.0.1:{port}/postgres"),
                                       ("mysql", "mysql://root@127.0.0.1:{port}/test")])
 def test_transient_failure_raises_and_leaves_the_file(bucket, monkeypatch, kind, url):
-    from tests.conftest import free_port
+    from tests.helpers import free_port
     from tests.propagator.conftest import Dest, Harness
     from shipyard.settings import get_settings
 
@@ -206,9 +206,9 @@ def test_mysql_ddl_interrupted_before_its_ledger_row_heals(request, monkeypatch,
     # leaves (the change made, the spec pending) by making the change directly, then run the spec.
     import pymysql
 
-    from tests.propagator.conftest import Harness, _make_dest
+    from tests.propagator.conftest import Harness, make_dest
 
-    dest = _make_dest(request, monkeypatch, kind)
+    dest = make_dest(request, monkeypatch, kind)
     h = Harness(bucket, dest)
     conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=dest.db, autocommit=True)
     conn.cursor().execute("CREATE TABLE orders (id INT NOT NULL PRIMARY KEY, name VARCHAR(50))")
@@ -240,7 +240,7 @@ def test_events_out_of_order_still_apply_a_tables_files_in_key_order(h):
 
 
 def test_temp_files_of_a_killed_loader_are_swept(tmp_path):
-    from shipyard.propagator.engines.common import spool_dir, spool_file
+    from shipyard.store import spool_dir, spool_file
     from shipyard.propagator.runner import Propagator
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],

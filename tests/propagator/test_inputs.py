@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -89,7 +89,7 @@ def test_update_specs():
 
 def test_json_schemas_describe_the_fields():
     c = create_schema()
-    assert set(c["properties"]) == {"column_specification", "primary_key", "dist_key", "sort_key"}
+    assert set(c["properties"]) == {"column_specification", "primary_key", "dist_key", "sort_key", "foreign_keys"}
     assert c["required"] == ["column_specification"]
     u = json.dumps(update_schema())
     assert '"add"' in u and '"drop"' in u

@@ -3,8 +3,8 @@
 - `backend`: an HTTP server that can be switched ok / failing (500) / slow, or stopped (down)
   and started again on the same port.
 - `tcp_listener`: a TCP server that answers PING with +PONG; can be stopped.
-- `run_pulse`: starts PulseService in its own thread and event loop, waits until it is ready,
-  and stops it at the end of the test.
+- `run_pulse`: starts PulseService in its own thread and event loop on a manual clock
+  (tests/pulse/clock.py), waits until it is ready, and stops it at the end of the test.
 """
 
 from __future__ import annotations
@@ -13,14 +13,20 @@ import asyncio
 import json
 import socket
 import socketserver
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.conftest import free_port
+from shipyard.pulse.service import PulseService
+from shipyard.pulse.web import serve
+from shipyard.settings import get_settings
+from tests.helpers import free_port, read_outbox, wait_for
+from tests.pulse.clock import ManualClock
 
 
 class Backend:
@@ -28,6 +34,7 @@ class Backend:
         self.port = free_port()
         self.mode = "ok"
         self.delay = 0.0
+        self.on_request = None  # called in the server thread for each GET (e.g. to move a clock)
         self.hits = 0
         self._server: ThreadingHTTPServer | None = None
         self._conns: set = set()
@@ -70,6 +77,8 @@ class Backend:
 
             def do_GET(self):
                 backend.hits += 1
+                if backend.on_request is not None:
+                    backend.on_request()
                 if backend.mode == "slow":
                     time.sleep(backend.delay)
                 if backend.mode == "fail":
@@ -147,8 +156,41 @@ def tcp_listener():
 
 
 class Running:
-    def __init__(self, svc, thread, loop):
-        self.svc, self.thread, self.loop = svc, thread, loop
+    def __init__(self, svc, thread, loop, clock):
+        self.svc, self.thread, self.loop, self.clock = svc, thread, loop, clock
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait (on the wall clock, briefly) until the service has done everything that is due
+        at the manual clock's time: its loop tasks sleep again and no check is in flight."""
+        tasks = 4 if self.svc.sync_from else 3  # scheduler, writer, watcher (+ syncer)
+        wait_for(lambda: self.clock.settled(tasks) and not self.svc.running,
+                 timeout, 0.005, "the service to catch up with the manual clock")
+
+    def flush(self) -> None:
+        """Let the writer store every result so far (it runs every pulse.flush_interval)."""
+        self.settle()
+        while self.svc.recorder.pending:
+            self.step(self.svc.settings.pulse.flush_interval)
+
+    def step(self, seconds: float, by: float = 0.5) -> None:
+        """Move the manual clock `seconds` forward, stopping at every deadline a task sleeps
+        until (so each wakes at its exact time, as on the wall clock), and at least every `by`
+        seconds, letting the service run everything due at each stop."""
+        end = self.clock.now() + seconds
+        while self.clock.now() < end - 1e-9:
+            nxt = self.clock.next_deadline()
+            stop = min(end, self.clock.now() + by, nxt if nxt is not None else end)
+            self.clock.advance_to(stop)
+            self.settle()
+
+    def until(self, pred, seconds: float = 60.0, by: float = 0.5, what: str = "condition"):
+        """Step the manual clock until `pred()` holds (at most `seconds` of manual time)."""
+        done = 0.0
+        while not (v := pred()):
+            assert done < seconds, f"{what}: not reached within {seconds}s of manual time"
+            self.step(by, by)
+            done += by
+        return v
 
     def stop(self) -> None:
         if self.thread.is_alive():
@@ -157,16 +199,22 @@ class Running:
         assert not self.thread.is_alive(), "pulse service did not stop"
 
 
+def pulse_settings(**pulse):
+    """Default settings with pulse options overridden (e.g. min_interval=0.1)."""
+    s = get_settings()
+    return s.model_copy(update={"pulse": s.pulse.model_copy(update=pulse)})
+
+
 @pytest.fixture
 def run_pulse():
-    """run_pulse(config_dir, port=None, **PulseService kwargs) -> Running (svc, stop())."""
-    from shipyard.pulse.service import PulseService
+    """run_pulse(config_dir, port=None, clock=ManualClock(), **PulseService kwargs) -> Running.
 
+    By default the service runs on a manual clock that the test moves with `run.step()` /
+    `run.until()`; pass clock=SystemClock() for wall-clock time."""
     started: list[Running] = []
 
     def start(config_dir: Path, port: int | None = None, **kw) -> Running:
-        kw.setdefault("reload_interval", 0.2)
-        kw.setdefault("flush_interval", 0.1)
+        clock = kw.setdefault("clock", ManualClock())
         svc = PulseService(config_dir, **kw)
         ready = threading.Event()
         errors: list[BaseException] = []
@@ -176,7 +224,7 @@ def run_pulse():
             loop = asyncio.new_event_loop()
             holder["loop"] = loop
             try:
-                loop.run_until_complete(svc.run(port=port, ready=lambda s: ready.set()))
+                loop.run_until_complete(svc.run(port=port, ready=lambda s: ready.set(), serve=serve))
             except BaseException as exc:  # surfaced to the test below
                 errors.append(exc)
                 ready.set()
@@ -188,8 +236,10 @@ def run_pulse():
         assert ready.wait(20), "pulse service did not start"
         if errors:
             raise errors[0]
-        r = Running(svc, t, holder["loop"])
+        r = Running(svc, t, holder["loop"], clock)
         started.append(r)
+        if isinstance(clock, ManualClock):
+            r.settle()
         return r
 
     yield start
@@ -197,21 +247,21 @@ def run_pulse():
         r.stop()
 
 
-def wait_for(pred, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def outbox(tmp_path: Path) -> list[dict]:
-    p = tmp_path / "outbox.jsonl"
-    if not p.exists():
-        return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+def everything_shown(run: Running, logs: str, notices: int = 1) -> str:
+    """All a running service lets out, as one string: every page and API answer (badges too),
+    /metrics, the notices, the given log text and every history table."""
+    base = f"http://127.0.0.1:{run.svc.port}"
+    paths = ["/", "/api/monitors", "/api/incidents", "/metrics", "/api/health"]
+    for mid in run.svc.monitors:
+        paths += [f"/api/monitors/{mid}", f"/badge/{mid}/status.svg", f"/badge/{mid}/response-time.svg"]
+    shown = [httpx.get(base + p).text for p in paths]
+    shown.append(str(wait_for(lambda: x if len(x := read_outbox()) >= notices else None, what="the notices")))
+    shown.append(logs)
+    con = sqlite3.connect(Path.cwd() / "pulse.sqlite3")
+    tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    shown += [str(con.execute(f"SELECT * FROM {t}").fetchall()) for t in tables]
+    con.close()
+    return "\n".join(shown)
 
 
 def write_monitors(path: Path, text: str) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shipyard.pulse.alerting import MonitorState, observe
-from shipyard.pulse.checks import CheckResult
+from shipyard.pulse.model import CheckResult
 from shipyard.pulse.config import parse_text
 
 T0 = 1_800_000_000.0

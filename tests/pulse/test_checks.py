@@ -14,8 +14,9 @@ def check(text: str):
     async def go():
         pool = ClientPool(4)
         try:
-            async with pool.slot() as client:
-                return await run_check(client, m)
+            async with pool.slot(m) as client:
+                o = await run_check(client, m)
+                return o.ok, o.rtt_ms, o.status, o.error
         finally:
             await pool.aclose()
 

@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from shipyard.cli import main
-from tests.conftest import REPO, free_port
-from tests.pulse.conftest import wait_for, write_monitors
+from tests.conftest import REPO
+from tests.helpers import free_port
+from tests.helpers import wait_for
+from tests.pulse.conftest import write_monitors
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -33,7 +35,7 @@ def test_help(capsys, cmd):
 
 
 def test_validate(capsys, tmp_path):
-    code, out, _ = cli(capsys, "pulse", "validate", str(REPO / "examples" / "pulse"))
+    code, out, _ = cli(capsys, "pulse", "validate", str(REPO / "examples" / "pulse" / "monitors"))
     assert code == 0 and "4 monitors valid" in out
     write_monitors(tmp_path / "m" / "bad.yml", "- type: http\n  id: x\n  urls: ['http://h/']\n  schedule: '@every 1s'\n"
                    "  alert:\n    failure_treshold: 2\n")
@@ -56,11 +58,12 @@ def test_sync(capsys, tmp_path):
     assert code == 2 and "does not exist" in err
 
 
+@pytest.mark.slow  # a real process / a browser: seconds
 def test_run_process_serves_and_stops_cleanly(tmp_path, backend):
     conf = tmp_path / "conf"
     write_monitors(conf / "a.yml", f"- {{type: http, id: api, urls: ['{backend.url}/'], schedule: '@every 100ms'}}\n")
     port = free_port()
-    env = {k: v for k, v in os.environ.items()}
+    env = {**os.environ, "SHIPYARD_PULSE__MIN_INTERVAL": "0.1"}
     proc = subprocess.Popen([sys.executable, "-m", "shipyard.cli", "pulse", "run", "--config-dir", str(conf),
                              "--port", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -93,3 +96,12 @@ def test_run_rejects_missing_dir(capsys, tmp_path):
 def test_status_without_history(capsys):
     code, _, err = cli(capsys, "pulse", "status")
     assert code == 2 and "no pulse history here" in err
+
+
+@pytest.mark.slow  # runs the service for 3 s of wall-clock time
+def test_demo(capsys):
+    code, out, _ = cli(capsys, "pulse", "demo", "--seconds", "3")
+    assert code == 0 and "what pulse saw" in out
+    for name in ("Checkout API", "Search", "Billing", "Nightly report"):
+        assert name in out
+    assert "Billing is down" in out

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from shipyard.errors import ConfigError
-from shipyard.pulse.config import ConfigProblem, load_dir, parse_text
+from shipyard.pulse.config import load_dir, parse_text
+from shipyard.pulse.model import ConfigProblem
 from shipyard.pulse.schedule import parse_duration, parse_schedule
 from tests.conftest import REPO
 
@@ -19,7 +20,7 @@ def problem(text: str, file: str = "svc.yml") -> ConfigProblem:
 
 
 def test_examples_load():
-    res = load_dir(REPO / "examples" / "pulse")
+    res = load_dir(REPO / "examples" / "pulse" / "monitors")
     assert res.problems == []
     assert set(res.monitors) == {"billing-api", "billing-web", "orders-postgres", "cache-redis"}
     api = res.monitors["billing-api"]
@@ -63,7 +64,7 @@ def test_dotted_and_nested_keys_are_the_same():
     ("- type: tcp\n  id: a\n  hosts: [db]\n  schedule: '@every 1s'\n", 3, "has no port", "host:port"),
     ("- type: http\n  id: a\n  urls: ['http://h/']\n  schedule: '@every 1s'\n  check.response.status: [ok]\n",
      5, "list of HTTP status codes", None),
-    ("- type: icmp\n  id: a\n  hosts: [h]\n  schedule: '@every 1s'\n", 1, "type 'icmp' is not supported", None),
+    ("- type: browser\n  id: a\n  hosts: [h]\n  schedule: '@every 1s'\n", 1, "type 'browser' is not supported", None),
     ("- type: http\n  id: a\n  urls: ['http://h/']\n  schedule: '@every 1s'\n  alert:\n    failure_threshold: 0\n",
      6, "failure_threshold must be", None),
     ("- type: http\n  id: a\n  urls: ['http://h/']\n  schedule: '@every 1s'\n  maintenance:\n"
@@ -174,3 +175,27 @@ def test_heartbeat_yml_forms():
     single = parse_text("type: tcp\nid: db\nhosts: ['h:1']\nschedule: '@every 5s'\n", "one.yml")
     assert [m.id for m in dotted] == [m.id for m in nested] == [m.id for m in single] == ["db"]
     assert dotted[0].line == 2 and nested[0].line == 3
+
+
+def test_ci_files_validate_then_publish():
+    """The config repo's CI (CodeBuild and GitHub Actions): valid YAML, `pulse validate` before
+    `pulse sync`, on the same folder the example's monitors live in."""
+    import yaml
+
+    build = yaml.safe_load((REPO / "examples" / "pulse" / "buildspec.yml").read_text())
+    cmds = build["phases"]["build"]["commands"]
+    assert cmds[0] == "shipyard pulse validate monitors" and cmds[1].startswith("shipyard pulse sync --from monitors --to")
+    flow = yaml.safe_load((REPO / "examples" / "pulse" / ".github" / "workflows" / "pulse.yml").read_text())
+    runs = [s["run"] for s in flow["jobs"]["validate-and-publish"]["steps"] if "run" in s]
+    assert runs[1] == "shipyard pulse validate monitors" and runs[2].startswith("shipyard pulse sync --from monitors")
+    assert load_dir(REPO / "examples" / "pulse" / "monitors").problems == []
+
+
+def test_docs_option_table_is_the_options_table():
+    """docs/pulse.md says, per Heartbeat option, what pulse.options.OPTIONS says (no drift)."""
+    from shipyard.pulse.options import OPTIONS
+
+    doc = (REPO / "docs" / "pulse.md").read_text()
+    for key, (what, _) in OPTIONS.items():
+        shown = key + "*" if key.endswith(".") else key
+        assert f"| `{shown}` | {what} |" in doc, key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.pulse.checks import CheckResult
+from shipyard.pulse.model import CheckResult
 from shipyard.pulse.history import open_history
 
 NOW = 1_800_000_000.0

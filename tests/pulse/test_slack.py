@@ -7,7 +7,7 @@ import json
 
 from shipyard.settings import get_settings
 from tests.fakes.slack import TOKEN, FakeSlack, fake_slack  # noqa: F401  (fixture)
-from tests.pulse.conftest import wait_for, write_monitors
+from tests.pulse.conftest import write_monitors
 
 
 def test_alerts_reach_the_monitor_channel_in_slack(tmp_path, monkeypatch, backend, run_pulse, fake_slack: FakeSlack):
@@ -17,12 +17,12 @@ def test_alerts_reach_the_monitor_channel_in_slack(tmp_path, monkeypatch, backen
     monkeypatch.setenv("SHIPYARD_SLACK_BASE_URL", fake_slack.base_url)
     write_monitors(tmp_path / "conf" / "a.yml",
                    f"- type: http\n  id: api\n  name: Checkout API\n  urls: ['{backend.url}/']\n"
-                   "  schedule: '@every 100ms'\n  alert: {channel: team-api, failure_threshold: 2, success_threshold: 1}\n")
+                   "  schedule: '@every 1s'\n  alert: {channel: team-api, failure_threshold: 2, success_threshold: 1}\n")
     backend.mode = "fail"
     run = run_pulse(tmp_path / "conf", settings=get_settings(fresh=True))
-    wait_for(lambda: fake_slack.messages_in("team-api"), what="down message in Slack")
+    run.until(lambda: fake_slack.messages_in("team-api"), what="down message in Slack")
     backend.mode = "ok"
-    wait_for(lambda: len(fake_slack.messages_in("team-api")) >= 2, what="resolved message in Slack")
+    run.until(lambda: len(fake_slack.messages_in("team-api")) >= 2, what="resolved message in Slack")
     run.stop()
     texts = [str(m) for m in fake_slack.messages_in("team-api")]
     assert len(texts) == 2
@@ -40,12 +40,12 @@ def test_slack_refusing_a_notice_does_not_stop_monitoring(tmp_path, monkeypatch,
     monkeypatch.setenv("SHIPYARD_SLACK_BASE_URL", fake_slack.base_url)
     monkeypatch.setenv("SHIPYARD_JARVIS__RETRY_BACKOFF", "0.01")
     write_monitors(tmp_path / "conf" / "a.yml",
-                   f"- type: http\n  id: api\n  urls: ['{backend.url}/']\n  schedule: '@every 100ms'\n"
+                   f"- type: http\n  id: api\n  urls: ['{backend.url}/']\n  schedule: '@every 1s'\n"
                    "  alert: {channel: no-such-channel, failure_threshold: 1}\n")
     backend.mode = "fail"
     run = run_pulse(tmp_path / "conf", settings=get_settings(fresh=True))
-    wait_for(lambda: (tmp_path / "outbox.jsonl").exists(), what="notice kept in the outbox")
+    run.until(lambda: (tmp_path / "outbox.jsonl").exists(), what="notice kept in the outbox")
     checks = run.svc.states["api"].checks
-    wait_for(lambda: run.svc.states["api"].checks > checks + 3, what="checks go on")
+    run.until(lambda: run.svc.states["api"].checks > checks + 3, what="checks go on")
     [kept] = [json.loads(x) for x in (tmp_path / "outbox.jsonl").read_text().splitlines()]
     assert kept["title"] == "api is down" and kept["channel"] == "no-such-channel"

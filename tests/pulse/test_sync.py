@@ -12,7 +12,7 @@ from shipyard.errors import InputError
 from shipyard.pulse.config import load_dir
 from shipyard.pulse.sync import sync
 from shipyard.store import open_store
-from tests.pulse.conftest import outbox, wait_for
+from tests.helpers import read_outbox, wait_for
 
 A = "- {type: http, id: a, urls: ['http://127.0.0.1:9/'], schedule: '@every 1h'}\n"
 B = "- {type: tcp, id: b, hosts: ['127.0.0.1:9'], schedule: '@every 1h'}\n"
@@ -146,12 +146,56 @@ def test_running_monitor_picks_up_a_sync(tmp_path, s3_bucket, run_pulse):
 
     store.put("b.yml", B.encode())
     sync(s3_bucket + "/monitors", target)
-    wait_for(lambda: set(run.svc.monitors) == {"a", "b"}, what="b loaded")
+    run.until(lambda: set(run.svc.monitors) == {"a", "b"}, what="b loaded")
 
     store.put("b.yml", b"- type: tcp\n  id: b\n  hosts: [nowhere]\n  schedule: '@every 1h'\n")
     store.delete("a.yml")
     sync(s3_bucket + "/monitors", target)
-    wait_for(lambda: "b.yml" in run.svc.problems and "a" not in run.svc.monitors, what="reload")
+    run.until(lambda: "b.yml" in run.svc.reloader.problems and "a" not in run.svc.monitors, what="reload")
     assert run.svc.monitors["b"].targets == ("127.0.0.1:9",)  # last good version
-    [warn] = [n for n in outbox(tmp_path) if n["level"] == "warning"]
+    [warn] = [n for n in wait_for(read_outbox, what="the warning") if n["level"] == "warning"]
     assert warn["title"] == "Invalid monitor file b.yml:3" and "has no port" in warn["message"]
+
+
+def test_run_sync_from_a_bucket_inside_the_service(tmp_path, s3_bucket, run_pulse):
+    """`pulse run --sync-from s3://... --sync-every 60s`: no cron; the first sync happens before
+    the monitors load (the folder need not exist), later ones every `sync_every`."""
+    store = open_store(s3_bucket + "/svc")
+    store.put("a.yml", A.encode())
+    target = tmp_path / "srv" / "monitors"
+    run = run_pulse(target, sync_from=s3_bucket + "/svc", sync_every=60.0)
+    assert set(run.svc.monitors) == {"a"} and target.is_symlink()
+    store.put("b.yml", B.encode())
+    run.step(30.0, by=10.0)
+    assert set(run.svc.monitors) == {"a"}  # not before the next sync
+    run.until(lambda: set(run.svc.monitors) == {"a", "b"}, seconds=60, by=5.0, what="b synced and loaded")
+    assert run.svc.last_sync.added == ["b.yml"]
+    store.delete("a.yml")
+    store.delete("b.yml")
+    run.step(61.0, by=10.0)  # an empty bucket is refused: the monitors stay
+    assert set(run.svc.monitors) == {"a", "b"} and run.svc.sync_errors == 1
+
+
+def test_publish_a_checkout_to_the_bucket(tmp_path, s3_bucket):
+    """CI's step (`pulse sync --from . --to s3://...`): validate, put what changed, delete what
+    the repo deleted; an invalid file uploads nothing."""
+    repo = tmp_path / "repo"
+    (repo / "teams").mkdir(parents=True)
+    (repo / "teams" / "a.yml").write_text(A)
+    (repo / "b.yml").write_text(B)
+    (repo / ".github").mkdir()
+    (repo / ".github" / "ci.yml").write_text("hidden: not a monitor\n")
+    url = s3_bucket + "/published"
+    rep = sync(str(repo), url)
+    assert rep.added == ["b.yml", "teams/a.yml"] and rep.changed
+    store = open_store(url)
+    assert sorted(i.key for i in store.list("")) == ["b.yml", "teams/a.yml"]
+    assert not sync(str(repo), url).changed  # same bytes: nothing put
+    (repo / "b.yml").unlink()
+    (repo / "teams" / "a.yml").write_text(A.replace("1h", "30s"))
+    rep = sync(str(repo), url)
+    assert (rep.updated, rep.removed) == (["teams/a.yml"], ["b.yml"])
+    (repo / "c.yml").write_text("- type: tcp\n  id: c\n  hosts: [nowhere]\n  schedule: '@every 1h'\n")
+    with pytest.raises(InputError, match="c.yml:3: tcp host 'nowhere' has no port"):
+        sync(str(repo), url)
+    assert sorted(i.key for i in store.list("")) == ["teams/a.yml"]

@@ -11,19 +11,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shipyard.pulse.checks import CheckResult
+from shipyard.pulse.model import CheckResult
 from shipyard.pulse.history import open_history
-from tests.conftest import free_port
-from tests.pulse.conftest import wait_for, write_monitors
+from tests.helpers import free_port
+from tests.helpers import wait_for
+from tests.pulse.conftest import write_monitors
 
 CHROMIUM = "/usr/bin/chromium"
 
 
 def monitors(backend_url: str) -> str:
     return (f"- type: http\n  id: checkout-api\n  name: Checkout API\n  urls: ['{backend_url}/health']\n"
-            "  schedule: '@every 100ms'\n  alert: {failure_threshold: 2}\n"
+            "  schedule: '@every 1s'\n  alert: {failure_threshold: 2}\n"
             "- type: http\n  id: search\n  name: Search\n  urls: ['http://127.0.0.1:9/']\n"
-            "  schedule: '@every 100ms'\n  timeout: 500ms\n  alert: {failure_threshold: 2}\n")
+            "  schedule: '@every 1s'\n  timeout: 500ms\n  alert: {failure_threshold: 2}\n")
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def running(tmp_path, backend, run_pulse):
     hist.resolve_incident("checkout-api", now - 79000)
     write_monitors(tmp_path / "conf" / "web.yml", monitors(backend.url))
     run = run_pulse(tmp_path / "conf", port=free_port(), history=hist)
-    wait_for(lambda: run.svc.states["search"].triggered and run.svc.states["checkout-api"].checks >= 3,
+    run.until(lambda: run.svc.states["search"].triggered and run.svc.states["checkout-api"].checks >= 3,
              what="search down, checkout up")
     wait_for(lambda: run.svc.history.incidents(monitor_id="search"), what="incident recorded")
     yield run
@@ -77,6 +78,16 @@ def test_api_and_metrics(running):
             assert re.fullmatch(r'[a-z_]+(\{[a-z_]+="[^"]*"\})? -?[0-9.e+-]+', line), line
 
 
+def test_badges_answer_svg(running):
+    base = f"http://127.0.0.1:{running.svc.port}/badge"
+    r = httpx.get(f"{base}/checkout-api/status.svg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
+    assert r.text.startswith("<svg") and "no-cache" in r.headers["cache-control"]
+    assert httpx.get(f"{base}/nope/status.svg").status_code == 404
+    assert httpx.get(f"{base}/search/uptime-1y.svg").status_code == 404
+
+
+@pytest.mark.slow  # a real process / a browser: seconds
 def test_status_page_in_chromium(running, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -116,6 +127,25 @@ def test_status_page_in_chromium(running, tmp_path):
             # What needs attention comes first.
             assert page.locator("section.monitor").first.get_attribute("data-monitor") == "search"
             page.screenshot(path=str(shot), full_page=True)
+
+            # Badges, as a README shows them: each SVG rendered on its own by the browser.
+            for path, label, value, colour in [
+                    ("search/status.svg", "status", "down", "#c7130a"),
+                    ("checkout-api/status.svg", "status", "up", "#40cc11"),
+                    ("search/uptime-24h.svg", "uptime 24h", "0.00%", "#c7130a"),
+                    ("checkout-api/uptime-7d.svg", "uptime 7d", r"9\d\.\d\d%", None),
+                    ("checkout-api/response-time.svg", "response time", r"\d+ ms", "#40cc11")]:
+                page.goto(f"{url}badge/{path}")
+                assert page.locator("svg text.label").text_content() == label
+                assert re.fullmatch(value, page.locator("svg text.value").text_content())
+                if colour:
+                    assert page.locator("svg rect.value").get_attribute("fill") == colour
+                box = page.locator("svg").bounding_box()
+                assert box["height"] == 20 and box["width"] > 60
+                # The value's box really holds its text (the width estimate fits the font).
+                text_box = page.locator("svg text.value").bounding_box()
+                rect_box = page.locator("svg rect.value").bounding_box()
+                assert rect_box["x"] <= text_box["x"] and text_box["x"] + text_box["width"] <= rect_box["x"] + rect_box["width"]
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000

@@ -16,9 +16,16 @@ import os
 import pytest
 
 from shipyard.propagator.dialects import DIALECTS
-from tests.propagator.conftest import Dest, Harness, _make_dest  # noqa: F401  (re-exported)
+from tests.propagator.conftest import Dest, Harness, make_dest  # noqa: F401  (re-exported)
 
 FULL = os.environ.get("SHIPYARD_RELIABILITY", "").lower() == "full"
+
+
+@pytest.fixture(autouse=True)
+def _no_settle_time(monkeypatch):
+    """Files here are written whole (LocalStore.put renames into place): no settle wait. The
+    settle rule has its own tests (test_half_written.py)."""
+    monkeypatch.setenv("SHIPYARD_PROPAGATOR__SETTLE_SECONDS", "0")
 
 
 def size(short, full):
@@ -34,7 +41,7 @@ RUNNABLE = [k for k in ("duckdb", "postgres", "mysql") if k in {d().name for d i
 @pytest.fixture(params=RUNNABLE)
 def rdest(request, monkeypatch) -> Dest:
     """A destination of each runnable engine, configured through the environment."""
-    return _make_dest(request, monkeypatch, request.param)
+    return make_dest(request, monkeypatch, request.param)
 
 
 def table_rows(dest: Dest, table: str, cols: str = "id, name") -> dict:

@@ -51,6 +51,10 @@ def _content(entry: dict) -> bytes:
         return json.dumps({"column_specification": {f"c{i}": "INTEGER" for i in range(g["columns"])}}).encode()
     if kind == "deep_json":
         return b"[" * g["depth"] + b"]" * g["depth"]
+    if kind == "nul_rows":  # a header, then MiBs of NUL bytes: DuckDB's reader returns no row
+        return b"id,name\n" + b"\0" * (g["mib"] << 20)
+    if kind == "gzip_bomb":  # a header and MiBs of zeros, gzip-compressed (~1000x)
+        return gzip.compress(b"id,name\n" + b"\0" * (g["mib"] << 20), 1)
     if kind == "big_spec":
         return json.dumps({"column_specification": {"id": "INTEGER"}, "pad": "x" * (g["mib"] << 20)}).encode()
     raise AssertionError(f"unknown generator {kind!r}")
@@ -155,7 +159,8 @@ def test_hostile_corpus_on_a_live_worker(rdest, tmp_path, caplog):
         while time.monotonic() < deadline and not expected_keys <= done():
             time.sleep(0.1)
         # The worker is still serving: a file dropped now is picked up like any other.
-        probe = tables[cases[-1][0]]["prefix"].replace("table_name=", "table_name=probe_") + "schema/create/p.json"
+        prefix = tables[cases[-1][0]]["prefix"]
+        probe = prefix[:prefix.index("table_name=")] + "table_name=corpus_probe/schema/create/p.json"
         store.put(probe, json.dumps(DEFAULT_CREATE).encode())
         while time.monotonic() < deadline and probe not in outcomes:
             time.sleep(0.05)

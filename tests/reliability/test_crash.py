@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.propagator import Propagator
-from shipyard.propagator.plan import LEDGER_TABLE
+from shipyard.propagator.ledger import LEDGER_TABLE
 from shipyard.settings import get_settings
 from shipyard.store import open_store
 from tests.reliability.conftest import FULL, size

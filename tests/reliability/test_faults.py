@@ -17,7 +17,7 @@ import pytest
 
 from shipyard.notify import MemoryNotifier
 from shipyard.propagator import Propagator
-from shipyard.propagator.plan import LEDGER_TABLE
+from shipyard.propagator.ledger import LEDGER_TABLE
 from shipyard.settings import get_settings
 from shipyard.store import open_store
 from shipyard.store.s3 import S3Store
@@ -181,7 +181,8 @@ def test_s3_errors_and_hangs(s3_server, s3_bucket, tmp_path, monkeypatch, caplog
         proxy.close()
     log = _messages(caplog)
     assert failed_requests > 0
-    assert "S3 answered" in log or "cannot reach S3" in log, log[-3000:]
+    # shipyard.aws's wording: "AWS answered 503 to ListObjectsV2" / "cannot reach AWS (...)".
+    assert "AWS answered" in log or "cannot reach AWS" in log, log[-3000:]
     assert "watch: retrying in" in log and "recovered after" in log, log[-3000:]
     assert ": unexpected " not in log, log[-3000:]
     print(f"s3: {failed_requests} requests failed by the proxy, {log.count('backing off')} backoffs, "

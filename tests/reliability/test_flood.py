@@ -18,10 +18,10 @@ import pytest
 
 from shipyard.notify import MemoryNotifier
 from shipyard.propagator import Propagator
-from shipyard.propagator.plan import LEDGER_TABLE
+from shipyard.propagator.ledger import LEDGER_TABLE
 from shipyard.settings import get_settings
 from shipyard.store import open_store
-from tests.reliability.conftest import _make_dest, size
+from tests.reliability.conftest import make_dest, size
 
 FILES = size(120, 1000)
 TABLES = size(6, 20)
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.timeout(size(150, 900))
 
 
 def test_flood_of_files_into_a_watched_bucket(store_url, request, monkeypatch, record_property):
-    dest = _make_dest(request, monkeypatch, "postgres")
+    dest = make_dest(request, monkeypatch, "postgres")
     store = open_store(store_url)
     committed: dict[str, float] = {}
 
@@ -121,9 +121,10 @@ def test_flood_through_s3_events_and_sqs(s3_bucket, request, monkeypatch):
     commit order of that table's files."""
     import boto3
 
-    from shipyard.propagator.events import PropagatorCache, consume_queue
+    from shipyard.propagator.dispatch import PropagatorCache
+    from shipyard.propagator.sqs import consume_queue
 
-    dest = _make_dest(request, monkeypatch, "postgres")
+    dest = make_dest(request, monkeypatch, "postgres")
     name = s3_bucket.removeprefix("s3://")
     sqs = boto3.client("sqs")
     url = sqs.create_queue(QueueName=f"flood-{name[-12:]}", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]

@@ -137,9 +137,9 @@ def _csv_bytes(rows, quoting: int, newline: str, bom: bool) -> bytes:
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres"])
 def test_file_rows_round_trip(kind, request, monkeypatch):
-    from tests.reliability.conftest import _make_dest
+    from tests.reliability.conftest import make_dest
 
-    dest = _make_dest(request, monkeypatch, kind)
+    dest = make_dest(request, monkeypatch, kind)
     bucket = tempfile.mkdtemp(prefix="shipyard-prop-")
     store = open_store(bucket)
     p = Propagator.from_settings(bucket, get_settings(fresh=True), notifier=MemoryNotifier())

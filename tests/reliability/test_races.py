@@ -19,7 +19,7 @@ import pytest
 from shipyard.errors import TransientError
 from shipyard.notify import MemoryNotifier
 from shipyard.propagator import Propagator
-from shipyard.propagator.plan import LEDGER_TABLE
+from shipyard.propagator.ledger import LEDGER_TABLE
 from shipyard.settings import get_settings
 from shipyard.store import open_store
 from tests.reliability.conftest import size

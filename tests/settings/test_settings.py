@@ -51,7 +51,7 @@ def test_every_section_forbids_undeclared_keys():
 
 
 def test_misspelt_env_variable_warns_with_did_you_mean_and_is_ignored(monkeypatch, caplog):
-    import shipyard.settings as mod
+    import shipyard.settings_sources as mod
 
     mod._warned_env.clear()
     monkeypatch.setenv("SHIPYARD_JARVIS__TIMOUT", "5")
@@ -114,3 +114,19 @@ def test_unknown_keys_walks_models_dicts_and_any():
     data = {"jarvis": {"timeout": 1, "nope": 2}, "destinations": {"x": {"url": "u", "bad": 1}},
             "lake": {"datasets": {"e": {"whatever": {"deep": 1}}}}}
     assert sorted(".".join(p) for p, _ in unknown_keys(Settings, data)) == ["destinations.x.bad", "jarvis.nope"]
+
+
+def test_sub_keys_of_a_plain_value_are_unknown(monkeypatch, caplog, tmp_path):
+    import shipyard.settings_sources as mod
+
+    mod._warned_env.clear()
+    monkeypatch.setenv("SHIPYARD_OUTBOX__X", "1")
+    with caplog.at_level(logging.WARNING, "shipyard.settings"):
+        get_settings(fresh=True)
+    assert "SHIPYARD_OUTBOX__X is ignored" in caplog.text
+    monkeypatch.delenv("SHIPYARD_OUTBOX__X")
+    cfg = tmp_path / "shipyard.toml"
+    cfg.write_text('[jarvis.timeout]\nx = 1\n')
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(cfg))
+    with pytest.raises(ConfigError, match="'jarvis.timeout.x'"):
+        get_settings(fresh=True)

@@ -138,3 +138,19 @@ def test_local_copy_of_s3_is_a_spooled_temp_file_deleted_on_exit(s3_bucket):
         with local_copy(store, "in/missing.csv"):
             pass
     assert not [f for f in spool_dir().iterdir() if f.name.startswith(f"{os.getpid()}-")]
+
+
+def test_symlink_loops_are_refused_and_skipped(root):
+    (root / "in" / "a.csv").symlink_to(root / "in" / "b.csv")
+    (root / "in" / "b.csv").symlink_to(root / "in" / "a.csv")
+    store = LocalStore(root)
+    assert [o.key for o in store.list("in/")] == ["in/ok.csv"]
+    with pytest.raises(InputError, match="cannot be resolved"):
+        store.open("in/a.csv")
+
+
+def test_a_store_rooted_in_proc_reads_nothing():
+    store = LocalStore("/proc/self")
+    with pytest.raises(InputError, match="pseudo-filesystem"):
+        store.open("environ")
+    assert not store.exists("environ")

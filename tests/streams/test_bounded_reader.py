@@ -50,6 +50,7 @@ def test_explicit_none_reads_as_is_even_if_it_looks_compressed():
     assert _all(bounded_reader(io.BytesIO(blob), name="t", compression=None)) == blob
 
 
+@pytest.mark.slow  # a real subprocess or a big stream: seconds, not milliseconds
 def test_a_gzip_bomb_of_zeros_is_refused_early_with_flat_memory():
     # 1 GiB of zeros compresses to ~1 MB: stream it compressed, never hold it.
     comp = zlib.compressobj(9, zlib.DEFLATED, 31)

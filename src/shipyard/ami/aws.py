@@ -49,6 +49,7 @@ class AmiAws:
         self.ec2 = ec2
         self.asg = autoscaling
         self.notes: list[str] = []  # what could not be checked, said once in the output
+        self.checked: list[str] = []  # what "in use" was checked against, for the output
 
     @classmethod
     def connect(cls, *, region: str | None = None, role_arn: str | None = None) -> "AmiAws":
@@ -93,6 +94,8 @@ class AmiAws:
         for lc in aws.paginate(self.asg, "describe_launch_configurations", "LaunchConfigurations",
                                what="listing launch configurations"):
             add(lc.get("ImageId"), f"launch configuration {lc['LaunchConfigurationName']}")
+        self.checked = ["instances (not terminated)", "every launch-template version",
+                        "launch configurations"]
         scanned = set(used)
         for ref in self._image_references(ids):
             # Instances and templates were scanned above (every version, every live state);
@@ -108,6 +111,8 @@ class AmiAws:
             self.notes.append("this botocore has no DescribeImageReferences; "
                               "SSM parameters and Image Builder recipes were not checked")
             return
+        if ids:
+            self.checked.append("DescribeImageReferences (all resource types)")
         for chunk in _chunks(ids, 100):
             try:
                 yield from aws.paginate(
@@ -120,6 +125,7 @@ class AmiAws:
                     raise
                 self.notes.append("DescribeImageReferences is not available here; "
                                   "SSM parameters and Image Builder recipes were not checked")
+                self.checked.pop()
                 return
 
     def deregister(self, image_id: str) -> None:

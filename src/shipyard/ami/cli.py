@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,17 @@ app = typer.Typer(help="ami: immutable releases (Packer AMIs, bounded images and
                   "versions, instance refreshes that roll back).", no_args_is_help=True)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _settings() -> Any:
     return get_settings().ami
 
 
 def _runner(**kwargs: Any) -> Any:
     from shipyard.ami.aws import AmiAws  # boto3: on use (see above)
-    from shipyard.ami.runner import AmiRunner
+    from shipyard.ami.runner import AmiRunner  # boto3 too: on use
 
     s = _settings()
     return AmiRunner(AmiAws.connect(region=s.region, role_arn=s.role_arn), channel=s.channel,
@@ -57,6 +62,8 @@ def prune_cmd(
     runner = _runner()
     result = runner.prune(branch, keep, dry_run=dry_run)
     print_prune(result, as_json=as_json)
+    if not as_json and runner.aws.checked:
+        err_console.print(f"in use means used by: {', '.join(runner.aws.checked)}", style="dim")
     for note in runner.aws.notes:
         err_console.print(f"[yellow]note:[/] {note}")
     raise typer.Exit(0 if result.ok else 1)
@@ -77,6 +84,8 @@ def release_cmd(
     warmup: int = typer.Option(None, "--warmup", help="InstanceWarmup seconds (default 60)."),
     checkpoints: str = typer.Option(None, "--checkpoints", help="Pause at these percentages, "
                                     "e.g. 20,50,100 (CheckpointDelay: ami.checkpoint_delay)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check everything and print the new "
+                                 "version's data and the refresh request; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Roll the branch's newest image out to an ASG, with rollback.
@@ -86,7 +95,7 @@ def release_cmd(
     and old images are pruned. Exit 0 released (or nothing to do), 1 failed, 4 rolled back,
     5 rollback failed, 6 cancelled, 7 timed out (then rolled back or cancelled).
     """
-    from shipyard.ami.report import print_release, progress_printer  # on use (see above)
+    from shipyard.ami.report import print_release, print_release_plan, progress_printer  # on use (see above)
 
     s = _settings()
     try:
@@ -102,7 +111,19 @@ def release_cmd(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InputError(f"--{'-'.join(map(str, first['loc'])).replace('_', '-')}: {first['msg']}") from None
-    result = _runner(on_progress=progress_printer()).release(opts)
+    if dry_run:
+        plan = _runner().plan_release(opts)
+        if as_json:
+            console.print_json(json.dumps(plan.to_dict(), default=str))
+        else:
+            print_release_plan(plan)
+        return
+    # A CI job cancelled with SIGTERM stops like Ctrl-C: the runner says which refresh goes on.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = _runner(on_progress=progress_printer()).release(opts)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print_release(result, as_json=as_json)
     raise typer.Exit(result.outcome.exit_code)
 

@@ -56,7 +56,7 @@ def run_demo() -> int:
         # moto is an optional (dev) dependency; only the demo needs it.
         from moto import mock_aws
     except ImportError:
-        raise ConfigError("the ami demo needs moto", hint="make install-dev (or pip install 'moto[ec2,autoscaling]')") from None
+        raise ConfigError("the ami demo needs moto", hint="make install, or pip install 'shipyard[demo]'") from None
     with mock_aws():
         # Explicit AWS endpoints: mock_aws answers them even when AWS_ENDPOINT_URL points elsewhere.
         ec2 = aws.client("ec2", region=REGION, cache=False,

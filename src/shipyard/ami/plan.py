@@ -17,6 +17,12 @@ from shipyard.ami.model import MIN_KEEP, TERMINAL_STATES, Image, Outcome, Refres
 from shipyard.errors import InputError
 
 
+# Images that will never be usable (a failed bake): they neither count towards the newest N nor
+# stay, unless something uses them. Every other state but "available" (pending, transient,
+# disabled) is kept as it is. https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Image.html
+BROKEN_STATES = frozenset({"failed", "error", "invalid"})
+
+
 def newest_first(images: Iterable[Image]) -> list[Image]:
     """Newest first by CreationDate; on equal dates the greater image id counts as newer, so the
     order is total and the same on every run (AWS returns images in no stated order)."""
@@ -85,8 +91,8 @@ class ImagePrunePlan:
 
 def plan_image_prune(branch: str, images: Iterable[Image], keep: int,
                      in_use: Mapping[str, list[str]], all_images: Iterable[Image] = ()) -> ImagePrunePlan:
-    """Keep the newest `keep` images of `branch`, and any image that is in use, protected or not
-    yet available; the rest go. A deleted image's snapshots go too, unless an image that stays
+    """Keep the newest `keep` available images of `branch`, and any image that is in use,
+    protected, or pending/disabled; the rest (failed bakes included) go. A deleted image's snapshots go too, unless an image that stays
     (of any branch: `all_images`) still uses them.
 
     `images` are the branch's images; `in_use` maps image id -> what uses it (instances, launch
@@ -94,15 +100,18 @@ def plan_image_prune(branch: str, images: Iterable[Image], keep: int,
     """
     _check_keep(keep, "images")
     decisions = []
-    for rank, image in enumerate(newest_first(images), start=1):
+    rank = 0
+    for image in newest_first(images):
         reasons = []
-        if rank <= keep:
-            reasons.append(f"newest {keep} (#{rank})")
+        if image.state == "available":  # only a usable image counts towards the newest N
+            rank += 1
+            if rank <= keep:
+                reasons.append(f"newest {keep} (#{rank})")
+        elif image.state not in BROKEN_STATES:
+            reasons.append(f"state {image.state}")
         reasons.extend(in_use.get(image.image_id, []))
         if image.protected:
             reasons.append("deregistration protection")
-        if image.state != "available":
-            reasons.append(f"state {image.state}")
         decisions.append(ImageDecision(image, delete=not reasons, reasons=reasons))
     going = {d.image.image_id for d in decisions if d.delete}
     users: dict[str, list[str]] = {}

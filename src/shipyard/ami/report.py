@@ -7,7 +7,7 @@ import json
 from typing import Any, Callable
 
 from shipyard.ami.model import RefreshStatus
-from shipyard.ami.runner import PruneResult, ReleaseResult
+from shipyard.ami.runner import PruneResult, ReleasePlan, ReleaseResult
 from shipyard.console import console, err_console, print_table
 
 
@@ -57,3 +57,18 @@ def print_release(result: ReleaseResult, *, as_json: bool) -> None:
         print_prune(result.prune, as_json=False)
     if result.cleanup_error:
         err_console.print(f"[yellow]clean-up failed[/] (the release stands): {result.cleanup_error}")
+
+
+def print_release_plan(plan: ReleasePlan) -> None:
+    if plan.unchanged:
+        console.print(f"nothing to release: {plan.template_name} v{plan.default_version} already "
+                      f"runs {plan.image.image_id}")
+        return
+    console.print(f"would release [bold]{plan.image.image_id}[/] (created "
+                  f"{plan.image.created.isoformat(timespec='seconds')}) to [bold]{plan.group}[/]")
+    console.print(f"1. new version of {plan.template_name} ({plan.template_id}): "
+                  f"v{plan.default_version}'s data with ImageId changed:")
+    console.print_json(json.dumps(plan.data, default=str))
+    console.print("2. StartInstanceRefresh to that numbered version, Preferences:")
+    console.print_json(json.dumps(plan.preferences))
+    console.print("3. on success: default version = the new one; prune versions, then images")

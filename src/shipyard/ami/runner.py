@@ -76,6 +76,27 @@ class ReleaseResult:
                 "cleanup_error": self.cleanup_error}
 
 
+@dataclass
+class ReleasePlan:
+    image: Image  # the branch's newest available image
+    template_id: str
+    template_name: str
+    group: str
+    default_version: int  # the version the new one copies
+    unchanged: bool  # the default version already runs `image`
+    data: dict[str, Any]  # the new version's LaunchTemplateData
+    preferences: dict[str, Any]  # StartInstanceRefresh's Preferences
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image_id": self.image.image_id, "image_created": self.image.created.isoformat(),
+                "launch_template": self.template_id, "template_name": self.template_name,
+                "asg": self.group, "source_version": self.default_version,
+                "unchanged": self.unchanged, "launch_template_data": self.data,
+                "refresh": {"Strategy": "Rolling", "DesiredConfiguration": {"LaunchTemplate": {
+                    "LaunchTemplateId": self.template_id, "Version": "<the new version>"}},
+                    "Preferences": self.preferences}}
+
+
 class AmiRunner:
     def __init__(self, aws: AmiAws, *, notifier: Notifier | None = None, channel: str | None = None,
                  branch_tag: str = "branch", clock: Clock | None = None,
@@ -141,10 +162,9 @@ class AmiRunner:
 
     # ---- release ------------------------------------------------------------------------
 
-    def release(self, opts: ReleaseOptions) -> ReleaseResult:
-        """New launch-template version with the branch's newest image, an instance refresh to
-        that numbered version with AutoRollback, followed to its end; on success the version
-        becomes the default and old versions, then old images, are pruned."""
+    def plan_release(self, opts: ReleaseOptions) -> ReleasePlan:
+        """Everything a release will ask AWS for, read and checked before anything changes
+        (what `release --dry-run` prints)."""
         available = [i for i in self.branch_images(self.aws.images(), opts.branch)
                      if i.state == "available"]
         if not available:
@@ -153,44 +173,64 @@ class AmiRunner:
                                 f"--branch {opts.branch}")
         image = newest_first(available)[0]
         template = self.aws.template(opts.launch_template)
-        tid = template["LaunchTemplateId"]
         group = self.aws.group(opts.asg)
         self._check_group(group, template)
-        default = self.aws.version_data(tid, "$Default")
-        default_number = int(default["VersionNumber"])
-        if default.get("LaunchTemplateData", {}).get("ImageId") == image.image_id:
-            msg = f"{template['LaunchTemplateName']} v{default_number} already runs {image.image_id}"
+        default = self.aws.version_data(template["LaunchTemplateId"], "$Default")
+        source = default.get("LaunchTemplateData", {})
+        return ReleasePlan(
+            image=image, template_id=template["LaunchTemplateId"],
+            template_name=template["LaunchTemplateName"], group=opts.asg,
+            default_version=int(default["VersionNumber"]),
+            unchanged=source.get("ImageId") == image.image_id,
+            data=release_version_data(source, image.image_id, self.aws.request_data_keys()),
+            preferences=refresh_preferences(min_healthy=opts.min_healthy, warmup=opts.warmup,
+                                            checkpoints=opts.checkpoints,
+                                            checkpoint_delay=opts.checkpoint_delay))
+
+    def release(self, opts: ReleaseOptions) -> ReleaseResult:
+        """New launch-template version with the branch's newest image, an instance refresh to
+        that numbered version with AutoRollback, followed to its end; on success the version
+        becomes the default and old versions, then old images, are pruned."""
+        plan = self.plan_release(opts)
+        image, tid, default_number = plan.image, plan.template_id, plan.default_version
+        if plan.unchanged:
+            msg = f"{plan.template_name} v{default_number} already runs {image.image_id}"
             self._notice("info", f"nothing to release: {opts.branch}", msg)
             return ReleaseResult(Outcome.UNCHANGED, image.image_id, tid, default_number, message=msg)
 
-        data = release_version_data(default.get("LaunchTemplateData", {}), image.image_id,
-                                    self.aws.request_data_keys())
-        version = self.aws.create_version(tid, default_number, data,
+        version = self.aws.create_version(tid, default_number, plan.data,
                                           f"shipyard ami release {opts.branch} {image.image_id}")
         self._notice("info", f"launch template version created: {opts.branch}",
-                     f"{template['LaunchTemplateName']} v{version} = v{default_number} "
+                     f"{plan.template_name} v{version} = v{default_number} "
                      f"with image {image.image_id}", version=version, image=image.image_id)
-        prefs = refresh_preferences(min_healthy=opts.min_healthy, warmup=opts.warmup,
-                                    checkpoints=opts.checkpoints,
-                                    checkpoint_delay=opts.checkpoint_delay)
-        refresh_id = self.aws.start_refresh(opts.asg, desired_configuration(tid, version), prefs)
+        refresh_id = self.aws.start_refresh(opts.asg, desired_configuration(tid, version),
+                                            plan.preferences)
         self._notice("info", f"instance refresh started: {opts.asg}",
-                     f"refresh {refresh_id} to {template['LaunchTemplateName']} v{version} "
+                     f"refresh {refresh_id} to {plan.template_name} v{version} "
                      f"(AutoRollback, min healthy {opts.min_healthy}%, warmup {opts.warmup}s)",
                      refresh_id=refresh_id, version=version)
-        outcome, message = self._follow(opts, refresh_id)
+        try:
+            outcome, message = self._follow(opts, refresh_id)
+        except (KeyboardInterrupt, ShipyardError) as exc:
+            # We stop following; the refresh goes on (and rolls itself back on failure).
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else exc.message
+            self._notice("warning", f"release no longer followed: {opts.branch} -> {opts.asg}",
+                         f"{why}; refresh {refresh_id} continues on AWS: aws autoscaling "
+                         f"describe-instance-refreshes --auto-scaling-group-name {opts.asg} "
+                         f"--instance-refresh-ids {refresh_id}", refresh_id=refresh_id)
+            raise
         result = ReleaseResult(outcome, image.image_id, tid, version, refresh_id, message)
         if outcome is not Outcome.SUCCEEDED:
             self._notice("failure", f"release {outcome.value}: {opts.branch} -> {opts.asg}",
                          f"refresh {refresh_id} {outcome.value}"
                          + (f": {message}" if message else "")
-                         + f"; {template['LaunchTemplateName']} stays on v{default_number}",
+                         + f"; {plan.template_name} stays on v{default_number}",
                          refresh_id=refresh_id, outcome=outcome.value)
             return result
 
         self.aws.set_default(tid, version)
         self._notice("success", f"released: {opts.branch} -> {opts.asg}",
-                     f"{image.image_id} is live; {template['LaunchTemplateName']} default is now "
+                     f"{image.image_id} is live; {plan.template_name} default is now "
                      f"v{version}", image=image.image_id, version=version, refresh_id=refresh_id)
         # Versions before images: an old image stops counting as in use once the versions
         # naming it are gone. The release has succeeded: a failed clean-up is reported (notice,

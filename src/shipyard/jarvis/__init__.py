@@ -11,7 +11,8 @@ See docs/jarvis.md.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 from shipyard.jarvis.payload import AttachmentRef, Payload, escape, parse_payload
 from shipyard.jarvis.service import Jarvis, SendResult, get_jarvis
@@ -34,11 +35,14 @@ def _attachment(att: Any) -> Any:
 
 
 def send(message: str | None = None, channel: str | None = None, *, heading: str | None = None,
-         attachment: Any = None, payload: Any = None, settings: Settings | None = None) -> SendResult:
+         attachment: Any = None, payload: Any = None, settings: Settings | None = None,
+         local_roots: Sequence[str | Path] = ()) -> SendResult:
     """Send one notification; raises a ShipyardError (after reporting it to the error channel)
     when it is not delivered. Pass either `message` + `channel` or a whole `payload`.
 
-    `attachment`: {"bucket", "key"}, a (bucket, key) pair or shipyard.notify.Attachment.
+    `attachment`: {"bucket", "key"}, a (bucket, key) pair or shipyard.notify.Attachment. A local
+    folder as bucket must be inside `jarvis.attachment_roots` or `local_roots` (folders you vouch
+    for); S3 needs neither.
     Without SLACK_BOT_TOKEN the notification is appended to the outbox (result.outbox says where).
     """
     if payload is None:
@@ -48,7 +52,7 @@ def send(message: str | None = None, channel: str | None = None, *, heading: str
         if attachment is not None:
             payload["attachment"] = _attachment(attachment)
         payload = {k: v for k, v in payload.items() if v is not None}
-    return get_jarvis(settings).send(payload)
+    return get_jarvis(settings).send(payload, local_roots=local_roots)
 
 
 def deliver(payload: Any, *, settings: Settings | None = None) -> dict[str, Any]:

@@ -2,8 +2,11 @@
 
 `bucket` means, in this order:
   * `s3://bucket[/prefix]`: an S3 bucket (or any S3 API server, via AWS_ENDPOINT_URL);
-  * the path of an existing local folder (absolute, or relative to the working directory):
-    a LocalStore; this is what the propagator passes (`store.url`);
+  * a local folder path (absolute, relative, ~): a LocalStore, ONLY inside an allowed root
+    (`jarvis.attachment_roots`, none by default, plus what the caller vouches for: the CLI's
+    --attach file, a tool's own bucket in its notices); resolved with symlinks followed, then
+    checked; /proc, /sys and /dev never; keys that are symlinks out of the folder, FIFOs or
+    devices are refused without being opened;
   * anything else: a plain S3 bucket name, as the blog's callers send it.
 
 slack_sdk's files_upload_v2 reads the whole file into memory to POST it (see
@@ -18,7 +21,7 @@ import re
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from shipyard.errors import InputError, NotFoundError, ShipyardError, TransientError
 from shipyard.jarvis.payload import AttachmentRef
@@ -31,19 +34,42 @@ MAX_UPLOAD = 1024 * 1024 * 1024
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-def store_for(bucket: str) -> ObjectStore:
-    """The store a payload's `bucket` names (see the module docstring for the rules)."""
+# Pseudo-filesystems: never a source of attachments, whatever the configured roots say.
+_PSEUDO = tuple(Path(p) for p in ("/proc", "/sys", "/dev"))
+
+
+def _within(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == r or path.is_relative_to(r) for r in roots)
+
+
+def _looks_local(bucket: str) -> bool:
+    return "/" in bucket or "\\" in bucket or bucket.startswith(("~", "."))
+
+
+def store_for(bucket: str, *, roots: Sequence[str | Path] = ()) -> ObjectStore:
+    """The store a payload's `bucket` names (see the module docstring for the rules). A local
+    folder must lie inside one of `roots` once symlinks are resolved; pseudo-filesystems never do."""
     if bucket.startswith("s3://"):
         return open_store(bucket)
     folder = Path(bucket).expanduser()
-    if folder.is_dir():
-        return LocalStore(folder)
-    if "/" in bucket or "\\" in bucket or bucket.startswith(("~", ".")):
-        raise NotFoundError(
-            f"attachment folder {bucket!r} does not exist",
-            hint="give an existing local folder, an S3 bucket name, or s3://bucket/prefix",
-            code="attachment_not_found",
-        )
+    allowed = [Path(r).expanduser().resolve() for r in roots]
+    # A plain name is a local folder only when it is one inside an allowed root; else S3.
+    if _looks_local(bucket) or (allowed and folder.is_dir() and _within(folder.resolve(), allowed)):
+        real = folder.resolve()
+        # Refused before anything about the path is said: a caller cannot probe the disk.
+        if not _within(real, allowed) or _within(real, _PSEUDO):
+            raise InputError(
+                f"attachment folder {bucket!r} is not an allowed attachment source",
+                hint="upload the file to S3 and name the bucket, or (on the server) add the folder to "
+                     "SHIPYARD_JARVIS__ATTACHMENT_ROOTS / [jarvis] attachment_roots",
+                code="attachment_not_allowed")
+        if not real.is_dir():
+            raise NotFoundError(
+                f"attachment folder {bucket!r} does not exist",
+                hint="give an existing local folder, an S3 bucket name, or s3://bucket/prefix",
+                code="attachment_not_found",
+            )
+        return LocalStore(real)
     if not _S3_BUCKET.match(bucket):
         raise InputError(
             f"attachment bucket {bucket!r} is neither a local folder nor a valid S3 bucket name",
@@ -64,10 +90,13 @@ class StagedFile:
 
 
 @contextmanager
-def stage(ref: AttachmentRef) -> Iterator[StagedFile]:
-    """Check the object exists and fits, and make it a local file for the `with` block (a local
-    store's own file, else a streamed temp copy deleted on exit: shipyard.store.local_copy)."""
-    store = store_for(ref.bucket)
+def stage(ref: AttachmentRef, *, roots: Sequence[str | Path] = (),
+          max_bytes: int = MAX_UPLOAD) -> Iterator[StagedFile]:
+    """Check the object is allowed, exists, is a regular file and fits, and make it a local file
+    for the `with` block (a local store's own file, else a streamed temp copy deleted on exit:
+    shipyard.store.local_copy). Local folders must lie inside `roots` (see store_for); a key
+    that is a symlink out of its folder, a FIFO or a device is refused without being opened."""
+    store = store_for(ref.bucket, roots=roots)
     source = store.uri(ref.key)
     try:
         info = store.head(ref.key)
@@ -79,12 +108,15 @@ def stage(ref: AttachmentRef) -> Iterator[StagedFile]:
             code="attachment_not_found",
         ) from None
     except ShipyardError as exc:
-        exc.details.setdefault("code", "attachment_unreadable")
+        exc.details["code"] = ("attachment_not_allowed" if exc.details.get("code") in
+                               ("outside_root", "not_a_regular_file", "symlink_loop") else "attachment_unreadable")
         raise
-    if info.size > MAX_UPLOAD:
+    cap = min(max_bytes, MAX_UPLOAD)
+    if info.size > cap:
         raise InputError(
-            f"attachment {source} is {info.size:,} bytes; Slack accepts files up to {MAX_UPLOAD:,}",
-            hint="compress or split the file, or post a link to it instead",
+            f"attachment {source} is {info.size:,} bytes; the limit is {cap:,}",
+            hint="compress or split the file, or post a link to it instead"
+                 + ("" if cap == MAX_UPLOAD else " (the limit is SHIPYARD_JARVIS__MAX_ATTACHMENT_BYTES)"),
             code="attachment_too_large",
         )
     filename = PurePosixPath(ref.key).name

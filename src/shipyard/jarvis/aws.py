@@ -16,6 +16,7 @@ from typing import Any
 
 from shipyard.errors import ConfigError
 from shipyard.jarvis.service import failure_dict, get_jarvis
+from shipyard.redact import redact
 from shipyard.settings import get_settings
 
 log = logging.getLogger("shipyard.jarvis")
@@ -26,7 +27,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
         jarvis = get_jarvis(get_settings())
     except Exception as exc:  # settings that cannot work: say so, in the same shape
         log.exception("jarvis: cannot configure")
-        return {"ok": False, "error": "not_configured", "message": str(exc),
+        return {"ok": False, "error": "not_configured", "message": redact(str(exc)),
                 "hint": "check the function's environment (SLACK_BOT_TOKEN, SHIPYARD_JARVIS__*)"}
     if not jarvis.configured:
         # An outbox file inside a Lambda is lost when the sandbox goes: refuse instead.

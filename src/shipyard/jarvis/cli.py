@@ -12,8 +12,12 @@ from typing import Any, Iterator, Optional
 
 import typer
 
-from shipyard.console import console, err_console, print_error, print_table
+from shipyard.console import console, err_console, escape, print_error, print_table
 from shipyard.errors import InputError, ShipyardError
+from shipyard.jarvis import get_jarvis
+from shipyard.jarvis.service import failure_dict
+from shipyard.jarvis.slack import SlackSender
+from shipyard.settings import get_settings
 
 app = typer.Typer(
     help="jarvis: Slack notifications (send, serve the HTTP endpoint, list the bot's channels).",
@@ -52,19 +56,13 @@ def _read_payload(source: str) -> Any:
 
 
 def _fail(exc: ShipyardError, as_json: bool) -> None:
-    from shipyard.jarvis.service import failure_dict
-
     if as_json:
         console.print_json(json.dumps(failure_dict(exc), ensure_ascii=False))
     print_error(exc)
     where = exc.details.get("reported_to")
     if where == "error_channel":
-        from shipyard.settings import get_settings
-
         err_console.print(f"reported to #{get_settings().jarvis.error_channel}", style="dim")
     elif where == "outbox":
-        from shipyard.settings import get_settings
-
         err_console.print(f"report written to {get_settings().outbox}", style="dim")
     raise typer.Exit(exc.exit_code)
 
@@ -106,8 +104,6 @@ def _quiet_library_warnings() -> Iterator[None]:
 
 def _send(channel: Optional[str], message: Optional[str], heading: Optional[str], attach: Optional[str],
           payload: Optional[str], as_json: bool) -> None:
-    from shipyard.jarvis import get_jarvis
-
     try:
         if payload is not None:
             if any(v is not None for v in (channel, message, heading, attach)):
@@ -125,24 +121,28 @@ def _send(channel: Optional[str], message: Optional[str], heading: Optional[str]
                 data["heading"] = heading
             if attach:
                 data["attachment"] = attachment_arg(attach)
+        # The CLI user's own --attach file is allowed (its folder); payloads use the configured roots.
+        roots = [data["attachment"]["bucket"]] if attach and not data["attachment"]["bucket"].startswith("s3://") \
+            else []
         jarvis = get_jarvis()
         if err_console.is_terminal and jarvis.configured:
             # an attachment can take a while (download from S3, upload to Slack)
             with err_console.status("sending to Slack…"):
-                result = jarvis.send(data)
+                result = jarvis.send(data, local_roots=roots)
         else:
-            result = jarvis.send(data)
+            result = jarvis.send(data, local_roots=roots)
     except ShipyardError as exc:
         _fail(exc, as_json)
         return
     if as_json:
         console.print_json(json.dumps(result.to_dict(), ensure_ascii=False))
     elif result.outbox:
-        err_console.print(f"SLACK_BOT_TOKEN is not set: the notification for #{result.channel} was written "
-                          f"to {result.outbox} (set SLACK_BOT_TOKEN to send it to Slack)", highlight=False)
+        err_console.print(f"SLACK_BOT_TOKEN is not set: the notification for #{escape(str(result.channel))} was "
+                          f"written to {escape(str(result.outbox))} (set SLACK_BOT_TOKEN to send it to Slack)",
+                          highlight=False)
     else:
         extra = f", file {result.file_id}" if result.file_id else ""
-        console.print(f"[green]sent[/] to #{result.channel} ({result.channel_id}, ts {result.ts}{extra})",
+        console.print(f"[green]sent[/] to #{escape(str(result.channel))} ({result.channel_id}, ts {result.ts}{extra})",
                       highlight=False)
 
 
@@ -152,9 +152,10 @@ def serve(
     port: int = typer.Option(8087, help="Port to listen on."),
 ) -> None:
     """Serve POST /notify (the same JSON payload; header X-Shipyard-Secret) and GET /healthz."""
+    # lazy: uvicorn and FastAPI cost ~0.3 s of start-up that only `serve` needs
     import uvicorn
 
-    from shipyard.jarvis.http import create_app
+    from shipyard.jarvis.http import create_app  # lazy, as above (FastAPI)
 
     try:
         api = create_app()
@@ -163,15 +164,14 @@ def serve(
         return
     err_console.print(f"jarvis listening on http://{host}:{port}  (POST /notify, GET /healthz)",
                       highlight=False)
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    # SIGTERM / Ctrl-C: requests in flight get 3 s to finish, then the server stops anyway (a
+    # Slack call stuck on its 30 s timeout must not hold a deploy or a shutdown).
+    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
 
 @app.command()
 def channels() -> None:
     """List the channels the bot is a member of (where it can post)."""
-    from shipyard.jarvis.slack import SlackSender
-    from shipyard.settings import get_settings
-
     try:
         sender = SlackSender.from_settings(get_settings())
         rows = sorted(sender.member_channels(), key=lambda c: c.get("name", ""))

@@ -13,6 +13,7 @@ from typing import Any
 
 from shipyard.jarvis.service import Jarvis
 from shipyard.notify import Notice, OutboxNotifier
+from shipyard.redact import redact, redact_obj
 from shipyard.settings import Settings
 
 log = logging.getLogger("shipyard.jarvis")
@@ -52,11 +53,17 @@ class SlackNotifier:
         self.outbox = outbox or jarvis.outbox
 
     def send(self, notice: Notice) -> None:
+        payload = notice_payload(notice, self.default_channel)
+        # Like the outbox, Slack never sees a password or token a tool's message carried.
+        payload.update(redact_obj({k: payload[k] for k in ("heading", "message")}))
+        # A tool attaching a file from its own local bucket vouches for that folder.
+        att = notice.attachment
+        roots = [att.bucket] if att is not None and not str(att.bucket).startswith("s3://") else []
         try:
-            self.jarvis.send(notice_payload(notice, self.default_channel))
+            self.jarvis.send(payload, local_roots=roots)
         except Exception as exc:  # a notifier must never take its caller's service down
             log.warning("jarvis: notice %r from %s not delivered to Slack (%s); kept in %s",
-                        notice.title, notice.tool, exc, self.outbox.path)
+                        redact(notice.title), notice.tool, redact(exc), self.outbox.path)
             try:
                 self.outbox.send(notice)
             except Exception:

@@ -193,23 +193,82 @@ def _did_you_mean(name: str) -> str:
     return f"; {close}" if close else ""
 
 
-def parse_payload(data: Any) -> Payload:
-    """A Payload from a dict, JSON text or bytes; InputError naming every problem otherwise."""
-    if isinstance(data, Payload):
-        return data
+# A payload is a flat object; anything nested deeper than this is refused before it is parsed
+# (json.loads recurses: a body of 100,000 '[' would raise RecursionError, a 500).
+MAX_DEPTH = 32
+_JSON_SPECIAL = re.compile(r'[\\"\[\]{}]')
+
+
+def _too_deep(text: str, max_depth: int) -> bool:
+    """Whether JSON text nests deeper than `max_depth`: one pass over the special characters,
+    strings and escapes skipped, no recursion, no backtracking (linear in the body)."""
+    if text.count("[") + text.count("{") <= max_depth:
+        return False
+    depth, in_string, escaped_at = 0, False, -1
+    for m in _JSON_SPECIAL.finditer(text):
+        i, c = m.start(), m.group()
+        if i == escaped_at:
+            continue
+        if in_string:
+            if c == "\\":
+                escaped_at = i + 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif c in "]}":
+            depth -= 1
+    return False
+
+
+def _nesting(obj: Any, max_depth: int) -> bool:
+    """Whether a decoded object nests deeper than `max_depth` (iterative)."""
+    stack = [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, (dict, list)):
+            if d > max_depth:
+                return True
+            stack.extend((v, d + 1) for v in (o.values() if isinstance(o, dict) else o))
+    return False
+
+
+def _deep_error(max_depth: int) -> InputError:
+    return InputError(f"the payload nests deeper than {max_depth} levels",
+                      hint='send a flat object: {"message": "...", "slack_channel": "..."}',
+                      code="invalid_payload")
+
+
+def load_json(data: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
+    """JSON text or UTF-8 bytes decoded, with the depth checked first; InputError otherwise."""
     if isinstance(data, (bytes, bytearray)):
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
             raise InputError("the payload is not UTF-8 text", hint="send the payload as UTF-8 JSON",
                              code="invalid_payload") from None
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"the payload is not valid JSON: {exc}",
-                             hint='send {"message": "...", "slack_channel": "..."}',
-                             code="invalid_payload") from None
+    if _too_deep(data, max_depth):
+        raise _deep_error(max_depth)
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"the payload is not valid JSON: {exc}",
+                         hint='send {"message": "...", "slack_channel": "..."}',
+                         code="invalid_payload") from None
+
+
+def parse_payload(data: Any, *, max_depth: int = MAX_DEPTH) -> Payload:
+    """A Payload from a dict, JSON text or bytes; InputError naming every problem otherwise."""
+    if isinstance(data, Payload):
+        return data
+    if isinstance(data, (str, bytes, bytearray)):
+        data = load_json(data, max_depth=max_depth)
+    elif _nesting(data, max_depth):
+        raise _deep_error(max_depth)
     if not isinstance(data, dict):
         raise InputError(f"the payload must be a JSON object, not {type(data).__name__}",
                          hint='send {"message": "...", "slack_channel": "..."}', code="invalid_payload")

@@ -13,16 +13,16 @@ Without SLACK_BOT_TOKEN, notifications go to the outbox (`settings.outbox`, ./ou
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 from shipyard.errors import ShipyardError
 from shipyard.jarvis.attachments import stage
-from shipyard.jarvis.payload import Payload, escape, parse_payload
+from shipyard.jarvis.payload import Payload, escape, load_json, parse_payload
 from shipyard.jarvis.slack import SlackSender
 from shipyard.notify import Attachment, Notice, OutboxNotifier
 from shipyard.redact import redact
@@ -54,9 +54,9 @@ def error_code(exc: ShipyardError) -> str:
 
 def failure_dict(exc: ShipyardError) -> dict[str, Any]:
     """The structured error callers get back (Lambda, HTTP, `--json`)."""
-    out: dict[str, Any] = {"ok": False, "error": error_code(exc), "message": exc.message}
+    out: dict[str, Any] = {"ok": False, "error": error_code(exc), "message": redact(exc.message)}
     if exc.hint:
-        out["hint"] = exc.hint
+        out["hint"] = redact(exc.hint)
     out["retryable"] = exc.retryable
     for k in ("channel", "channel_id", "ts", "reported_to", "slack_method"):
         if exc.details.get(k) is not None:
@@ -91,16 +91,20 @@ class Jarvis:
 
     # -- the one path --------------------------------------------------------------------
 
-    def send(self, payload: Any) -> SendResult:
-        """Deliver one payload (dict, JSON text or Payload); raise after reporting a failure."""
+    def send(self, payload: Any, *, local_roots: Sequence[str | Path] = ()) -> SendResult:
+        """Deliver one payload (dict, JSON text or Payload); raise after reporting a failure.
+
+        An attachment from a local folder must lie inside `jarvis.attachment_roots` or one of
+        `local_roots` (folders the caller vouches for: the CLI user's own file, a tool's bucket)."""
+        depth = self.settings.jarvis.max_json_depth
         if isinstance(payload, (str, bytes, bytearray)):
             try:  # decoded here so a report can name the channel even when a field is wrong
-                payload = json.loads(payload)
-            except (ValueError, UnicodeDecodeError):
+                payload = load_json(payload, max_depth=depth)
+            except ShipyardError:
                 pass  # parse_payload says what is wrong with it
         try:
-            p = parse_payload(payload)
-            return self._send(p)
+            p = parse_payload(payload, max_depth=depth)
+            return self._send(p, local_roots)
         except ShipyardError as exc:
             if exc.details.get("channel") is None:
                 exc.details["channel"] = _raw_field(payload, "slack_channel")
@@ -121,7 +125,7 @@ class Jarvis:
         except ShipyardError as exc:
             return failure_dict(exc)
 
-    def _send(self, p: Payload) -> SendResult:
+    def _send(self, p: Payload, local_roots: Sequence[str | Path] = ()) -> SendResult:
         if self.sender is None:
             att = Attachment(p.attachment.bucket, p.attachment.key) if p.attachment else None
             self.outbox.send(Notice(tool="jarvis", level="info", title=p.heading or "",
@@ -131,7 +135,10 @@ class Jarvis:
         # The attachment is checked and staged before anything is posted: a missing file must
         # not leave a message without it.
         with ExitStack() as stack:
-            staged = stack.enter_context(stage(p.attachment)) if p.attachment else None
+            roots = [*self.settings.jarvis.attachment_roots, *local_roots]
+            staged = (stack.enter_context(stage(p.attachment, roots=roots,
+                                                max_bytes=self.settings.jarvis.max_attachment_bytes))
+                      if p.attachment else None)
             try:
                 ts = self.sender.post(channel_id, text=p.text(), blocks=p.blocks(), name=p.slack_channel)
             except ShipyardError as exc:
@@ -157,7 +164,7 @@ class Jarvis:
         """Tell the error channel; fall back to the outbox. Returns where the report went."""
         channel = exc.details.get("channel") or _raw_field(payload, "slack_channel")
         channel = str(channel).lstrip("#") if channel else None
-        log.warning("jarvis: could not deliver to #%s: %s", channel or "?", exc)
+        log.warning("jarvis: could not deliver to #%s: %s", channel or "?", redact(exc))
         text, blocks = self._report_message(exc, payload, channel)
         if self.sender is not None and channel != self.error_channel:
             try:
@@ -166,7 +173,7 @@ class Jarvis:
                 return "error_channel"
             except Exception as exc2:  # whatever happens, the report still lands in the outbox
                 log.error("jarvis: the error channel #%s did not take the report either: %s",
-                          self.error_channel, exc2)
+                          self.error_channel, redact(exc2))
                 exc.details["report_error"] = getattr(exc2, "message", None) or repr(exc2)
         self._to_outbox(exc, payload, channel)
         return "outbox"
@@ -176,12 +183,12 @@ class Jarvis:
         # Everything the caller sent is escaped WITHOUT keeping mentions: quoting a failed
         # `<!channel>` message must not ping the error channel.
         def q(v: Any) -> str:
-            return escape(str(v), mentions=False)
+            return escape(redact(str(v)), mentions=False)
 
         target = f"#{q(channel)}" if channel else "(no channel given)"
-        lines = [f"*Channel:* {target}", f"*Reason:* {q(redact(exc.message))}"]
+        lines = [f"*Channel:* {target}", f"*Reason:* {q(exc.message)}"]
         if exc.hint:
-            lines.append(f"*Fix:* {q(redact(exc.hint))}")
+            lines.append(f"*Fix:* {q(exc.hint)}")
         lines.append(f"*Error:* `{q(error_code(exc))}`")
         heading = _raw_field(payload, "heading")
         if heading:

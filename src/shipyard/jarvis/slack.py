@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from urllib.error import HTTPError, URLError
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError, TransientError
+from shipyard.jarvis.payload import CHANNEL_ID
 from shipyard.settings import Settings
 
 log = logging.getLogger("shipyard.jarvis")
@@ -46,6 +47,7 @@ def _doc_method(method: str) -> str:
 def map_slack_error(exc: BaseException, *, channel: str | None = None, method: str = "",
                     bot_name: str = "jarvis") -> ShipyardError:
     """Translate slack_sdk / urllib exceptions into our terminal and retryable errors, by code."""
+    # lazy: slack_sdk is loaded only when Slack is used (start-up cost of every CLI otherwise)
     from slack_sdk.errors import SlackApiError, SlackRequestError
 
     where = f"#{channel}" if channel else "Slack"
@@ -115,14 +117,15 @@ def map_slack_error(exc: BaseException, *, channel: str | None = None, method: s
 
 def make_client(token: str, base_url: str, *, timeout: int = 30, rate_limit_retries: int = 3,
                 server_error_retries: int = 2, retry_backoff: float = 0.5) -> Any:
+    # lazy: slack_sdk is loaded only when Slack is used (start-up cost of every CLI otherwise)
     from slack_sdk import WebClient
-    from slack_sdk.http_retry import (
+    from slack_sdk.http_retry import (  # lazy, as above
         BackoffRetryIntervalCalculator,
         ConnectionErrorRetryHandler,
         Jitter,
         RateLimitErrorRetryHandler,
     )
-    from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+    from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler  # lazy, as above
 
     class _ServerErrors(ServerErrorRetryHandler):
         # slack_sdk's handler retries 500 and 503 only; a 502/504 from Slack's edge is as
@@ -205,8 +208,6 @@ class SlackSender:
 
     def resolve(self, channel: str) -> str:
         """Channel name (or ID) -> ID, through the bot's own conversations, cached."""
-        from shipyard.jarvis.payload import CHANNEL_ID
-
         if CHANNEL_ID.match(channel):
             return channel
         with self._lock:

@@ -1,7 +1,8 @@
 """Dataset declarations: `[lake.datasets.<name>]` in shipyard.toml, validated here.
 
-The settings section is a plain dict (settings.py stays tool-agnostic); this model gives each
-dataset its rules and turns pydantic's errors into one message that names the dataset and key.
+settings.LakeSettings declares the lake's own options; each dataset table is validated by this
+model (extra="forbid"), whose errors become one message naming the dataset and key, with a
+did-you-mean for a misspelt key.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shipyard.errors import ConfigError, NotFoundError, did_you_mean
+from shipyard.settings import Settings, get_settings
 from shipyard.store import is_s3_url
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -69,6 +72,11 @@ class DatasetConfig(BaseModel):
     rename: dict[str, str] = Field(default_factory=dict)
     # Sort rows inside each file (lake names): clusters a user's rows for row-group pruning.
     sort_by: list[str] = Field(default_factory=list)
+    # Parquet codec: snappy (the default, as Athena/Spark expect) or zstd (smaller files).
+    compression: str = "snappy"
+    # Keep a Glue table (Athena) in step after every commit: this database, this table name.
+    glue_database: str | None = None
+    glue_table: str | None = None
     # Numeric event times: seconds or milliseconds since the epoch.
     time_unit: str | None = None
     # Delete raw files this many days after they were ingested (None: keep forever).
@@ -116,8 +124,6 @@ class DatasetConfig(BaseModel):
     @field_validator("columns")
     @classmethod
     def _types(cls, v: dict[str, str]) -> dict[str, str]:
-        import duckdb
-
         for name, t in v.items():
             try:
                 duckdb.sqltype(t)
@@ -131,6 +137,13 @@ class DatasetConfig(BaseModel):
     def _unit(cls, v: str | None) -> str | None:
         if v not in (None, "s", "ms"):
             raise ValueError("time_unit must be 's' or 'ms' (numeric epoch times)")
+        return v
+
+    @field_validator("compression")
+    @classmethod
+    def _codec(cls, v: str) -> str:
+        if v not in ("snappy", "zstd"):
+            raise ValueError("compression must be 'snappy' or 'zstd'")
         return v
 
     @field_validator("on_bad_file")
@@ -180,7 +193,8 @@ def _format_errors(name: str, exc: ValidationError) -> str:
         loc = ".".join(str(x) for x in e["loc"]) or "(table)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            near = did_you_mean(str(e["loc"][-1]), DatasetConfig.model_fields)
+            msg = "unknown key" + (f" ({near})" if near else "")
         parts.append(f"lake.datasets.{name}.{loc}: {msg}")
     return "; ".join(parts)
 
@@ -206,16 +220,12 @@ def validate_dataset(name: str, raw: Any, base: Path) -> Dataset:
     return Dataset(name, cfg, _resolve(cfg.raw, base), _resolve(cfg.lake, base))
 
 
-def load_datasets(settings: Any = None) -> dict[str, Dataset]:
-    from shipyard.settings import get_settings
-
+def load_datasets(settings: Settings | None = None) -> dict[str, Dataset]:
     s = settings or get_settings()
     return {n: validate_dataset(n, raw, s.config_dir) for n, raw in s.lake.datasets.items()}
 
 
-def get_dataset(name: str, settings: Any = None) -> Dataset:
-    from shipyard.settings import get_settings
-
+def get_dataset(name: str, settings: Settings | None = None) -> Dataset:
     s = settings or get_settings()
     datasets = s.lake.datasets
     if name not in datasets:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+import duckdb
 
 from shipyard.errors import ConfigError, InputError
 from shipyard.lake import schema as sch
 from shipyard.lake.config import get_dataset, load_datasets
-from shipyard.lake.ingest import Progress, publish
+from shipyard.lake.engines.duck import copy_options
+from shipyard.lake.notices import notify
 from shipyard.lake.manifest import (
     check_compatible, commit, new_txn, now_iso, read_manifest, remove_orphans,
 )
-from shipyard.lake.read import connect, lit, partition_names, q, register_lake
-from shipyard.store import open_store
+from shipyard.lake.publish import after_commit, publish
+from shipyard.lake.read import connect, lake_columns, partition_dir, partition_names, register_lake
+from shipyard.lake.sql import hive_ident, lit, q
+from shipyard.settings import Settings
+from shipyard.store import is_s3_url, open_store
 
-log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
 
 
 # --- query --------------------------------------------------------------------------------
@@ -31,27 +36,43 @@ class QueryResult:
     row_count: int = 0
 
 
-def open_lake(datasets: list[str] | None = None, settings: Any = None) -> Any:
-    """A DuckDB connection where each dataset's name is a view over its committed files."""
+def open_lake(datasets: list[str] | None = None, settings: Settings | None = None,
+              files: bool = True) -> Any:
+    """A DuckDB connection where each dataset's name is a view over its committed files.
+
+    files=False: the SQL run on it cannot read or write any other file or URL (DuckDB's
+    external access is switched off once the views exist; only the lakes' own folders stay
+    readable). Use it for SQL that comes from someone who may not read the machine's files."""
     all_ds = load_datasets(settings)
     if not all_ds:
         raise ConfigError("no lake datasets are declared",
                           hint="add [lake.datasets.NAME] to shipyard.toml (see docs/lake.md)")
     names = datasets or list(all_ds)
     con = connect()
+    roots = []
     for n in names:
         ds = all_ds.get(n) or get_dataset(n, settings)
         store = open_store(ds.lake_url)
         register_lake(con, n, ds, store, read_manifest(store, n))
+        if not is_s3_url(ds.lake_url):
+            roots.append(ds.lake_url.rstrip("/") + "/")
+    if not files:
+        con.execute(f"SET allowed_directories=[{', '.join(lit(r) for r in roots)}]")
+        con.execute("SET enable_external_access=false")
     return con
 
 
 def query(sql: str, *, output: str | None = None, fmt: str | None = None,
-          limit: int | None = None, settings: Any = None) -> QueryResult:
-    """Run `sql` over the lake; with `output`, write CSV or Parquet there instead of returning rows."""
-    import duckdb
+          limit: int | None = None, files: bool = True, settings: Settings | None = None) -> QueryResult:
+    """Run `sql` over the lake; with `output`, write CSV or Parquet there instead of returning rows.
 
-    con = open_lake(settings=settings)
+    Like any DuckDB SQL, `sql` may read local files and URLs (read_csv('/etc/...')) and write
+    them (COPY ... TO): fine for the user at a terminal, not for SQL from elsewhere. files=False
+    (see open_lake) switches that off; `output` is then refused."""
+    if output and not files:
+        raise InputError("query(files=False) cannot write an output file",
+                         hint="fetch the rows and write them yourself")
+    con = open_lake(settings=settings, files=files)
     try:
         if output:
             fmt = fmt or ("parquet" if output.endswith(".parquet") else "csv")
@@ -102,18 +123,16 @@ class Stats:
         return self.raw_bytes / self.lake_bytes if self.lake_bytes else None
 
 
-def stats(name: str, settings: Any = None) -> Stats:
+def stats(name: str, settings: Settings | None = None) -> Stats:
     ds = get_dataset(name, settings)
     m = read_manifest(open_store(ds.lake_url), name)
     by: dict[str, PartitionStats] = {}
     for f in m.files:
-        key = "/".join(f"{k}={v}" for k, v in f["partition"].items()) or "(none)"
+        key = "/".join(f"{k}={'NULL' if v is None else v}" for k, v in f["partition"].items()) or "(none)"
         p = by.setdefault(key, PartitionStats(key, 0, 0, 0))
         p.files += 1
         p.rows += f["rows"]
         p.bytes += f["bytes"]
-    from shipyard.lake.read import lake_columns
-
     return Stats(
         name, m.version, sorted(by.values(), key=lambda p: p.partition), len(m.files), m.rows,
         m.lake_bytes, len(m.ingested), m.raw_bytes,
@@ -135,7 +154,7 @@ class CompactResult:
 
 
 def compact(name: str, *, min_files: int = 2, progress: Progress | None = None,
-            settings: Any = None) -> CompactResult:
+            settings: Settings | None = None) -> CompactResult:
     """Merge each partition's small files into files of about `file_size_mb`.
 
     Same protocol as ingest: new files first, manifest commit, then the old files are
@@ -166,7 +185,7 @@ def compact(name: str, *, min_files: int = 2, progress: Progress | None = None,
     order = f"ORDER BY {', '.join(q(s) for s in ds.config.sort_by)}" if ds.config.sort_by else ""
     with tempfile.TemporaryDirectory(prefix="shipyard-compact-") as tmp:
         con = connect(spill_dir=str(Path(tmp) / "spill"))
-        for n, (pkey, files) in enumerate(sorted(todo.items()), 1):
+        for n, (pkey, files) in enumerate(sorted(todo.items(), key=lambda kv: partition_dir(kv[1][0]["partition"])), 1):
             rel = "/".join(f"{k}={v}" for k, v in pkey)
             say(f"partition {n}/{len(todo)} {rel}: {len(files)} files")
             register_lake(con, "part", ds, lake, m, files)
@@ -176,11 +195,8 @@ def compact(name: str, *, min_files: int = 2, progress: Progress | None = None,
             sub = out / files[0]["key"].rsplit("/", 1)[0] if parts else out
             sub.mkdir(parents=True, exist_ok=True)
             exclude = f" EXCLUDE ({', '.join(q(p) for p in parts)})" if parts else ""
-            con.execute(
-                f"COPY (SELECT *{exclude} FROM part {order}) TO {lit(str(sub))} (FORMAT parquet, "
-                f"COMPRESSION snappy, FILE_SIZE_BYTES '{ds.config.file_size_mb}MB', "
-                f"FILENAME_PATTERN 'part-{txn}-{{i}}')"
-            )
+            con.execute(f"COPY (SELECT *{exclude} FROM part {order}) TO {lit(str(sub))} "
+                        f"({copy_options(ds, txn, True)})")
             entries = publish(lake, out, f"{txn}-{n}")
             for e in entries:
                 e["partition"] = dict(files[0]["partition"])
@@ -197,26 +213,25 @@ def compact(name: str, *, min_files: int = 2, progress: Progress | None = None,
     m.history.append({"txn": txn, "at": now_iso(), "op": "compact", "partitions": res.partitions,
                       "files_before": res.files_before, "files_after": res.files_after})
     commit(lake, m, expected_version=expected)
+    after_commit(ds, lake, m, {partition_dir(v[0]["partition"]) for v in todo.values()})
     for k in old_keys:
         lake.delete(k)
+    notify("info", f"lake compact {name}: {res.files_before} -> {res.files_after} files",
+           f"{res.partitions} partition(s) compacted, {res.rows} rows",
+           {"dataset": name, "partitions": res.partitions, "files_before": res.files_before,
+            "files_after": res.files_after, "version": m.version}, settings)
     return res
 
 
 # --- ddl ----------------------------------------------------------------------------------
 
-def _hive_ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
 def ddl(name: str, *, dialect: str = "athena", table: str | None = None,
-        database: str | None = None, catalog: str = "hive", settings: Any = None) -> str:
+        database: str | None = None, catalog: str = "hive", settings: Settings | None = None) -> str:
     """DDL for an external table over the lake, for Athena (Hive DDL) or Trino (Hive connector).
 
     Partition columns are text (their folder names). New partitions must be registered:
     `MSCK REPAIR TABLE` on Athena, `system.sync_partition_metadata` on Trino.
     """
-    from shipyard.lake.read import lake_columns
-
     if dialect not in ("athena", "trino"):
         raise InputError(f"unknown DDL dialect {dialect!r}", hint="use athena or trino")
     ds = get_dataset(name, settings)
@@ -241,11 +256,11 @@ def ddl(name: str, *, dialect: str = "athena", table: str | None = None,
             out += (f"-- then load the partitions: CALL {catalog}.system.sync_partition_metadata"
                     f"('{schema_name}', '{tname}', 'ADD');\n")
         return out
-    tfull = ".".join(_hive_ident(x) for x in ([database] if database else []) + [tname])
-    body = ",\n".join(f"  {_hive_ident(n)} {sch.to_hive(t)}" for n, t in cols.items())
+    tfull = ".".join(hive_ident(x) for x in ([database] if database else []) + [tname])
+    body = ",\n".join(f"  {hive_ident(n)} {sch.to_hive(t)}" for n, t in cols.items())
     out = f"CREATE EXTERNAL TABLE IF NOT EXISTS {tfull} (\n{body}\n)\n"
     if parts:
-        out += "PARTITIONED BY (" + ", ".join(f"{_hive_ident(p)} string" for p in parts) + ")\n"
+        out += "PARTITIONED BY (" + ", ".join(f"{hive_ident(p)} string" for p in parts) + ")\n"
     out += (f"STORED AS PARQUET\nLOCATION '{location}'\n"
             "TBLPROPERTIES ('parquet.compression'='SNAPPY');\n")
     if parts:

@@ -15,24 +15,20 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
+import duckdb
+
+from shipyard.errors import ConfigError
 from shipyard.lake import schema as sch
 from shipyard.lake.config import Dataset
 from shipyard.lake.manifest import Manifest
+from shipyard.lake.sql import lit, q, sql_list
+from shipyard.settings import LakeSettings, get_settings
 from shipyard.store import ObjectStore
 
-
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
-def sql_list(items: list[str]) -> str:
-    return "[" + ", ".join(lit(i) for i in items) + "]"
+# Hive's folder for a NULL partition value (Spark, Athena and DuckDB write and read it so).
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
 def partition_names(ds: Dataset) -> list[str]:
@@ -51,23 +47,26 @@ def lake_columns(ds: Dataset, m: Manifest) -> dict[str, Any]:
     return out
 
 
-def parse_partition_path(rel_dir: str) -> dict[str, str]:
-    out = {}
+def parse_partition_path(rel_dir: str) -> dict[str, str | None]:
+    """{column: value} of a folder path; the unescaped NULL_PARTITION folder is None."""
+    out: dict[str, str | None] = {}
     for seg in rel_dir.split("/"):
         if "=" in seg:
             k, v = seg.split("=", 1)
-            out[unquote(k)] = unquote(v)
+            out[unquote(k)] = None if v == NULL_PARTITION else unquote(v)
     return out
 
 
-def partition_dir(partition: dict[str, str]) -> str:
+def partition_dir(partition: dict[str, str | None]) -> str:
     """The folder for a partition, spelled the same whichever engine wrote it: values are
     %-escaped like Hive; a leading '_' too (as DuckDB does), since Hive, Spark and Athena
-    skip paths that start with '_' or '.'."""
-    from urllib.parse import quote
-
+    skip paths that start with '_' or '.', and so that a literal '__HIVE_DEFAULT_PARTITION__'
+    never shares the folder of NULL."""
     segs = []
     for k, v in partition.items():
+        if v is None:
+            segs.append(f"{k}={NULL_PARTITION}")
+            continue
         enc = quote(str(v), safe="-.")
         if enc.startswith("_"):
             enc = "%5F" + enc[1:]
@@ -75,9 +74,9 @@ def partition_dir(partition: dict[str, str]) -> str:
     return "/".join(segs)
 
 
-def s3_filesystem():
+def s3_filesystem() -> Any:
     """pyarrow's S3 filesystem on the endpoint boto3 uses (AWS_ENDPOINT_URL[_S3])."""
-    from pyarrow import fs
+    from pyarrow import fs  # deferred: start-up cost (pyarrow is only needed for S3 lakes)
 
     kw: dict[str, Any] = {}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -116,8 +115,8 @@ def register_lake(con: Any, view: str, ds: Dataset, store: ObjectStore, m: Manif
         con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT {proj} FROM "
                     f"read_parquet({sql_list([str(p) for p in local])}, {opts})")
         return
-    import pyarrow as pa
-    import pyarrow.dataset as pads
+    import pyarrow as pa  # deferred: start-up cost (pyarrow is only needed for S3 lakes)
+    import pyarrow.dataset as pads  # deferred: start-up cost (as above)
 
     fields = [pa.field(n, sch.to_arrow(t)) for n, t in cols.items()]
     part_schema = pa.schema([pa.field(p, pa.string()) for p in parts])
@@ -127,8 +126,8 @@ def register_lake(con: Any, view: str, ds: Dataset, store: ObjectStore, m: Manif
         schema=pa.schema(fields + list(part_schema)),
         format="parquet",
         filesystem=s3_filesystem(),
-        # Keep __HIVE_DEFAULT_PARTITION__ as text, as DuckDB's read_parquet does on local lakes.
-        partitioning=pads.HivePartitioning(part_schema, null_fallback="\x00") if parts else None,
+        # NULL_PARTITION reads as NULL, as DuckDB's read_parquet does on local lakes.
+        partitioning=pads.HivePartitioning(part_schema, null_fallback=NULL_PARTITION) if parts else None,
         partition_base_dir=base,
     )
     con.register(f"__arrow_{view}", dataset)
@@ -136,27 +135,31 @@ def register_lake(con: Any, view: str, ds: Dataset, store: ObjectStore, m: Manif
     con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT {proj} FROM {q('__arrow_' + view)}")
 
 
-def connect(threads: int | None = None, spill_dir: str | None = None) -> Any:
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def connect(spill_dir: str | None = None, settings: LakeSettings | None = None,
+            external_access: bool = True) -> Any:
     """A DuckDB connection; `[lake] memory_limit` (e.g. "2GB") caps it, and past the cap
-    DuckDB spills to `spill_dir` (https://duckdb.org/docs/guides/performance/how_to_tune_workloads)."""
-    import duckdb
-
-    from shipyard.settings import get_settings
-
+    DuckDB spills to `spill_dir` (https://duckdb.org/docs/guides/performance/how_to_tune_workloads).
+    external_access=False: SQL run on it cannot read or write files or URLs outside what was
+    registered before the switch (https://duckdb.org/docs/operations_manual/securing_duckdb)."""
+    s = settings or get_settings().lake
     con = duckdb.connect()
     # Event dates are UTC dates: the same day folder whatever the machine's zone.
     con.execute("SET TimeZone='UTC'")
-    if threads:
-        con.execute(f"SET threads={int(threads)}")
+    con.execute(f"SET threads={int(s.threads or available_cores())}")
     if spill_dir:
         con.execute(f"SET temp_directory={lit(spill_dir)}")
-    limit = (get_settings().lake.model_extra or {}).get("memory_limit")
-    if limit:
+    if s.memory_limit:
         try:
-            con.execute(f"SET memory_limit={lit(str(limit))}")
+            con.execute(f"SET memory_limit={lit(s.memory_limit)}")
         except duckdb.Error as exc:
-            from shipyard.errors import ConfigError
-
-            raise ConfigError(f"lake.memory_limit {limit!r}: {str(exc).splitlines()[0]}",
+            raise ConfigError(f"lake.memory_limit {s.memory_limit!r}: {str(exc).splitlines()[0]}",
                               hint='use a size such as "512MB" or "4GB"') from None
     return con

@@ -14,18 +14,18 @@ and true into 1 when a column type is given, which would corrupt data without a 
 
 from __future__ import annotations
 
-import json
-import math
-import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+
+import duckdb
+
+from shipyard.lake.sql import q
 
 Type = Any  # str | dict
 
 _INTS = {"tinyint", "smallint", "integer", "bigint", "utinyint", "usmallint", "uinteger",
          "hugeint", "uhugeint"}
-_TIMES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
+TIMES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
 NULL = "NULL"
 
 
@@ -71,20 +71,14 @@ def from_duckdb(t: Any) -> Type:
 
 def from_sql(s: str) -> Type:
     """A user-declared SQL type (columns = {...}) to our tree, via DuckDB's own parser."""
-    import duckdb
-
     return from_duckdb(duckdb.sqltype(s))
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def to_sql(t: Type) -> str:
     if isinstance(t, str):
         return "VARCHAR" if t == NULL else t
     if "struct" in t:
-        return "STRUCT(" + ", ".join(f"{_q(n)} {to_sql(c)}" for n, c in t["struct"].items()) + ")"
+        return "STRUCT(" + ", ".join(f"{q(n)} {to_sql(c)}" for n, c in t["struct"].items()) + ")"
     if "list" in t:
         return to_sql(t["list"]) + "[]"
     k, v = t["map"]
@@ -127,7 +121,7 @@ def merge(kept: Type | None, found: Type, path: str = "") -> tuple[Type | None, 
             return kept, []  # declared by the user: DuckDB rounds to its scale
         if kept == "UBIGINT" and found == "BIGINT":
             return kept, []
-        if kept in _TIMES and found in _TIMES:
+        if kept in TIMES and found in TIMES:
             # Wider-or-equal time: DATE < TIMESTAMP ~ TIMESTAMPTZ (the session is in UTC).
             if kept != "DATE" or found == "DATE":
                 return kept, []
@@ -171,103 +165,11 @@ def merge_schema(kept: dict[str, Type], found: dict[str, Type],
     return out, conflicts
 
 
-# --- Finding the line of a conflict (error path only: plain Python over one file) ----------
-
-def _fits(t: Type, v: Any) -> bool:
-    if v is None:
-        return True
-    if isinstance(t, dict):
-        if "struct" in t:
-            return isinstance(v, dict) and all(
-                _fits(t["struct"][k], x) for k, x in v.items() if k in t["struct"])
-        if "list" in t:
-            return isinstance(v, list) and all(_fits(t["list"], x) for x in v)
-        return isinstance(v, dict) and all(_fits(t["map"][1], x) for x in v.values())
-    if t == "VARCHAR":
-        return True
-    if t in ("BIGINT", "UBIGINT"):
-        return isinstance(v, int) and not isinstance(v, bool)
-    if t == "DOUBLE" or t.startswith("DECIMAL"):
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    if t == "BOOLEAN":
-        return isinstance(v, bool)
-    if not isinstance(v, str):
-        return False
-    try:
-        if t == "DATE":
-            date.fromisoformat(v)
-        elif t == "TIME":
-            time.fromisoformat(v)
-        elif t.startswith("TIMESTAMP"):
-            datetime.fromisoformat(v.replace(" ", "T", 1))
-        elif t == "UUID":
-            uuid.UUID(v)
-    except ValueError:
-        return False
-    return True
-
-
-def _get(record: Any, path: str) -> tuple[bool, Any]:
-    """Values at a dotted path ('device.os', 'tags[]'); lists fan out (first misfit wins)."""
-    cur = [record]
-    for part in path.replace("[]", ".[]").split("."):
-        if not part:
-            continue
-        nxt = []
-        for c in cur:
-            if part == "[]":
-                if isinstance(c, list):
-                    nxt.extend(c)
-            elif part.startswith("{"):
-                if isinstance(c, dict):
-                    nxt.extend(c.keys() if part == "{key}" else c.values())
-            elif isinstance(c, dict) and part in c:
-                nxt.append(c[part])
-        cur = nxt
-        if not cur:
-            return False, None
-    return True, cur
-
-
-def _json_lines(lines: Iterator[bytes]) -> Iterator[tuple[int, Any, str | None]]:
-    """(line number, record, problem) for each non-blank line; problem set when it is not JSON."""
-    for n, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            yield n, json.loads(line), None
-        except ValueError as exc:
-            yield n, None, f"malformed JSON ({exc.msg} at column {exc.colno})"
-
-
-def find_misfit(lines: Iterator[bytes], raw_name: str, kept_type: Type) -> tuple[int, str] | None:
-    """First (line number, value) whose raw field `raw_name` (dotted) does not fit `kept_type`."""
-    for n, rec, problem in _json_lines(lines):
-        if problem:
-            return n, problem
-        found, values = _get(rec, raw_name)
-        if not found:
-            continue
-        for v in values:
-            if not _fits(kept_type, v):
-                return n, json.dumps(v)[:80]
-    return None
-
-
-def find_malformed(lines: Iterator[bytes]) -> tuple[int, str] | None:
-    for n, rec, problem in _json_lines(lines):
-        if problem:
-            return n, problem
-        if not isinstance(rec, dict):
-            return n, "a JSON line must be an object"
-    return None
-
-
 # --- Other engines' spellings -------------------------------------------------------------
 
-def to_arrow(t: Type):
-    import pyarrow as pa
+def to_arrow(t: Type) -> Any:
+    """pyarrow type (reading S3 lakes)."""
+    import pyarrow as pa  # deferred: start-up cost (pyarrow is only needed for S3 lakes)
 
     if isinstance(t, dict):
         if "struct" in t:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
+from shipyard.redact import redact_obj
 from shipyard.settings import Settings, get_settings
 
 Level = Literal["info", "success", "warning", "failure"]
@@ -64,8 +65,6 @@ class OutboxNotifier:
         self._lock = threading.Lock()
 
     def send(self, notice: Notice) -> None:
-        from shipyard.redact import redact_obj
-
         data = redact_obj(notice.to_dict())
         line = json.dumps(data, default=str, ensure_ascii=False)
         with self._lock:

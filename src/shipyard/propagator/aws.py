@@ -6,7 +6,7 @@ Triggers (deploy/template.yaml sets them up; docs/deploy-aws.md explains the cho
   events (event source mapping with `ReportBatchItemFailures`);
 * an EventBridge rule on "Object Created" (asynchronous invocation); SNS straight to Lambda.
 
-Every record is handled on its own (shipyard.propagator.events.process_event). Retries:
+Every record is handled on its own (shipyard.propagator.dispatch.process_event). Retries:
 * SQS batch: the response lists, in `batchItemFailures`, only the messages with a transient or
   unexpected failure; Lambda deletes the others. A bad file is terminal: it is already in
   failed/ with its error report, so retrying it could only fail again.
@@ -25,6 +25,7 @@ passwords, the Slack token) can live in one Secrets Manager secret named by
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -32,24 +33,30 @@ import sys
 import threading
 import time
 from typing import Any
+from urllib.parse import quote_plus
 
-from shipyard.errors import ConfigError, TransientError
-from shipyard.propagator.events import (
+from shipyard import aws
+from shipyard.errors import ConfigError, InputError, ShipyardError, TransientError
+from shipyard.propagator.dispatch import (
     PropagatorCache,
     PropagatorFactory,
     RecordResult,
     configured_prefix,
     handle_message,
     message_done,
-    parse_lambda_event,
+    normalize_prefix,
     record_log,
 )
+from shipyard.propagator.events import parse_lambda_event
+from shipyard.propagator.sqs import QueueStats, run_queue
+from shipyard.settings import Settings, get_settings
+from shipyard.store import is_s3_url
 
 log = logging.getLogger("shipyard.propagator.aws")
 
 # Below this many seconds left, an SQS batch stops starting new messages and reports the rest
 # as failures (retried later) rather than being cut off by the function timeout mid-load.
-DEFAULT_RESERVE_SECONDS = 20.0
+DEFAULT_RESERVE_SECONDS = 20.0  # propagator.lambda_reserve_seconds's default
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"settings": None, "cache": None, "secret": None}
@@ -82,26 +89,21 @@ def load_secret_env(secret_id: str, *, client: Any = None) -> list[str]:
     """Copy a Secrets Manager secret (a JSON object of env vars) into os.environ.
 
     Variables already set in the function's configuration win, so a deploy can override one.
-    Returns the names set. ConfigError when the secret is missing or not such an object.
+    Returns the names set. ConfigError when the secret is missing or not such an object;
+    TransientError when Secrets Manager is busy or unreachable (shipyard.aws's mapping).
     """
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    sm = client or boto3.session.Session().client("secretsmanager")
+    sm = client or aws.client("secretsmanager")
+    hint = "check SHIPYARD_LAMBDA_SECRET and the function's secretsmanager:GetSecretValue permission"
     try:
-        value = sm.get_secret_value(SecretId=secret_id)["SecretString"]
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("ThrottlingException", "InternalServiceError"):
-            raise TransientError(f"Secrets Manager is busy ({code}); will retry") from exc
-        raise ConfigError(f"cannot read secret {secret_id!r} ({code})",
-                          hint="check SHIPYARD_LAMBDA_SECRET and the function's "
-                          "secretsmanager:GetSecretValue permission") from exc
-    except BotoCoreError as exc:
-        raise TransientError(f"cannot reach Secrets Manager ({type(exc).__name__}); will retry") from exc
-    except KeyError as exc:
+        with aws.aws_errors(f"reading secret {secret_id!r}"):
+            value = sm.get_secret_value(SecretId=secret_id).get("SecretString")
+    except ShipyardError as exc:
+        if exc.retryable:
+            raise
+        raise ConfigError(exc.message, hint=hint) from exc
+    if value is None:
         raise ConfigError(f"secret {secret_id!r} has no SecretString",
-                          hint="store a JSON object of environment variables") from exc
+                          hint="store a JSON object of environment variables")
     try:
         env = json.loads(value)
         if not isinstance(env, dict):
@@ -119,8 +121,6 @@ def load_secret_env(secret_id: str, *, client: Any = None) -> list[str]:
 
 def _propagators() -> tuple[PropagatorFactory, str]:
     """The process's propagator cache, rebuilt when the settings object changes."""
-    from shipyard.settings import get_settings
-
     with _lock:
         secret = os.environ.get("SHIPYARD_LAMBDA_SECRET")
         if secret and _state["secret"] != secret:
@@ -194,28 +194,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point (Handler: shipyard.propagator.aws.handler)."""
     _setup_logging()
     get_propagator, prefix = _propagators()
-    from shipyard.settings import get_settings
-
-    extra = getattr(get_settings().propagator, "model_extra", None) or {}
-    reserve = float(extra.get("lambda_reserve_seconds", DEFAULT_RESERVE_SECONDS))
+    section = get_settings().propagator
     # SHIPYARD_PROPAGATOR__BUCKET (the template sets it): events of any other bucket are ignored.
-    return handle_event(event, get_propagator, prefix=prefix, bucket=extra.get("bucket") or None,
-                        context=context, reserve_seconds=reserve)
+    return handle_event(event, get_propagator, prefix=prefix, bucket=section.bucket or None,
+                        context=context, reserve_seconds=section.lambda_reserve_seconds)
 
 
-def consume_queue(*, queue_url: str, bucket: str | None = None, settings: Any = None,
+def consume_queue(*, queue_url: str, bucket: str | None = None, settings: Settings | None = None,
                   stop: threading.Event | None = None, drain: bool = False,
-                  wait_seconds: int | None = None) -> Any:
+                  wait_seconds: int | None = None) -> QueueStats:
     """`shipyard propagator watch --bucket s3://bucket[/prefix] --queue URL`: the same processing
-    as the Lambda handler, as a long-running SQS consumer (see events.consume_queue).
+    as the Lambda handler, as a long-running SQS consumer (see sqs.consume_queue).
 
     `bucket`, when given, restricts it to that bucket and prefix (events of others are ignored);
     otherwise each event's bucket is used with SHIPYARD_PROPAGATOR__PREFIX, as in Lambda.
     Returns the QueueStats when stopped (Ctrl-C, SIGTERM, or `drain` and the queue is empty).
     """
-    from shipyard.propagator.events import normalize_prefix, run_queue
-    from shipyard.store import is_s3_url
-
     name = prefix = None
     if bucket:
         if not is_s3_url(bucket):
@@ -239,10 +233,6 @@ class _LocalContext:
 
 
 def _set_key(event: dict[str, Any], key: str) -> None:
-    from urllib.parse import quote_plus
-
-    from shipyard.errors import InputError
-
     encoded = quote_plus(key, safe="/")
     if isinstance(event.get("detail"), dict) and "object" in event["detail"]:
         event["detail"]["object"]["key"] = encoded
@@ -259,10 +249,6 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m shipyard.propagator.aws EVENT.json [--bucket NAME]`: run the handler locally on
     an event file (AWS_ENDPOINT_URL pointing at moto or LocalStack, or real AWS credentials).
     Prints the handler's response; exit 3 when it raised a retryable error, 2 for other errors."""
-    import argparse
-
-    from shipyard.errors import ShipyardError
-
     parser = argparse.ArgumentParser(prog="python -m shipyard.propagator.aws",
                                      description=main.__doc__)
     parser.add_argument("event", help="a Lambda event JSON file (e.g. tests/propagator/events/s3_put.json)")

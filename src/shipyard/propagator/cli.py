@@ -10,6 +10,11 @@ import typer
 
 from shipyard.console import console
 from shipyard.errors import InputError
+from shipyard.settings import get_settings
+from shipyard.propagator.display import print_checks, print_history, print_outcomes
+from shipyard.propagator.offline import plan_offline
+from shipyard.propagator.offline import validate as validate_files
+from shipyard.propagator.outcomes import Outcome
 
 app = typer.Typer(
     help="propagator: drop schema specs and data files into a bucket; tables are created, changed and loaded.",
@@ -19,46 +24,13 @@ app = typer.Typer(
 BUCKET_HELP = "The bucket: a local folder, or s3://bucket or s3://bucket/prefix."
 
 
-def _outcome_rows(outcomes):
-    for o in outcomes:
-        where = ""
-        if o.error and o.error.get("where"):
-            w = o.error["where"]
-            where = ", ".join(f"{k}={v}" for k, v in w.items() if v is not None)
-        detail = o.reason or ""
-        if o.status == "failed" and where:
-            detail = f"{detail} [{where}]"
-        # The table has its own column: show the file's place under the table's folder.
-        short = o.key.split("/table_name=", 1)[1].split("/", 1)[-1] if "/table_name=" in o.key else o.key
-        yield (short, o.status,
-               o.table or "", "" if o.rows is None or o.key.split("/")[3] == "schema" else o.rows,
-               f"{o.seconds:.2f}", detail)
-
-
-def print_outcomes(outcomes, title: str | None = "files") -> None:
-    from rich.table import Table
-
-    colors = {"succeeded": "green", "failed": "red", "duplicate": "cyan", "skipped": "yellow"}
-    table = Table(title=title, header_style="bold")
-    table.add_column("file", overflow="fold", ratio=3)
-    table.add_column("status")
-    table.add_column("table", overflow="fold")
-    table.add_column("rows", justify="right")
-    table.add_column("s", justify="right")
-    table.add_column("detail", overflow="fold", ratio=4)
-    for file, status, tbl, rows, secs, detail in _outcome_rows(outcomes):
-        table.add_row(file, f"[{colors.get(status, 'white')}]{status}[/]", tbl, str(rows), secs, detail,
-                      )
-    console.print(table)
-
-
 @app.command()
 def process(
     bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the outcomes as JSON lines."),
 ) -> None:
     """Process every pending file once, then exit (exit code 1 if any file failed)."""
-    from shipyard.propagator.runner import Propagator
+    from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
 
     with Propagator.from_settings(bucket, must_exist=True) as p:
         with console.status("processing pending files...", spinner="dots"):
@@ -81,20 +53,19 @@ def watch(
     queue: str = typer.Option(None, "--queue", help="Consume S3 events from this SQS queue URL instead of polling."),
 ) -> None:
     """Keep processing new files until interrupted (Ctrl-C); a bad file never stops it."""
-    from shipyard.propagator.runner import Propagator
+    from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
 
     if queue:
-        # The SQS consumer lives with the Lambda handler (shipyard.propagator.aws).
-        from shipyard.propagator.aws import consume_queue
+        from shipyard.propagator.aws import consume_queue  # start-up cost: boto3 only for --queue
 
         stats = consume_queue(queue_url=queue, bucket=bucket)
-        console.print(f"stopped: {getattr(stats, 'received', 0)} message(s) received, "
-                      f"{getattr(stats, 'deleted', 0)} done, {getattr(stats, 'kept', 0)} left for a retry")
+        console.print(f"stopped: {stats.received} message(s) received, "
+                      f"{stats.deleted} done, {stats.kept} left for a retry")
         return
 
     stop = threading.Event()
 
-    def show(o) -> None:
+    def show(o: Outcome) -> None:
         print_outcomes([o], title=None)
 
     with Propagator.from_settings(bucket, must_exist=True) as p:
@@ -110,18 +81,95 @@ def watch(
 def plan(
     key: str = typer.Argument(..., help="The object key, relative to the bucket."),
     bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
+    offline: bool = typer.Option(False, "--offline", help="Do not connect: create and alter SQL from the specs "
+                                 "alone (an alter needs its table's create spec in the bucket)."),
+    dialect: str = typer.Option(None, "--dialect", help="redshift, postgres, mysql or duckdb (default: the "
+                                "destination's type)."),
 ) -> None:
     """Print the SQL a file would run, without running it or moving the file."""
-    from shipyard.propagator.runner import Propagator
+    if offline:
+        typer.echo(plan_offline(bucket, key, dialect, get_settings()).render())
+        return
+    from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
 
     with Propagator.from_settings(bucket, must_exist=True) as p:
         typer.echo(p.plan_key(key).render())
 
 
 @app.command()
+def validate(
+    files: list[Path] = typer.Argument(..., help="Spec and data files (local paths; under destination=... "
+                                       "folders or not)."),
+    dialect: str = typer.Option(None, "--dialect", help="redshift, postgres, mysql or duckdb (default: the "
+                                "key's destination=, else postgres)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line per file."),
+) -> None:
+    """Check specs, and data files' headers against them, with no connection at all (for CI)."""
+    checks = validate_files([str(f) for f in files], dialect)
+    if as_json:
+        for c in checks:
+            typer.echo(json.dumps(c.to_dict(), default=str))
+    else:
+        print_checks(checks)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def history(
+    bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
+    table: str = typer.Option(None, "--table", help="Only this table: `table` or `database.table`."),
+    status: str = typer.Option(None, "--status", help="succeeded or failed."),
+    since: str = typer.Option(None, "--since", help="Only files processed this recently: 30m, 12h, 1d, 2w."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line per file."),
+) -> None:
+    """What happened to each file: the ledger (succeeded) and the failure reports, oldest first."""
+    from shipyard.propagator.history import history as read_history  # start-up cost: drivers load on use
+    from shipyard.propagator.history import parse_since  # start-up cost: as above
+    from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
+
+    if status not in (None, "succeeded", "failed"):
+        raise InputError(f"--status {status!r} is not a status", hint="use --status succeeded or --status failed")
+    window = parse_since(since) if since else None
+    with Propagator.from_settings(bucket, must_exist=True) as p:
+        entries = read_history(p, table=table, status=status, since=window)
+    if as_json:
+        for e in entries:
+            typer.echo(json.dumps(e.to_dict(), default=str))
+    else:
+        print_history(entries)
+
+
+@app.command()
+def retry(
+    key: str = typer.Argument(..., help="The key of a file under failed/ (as `history --status failed` shows)."),
+    bucket: str = typer.Option(..., "--bucket", "-b", help=BUCKET_HELP),
+    force: bool = typer.Option(False, "--force", help="Move it back even if its checks still fail."),
+) -> None:
+    """Move a failed file back to its input folder, after checking that the cause is fixed."""
+    from shipyard.propagator.history import retry as retry_file  # start-up cost: drivers load on use
+    from shipyard.propagator.runner import Propagator  # start-up cost: drivers load on use
+
+    with Propagator.from_settings(bucket, must_exist=True) as p:
+        back = retry_file(p, key, force=force)
+    console.print(f"moved back to {back}; the next `process` or `watch` pass loads it")
+
+
+@app.command()
+def infer(
+    file: Path = typer.Argument(..., help="A sample: .csv, .jsonl, .json (array) or .parquet."),
+    dialect: str = typer.Option("postgres", "--dialect", help="The spec is checked for this dialect."),
+) -> None:
+    """Print a create spec (types, a primary key guess, a sort key) that loads this file."""
+    from shipyard.propagator.infer import infer_spec  # start-up cost: DuckDB's sniffer
+
+    typer.echo(json.dumps(infer_spec(str(file), dialect), indent=2))
+
+
+@app.command()
 def schema(kind: str = typer.Argument(..., help="create or update")) -> None:
     """Print the JSON Schema of a create or update spec."""
-    from shipyard.propagator.specs import create_schema, update_schema
+    from shipyard.propagator.specs import create_schema, update_schema  # start-up cost: pydantic models
 
     if kind not in ("create", "update"):
         raise InputError(f"unknown spec kind {kind!r}", hint="use `schema create` or `schema update`")
@@ -134,6 +182,6 @@ def demo(
     warehouse: Path = typer.Option(Path("warehouse.duckdb"), "--warehouse", help="The DuckDB file to load into."),
 ) -> None:
     """Lay the example files into a local bucket, process them into DuckDB, show the outcome."""
-    from shipyard.propagator.demo import run_demo
+    from shipyard.propagator.demo import run_demo  # start-up cost: the demo loads DuckDB
 
     raise typer.Exit(run_demo(bucket, warehouse))

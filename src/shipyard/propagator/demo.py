@@ -13,9 +13,14 @@ import logging
 import shutil
 from pathlib import Path
 
+import duckdb
+
 from shipyard.console import console, print_table
 from shipyard.errors import NotFoundError
-from shipyard.notify import MemoryNotifier
+from shipyard.notify import MemoryNotifier, Notice, Notifier, OutboxNotifier, get_notifier
+from shipyard.propagator.display import print_outcomes
+from shipyard.propagator.runner import Propagator
+from shipyard.settings import Settings, get_settings
 
 DEMO_PREFIX = "destination=duckdb/database=demo/"
 
@@ -30,12 +35,6 @@ def examples_dir() -> Path:
 
 
 def run_demo(bucket: Path, warehouse: Path) -> int:
-    import duckdb
-
-    from shipyard.propagator.cli import print_outcomes
-    from shipyard.propagator.runner import Propagator
-    from shipyard.settings import Settings, get_settings
-
     src = examples_dir()
     bucket = bucket.resolve()
     # Start over: only the demo's own folder and schema are touched.
@@ -64,11 +63,13 @@ def run_demo(bucket: Path, warehouse: Path) -> int:
             if o.status == "failed" and o.error:
                 console.print(f"[red]{o.moved_to}.error.json[/]")
                 console.print_json(json.dumps(o.error, default=str))
-        cur = p.engine("duckdb").cursor()  # type: ignore[attr-defined]
-        rel = cur.execute("SELECT * FROM demo.orders ORDER BY id")
-        cols = [c[0] for c in rel.description]
-        print_table("demo.orders", cols, rel.fetchall())
-        cur.close()
+    # The propagator is closed: read the table as any DuckDB client would.
+    con = duckdb.connect(str(warehouse))
+    try:
+        rel = con.execute("SELECT * FROM demo.orders ORDER BY id")
+        print_table("demo.orders", [c[0] for c in rel.description], rel.fetchall())
+    finally:
+        con.close()
     console.print(f"notices: {len(notes.notices)} (also in {settings.outbox}); "
                   f"files now under {bucket / DEMO_PREFIX}")
     expected_failed = sum(1 for o in outcomes if o.status == "failed")
@@ -80,12 +81,11 @@ class _Tee:
     """Keeps the notices for the summary and sends them as configured (the outbox, without
     echoing each one: the demo prints its own table)."""
 
-    def __init__(self, memory: MemoryNotifier, settings) -> None:
-        from shipyard.notify import OutboxNotifier, get_notifier
-
+    def __init__(self, memory: MemoryNotifier, settings: Settings) -> None:
         self.memory = memory
-        self.inner = OutboxNotifier(settings.outbox, echo=False) if not settings.slack_bot_token else get_notifier(settings)
+        self.inner: Notifier = (OutboxNotifier(settings.outbox, echo=False) if not settings.slack_bot_token
+                                else get_notifier(settings))
 
-    def send(self, notice) -> None:
+    def send(self, notice: Notice) -> None:
         self.memory.send(notice)
         self.inner.send(notice)

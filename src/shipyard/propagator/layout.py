@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 from shipyard.errors import InputError
 from shipyard.store.base import validate_key
@@ -49,6 +49,17 @@ SCHEMA_SUFFIXES = (".json",)
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # Our own bookkeeping tables and columns start with this; users may not name theirs so.
 RESERVED_PREFIX = "_shipyard"
+
+
+# Names that copy tools and editors give a file while they write it: never loaded. Drop files
+# safely by writing them under such a name (or elsewhere) and renaming them when complete.
+TEMP_PREFIXES = (".", "~$", ".~lock.")
+TEMP_SUFFIXES = (".tmp", "._copying_", ".part", ".partial", ".crdownload", ".swp", ".filepart")
+
+
+def is_temp_name(name: str) -> bool:
+    """A dotfile, or a name copy tools use while writing (`*.tmp`, `*._COPYING_`, `*.part`...)."""
+    return name.startswith(TEMP_PREFIXES) or name.lower().endswith(TEMP_SUFFIXES)
 
 
 class OutsideLayout(InputError):
@@ -88,6 +99,9 @@ class ParsedKey:
     # The key's own `destination=../database=../table_name=../` folder, as spelled in the bucket:
     # succeeded/ and failed/ go beside the file even when names are lower-cased for SQL.
     folder: str = ""
+    # Where the file goes when it succeeds: succeeded/<name>, or a unique name when that is taken
+    # (the runner chooses it; nothing archived is ever overwritten).
+    archive: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -101,6 +115,10 @@ class ParsedKey:
     @property
     def succeeded_key(self) -> str:
         return self.table_prefix + "succeeded/" + self.name
+
+    @property
+    def archive_key(self) -> str:
+        return self.archive or self.succeeded_key
 
     @property
     def failed_key(self) -> str:
@@ -130,6 +148,7 @@ class ParsedKey:
             operation=self.operation,
             name=self.name,
             folder=self.table_prefix,
+            archive=self.archive,
         )
 
 
@@ -155,6 +174,9 @@ def parse_key(key: str) -> ParsedKey:
     name = rest[-1]
     if not name or name.startswith("."):
         raise OutsideLayout(f"{key!r}: hidden or empty file name")
+    if is_temp_name(name):
+        raise OutsideLayout(f"{key!r}: a temporary name (a file still being written); it is picked up "
+                            "once renamed")
     folder = "/".join(parts[:3]) + "/"
     if rest[0] in ("succeeded", "failed"):
         return ParsedKey(key, dest, db, table, rest[0], None, "/".join(rest[1:]), folder)  # type: ignore[arg-type]
@@ -175,3 +197,44 @@ def parse_key(key: str) -> ParsedKey:
 
 def table_key_prefix(destination: str, database: str, table: str) -> str:
     return f"destination={destination}/database={database}/table_name={table}/"
+
+
+# The folders the propagator writes to. Its own moves (a server-side copy) and error reports
+# create ObjectCreated events too; they must never be processed.
+OWN_FOLDERS = ("succeeded", "failed")
+
+
+def own_folder(key: str) -> str | None:
+    """'succeeded' or 'failed' if `key` is in a folder the propagator writes to, else None.
+
+    The layout puts them right after the table: destination=/database=/table_name=/<folder>/...
+    """
+    parts = key.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.startswith("table_name=") and parts[i + 1] in OWN_FOLDERS:
+            return parts[i + 1]
+    return None
+
+
+def table_of(key: str) -> str | None:
+    """`destination=../database=../table_name=..` of a layout key (lower-cased), else None."""
+    parts = key.split("/")
+    if len(parts) > 3 and parts[0].startswith("destination=") and parts[2].startswith("table_name="):
+        return "/".join(parts[:3]).lower()
+    return None
+
+
+def unique_name(name: str, taken: Callable[[str], bool], stamp: str) -> str:
+    """`name` if it is free, else `<base>.<stamp>[-n]<suffix>` (the data or spec suffix kept, so
+    the archived file still says what it is): the first of those that is free."""
+    if not taken(name):
+        return name
+    lower = name.lower()
+    suffix = next((s for s in (*DATA_SUFFIXES, *SCHEMA_SUFFIXES) if lower.endswith(s)), "")
+    base = name[: len(name) - len(suffix)] if suffix else name
+    n = 0
+    while True:
+        candidate = f"{base}.{stamp}{f'-{n}' if n else ''}{suffix}"
+        if not taken(candidate):
+            return candidate
+        n += 1

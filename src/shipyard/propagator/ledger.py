@@ -10,6 +10,7 @@ its key plus its etag (S3's ETag, or the MD5 of a local file: the same bytes, th
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,7 +18,9 @@ from shipyard.propagator.dialects import Dialect
 
 LEDGER_TABLE = "_shipyard_ledger"
 COLUMNS = ("key_hash", "object_key", "etag", "size", "operation", "table_name", "status", "row_count", "seconds",
-           "processed_at")
+           "processed_at", "archive_key")
+# Added after the first release: ledgers made before get it by `migrate_sql` where the engine can.
+ARCHIVE_COLUMN = "archive_key VARCHAR(1024)"
 
 
 class Marker:
@@ -44,13 +47,44 @@ def ddl(d: Dialect, database: str) -> str:
         f"CREATE TABLE IF NOT EXISTS {d.table_ref(database, LEDGER_TABLE)} ("
         "key_hash CHAR(64) NOT NULL PRIMARY KEY, object_key VARCHAR(1024) NOT NULL, etag VARCHAR(128), "
         "size BIGINT, operation VARCHAR(16) NOT NULL, table_name VARCHAR(64) NOT NULL, "
-        f"status VARCHAR(16) NOT NULL, row_count BIGINT, seconds DOUBLE PRECISION, processed_at {d.type_sql('TIMESTAMP')})"
+        f"status VARCHAR(16) NOT NULL, row_count BIGINT, seconds DOUBLE PRECISION, processed_at {d.type_sql('TIMESTAMP')}, "
+        f"{ARCHIVE_COLUMN})"
     )
 
 
+def migrate_sql(d: Dialect, database: str) -> str | None:
+    """Adds archive_key to a ledger made before it existed (None where the engine has no
+    ADD COLUMN IF NOT EXISTS: Redshift; docs/propagator.md gives the statement to run once)."""
+    if not d.add_column_if_not_exists:
+        return None
+    return f"ALTER TABLE {d.table_ref(database, LEDGER_TABLE)} ADD COLUMN IF NOT EXISTS {ARCHIVE_COLUMN}"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the ledger holds for one object version."""
+
+    rows: int
+    # Where the file was archived (None in rows written before archive keys were recorded).
+    archive_key: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "LedgerEntry":
+        record = {k.lower(): v for k, v in record.items()}
+        return cls(int(record.get("row_count") or 0), record.get("archive_key"))
+
+
 def lookup_sql(d: Dialect, database: str) -> str:
-    """Rows recorded for one object version (one parameter: the key hash)."""
-    return f"SELECT row_count FROM {d.table_ref(database, LEDGER_TABLE)} WHERE key_hash = {d.param}"
+    """The record of one object version (one parameter: the key hash). Every column: a ledger
+    made before archive_key existed answers too (LedgerEntry.from_row)."""
+    return f"SELECT * FROM {d.table_ref(database, LEDGER_TABLE)} WHERE key_hash = {d.param}"
+
+
+def history_sql(d: Dialect, database: str, table: str | None) -> tuple[str, tuple[Any, ...]]:
+    """Every record of the database's ledger (of one table), oldest first: (sql, params)."""
+    where = f" WHERE table_name = {d.param}" if table else ""
+    return (f"SELECT * FROM {d.table_ref(database, LEDGER_TABLE)}{where} ORDER BY processed_at, object_key",
+            (table,) if table else ())
 
 
 def record_sql(d: Dialect, database: str) -> str:
@@ -59,9 +93,9 @@ def record_sql(d: Dialect, database: str) -> str:
 
 
 def record_params(h: str, key: str, etag: str | None, size: int | None, operation: str | None,
-                  table: str) -> tuple[Any, ...]:
+                  table: str, archive_key: str) -> tuple[Any, ...]:
     now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
-    return (h, key, etag, size, operation, table, "succeeded", ROWS, SECONDS, now)
+    return (h, key, etag, size, operation, table, "succeeded", ROWS, SECONDS, now, archive_key)
 
 
 def fill(params: tuple[Any, ...], rows: int, seconds: float) -> tuple[Any, ...]:

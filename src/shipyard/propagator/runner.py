@@ -7,75 +7,54 @@ p.process_pending()                                # every pending file, tables 
 p.watch(stop=threading.Event())                    # long-running
 ```
 
-Outcomes: `succeeded` (moved to succeeded/), `failed` (a terminal problem with the file or
-its spec: moved to failed/ with `<name>.error.json`), `skipped` (not a propagator key, or
-already under succeeded/ / failed/), `duplicate` (already loaded: a redelivered event).
+Outcomes (outcomes.py): `succeeded`, `failed`, `skipped`, `duplicate`.
 A transient failure (connection lost, S3 throttling) raises TransientError and leaves the
 file where it is, so a retry works. Every succeeded / failed outcome sends a notice.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError, TransientError
-from shipyard.notify import Attachment, Notice, Notifier, get_notifier
-from shipyard.propagator.engines import Engine, Source, destination, open_engine
-from shipyard.propagator.engines.common import sweep_spool
-from shipyard.propagator.inputs import inspect
+from shipyard.notify import Notifier, get_notifier
+from shipyard.propagator.engines import Engine, destination, open_engine
 from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
-from shipyard.propagator.plan import Plan, key_hash, plan_alter, plan_create, plan_load, plan_upsert
+from shipyard.propagator.ledger import LedgerEntry, key_hash
+from shipyard.propagator.outcomes import WAITING_FOR_CONFIG, Endings, Outcome
+from shipyard.propagator.schedule import order, settling_seconds
+from shipyard.propagator.plan import Plan, plan_alter, plan_create, plan_load, plan_upsert
+from shipyard.propagator.sources import Source, open_source
 from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, parse_create, parse_update
-from shipyard.redact import redact, redact_obj
+from shipyard.redact import redact
 from shipyard.retry import Backoff
-from shipyard.store import ObjectInfo, ObjectStore, open_store
+from shipyard.settings import Settings, get_settings
+from shipyard.store import ObjectInfo, ObjectStore, open_store, sweep_spool
 
 log = logging.getLogger("shipyard.propagator")
 
-Status = Literal["succeeded", "failed", "skipped", "duplicate"]
-# Within one table: schema files first (create, then changes), then data, each in key order.
-_RANK = {"create": 0, "alter": 1, "load": 2, "upsert": 2}
-
-
-@dataclass
-class Outcome:
-    key: str
-    status: Status
-    table: str | None = None
-    rows: int | None = None
-    seconds: float = 0.0
-    moved_to: str | None = None
-    error: dict[str, Any] | None = None
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 class Propagator:
-    def __init__(self, store: ObjectStore, settings: Any = None, notifier: Notifier | None = None) -> None:
-        if settings is None:
-            from shipyard.settings import get_settings
-
-            settings = get_settings()
+    def __init__(self, store: ObjectStore, settings: Settings | None = None,
+                 notifier: Notifier | None = None) -> None:
+        settings = settings if settings is not None else get_settings()
         self.store = store
         self.settings = settings
         self.notifier = notifier if notifier is not None else get_notifier(settings)
-        self.channel = settings.propagator.channel
+        self._config_warned: set[str] = set()
+        self.endings = Endings(store, self.notifier, settings.propagator.channel, self._ledger_entry)
         self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
-        if swept := sweep_spool():
+        if swept := sweep_spool():  # files left by loaders that died
             log.info("removed %d temp file(s) left by loaders that died", swept)
 
     @classmethod
-    def from_settings(cls, bucket: str, settings: Any = None, notifier: Notifier | None = None,
+    def from_settings(cls, bucket: str, settings: Settings | None = None, notifier: Notifier | None = None,
                       *, must_exist: bool = False) -> "Propagator":
         """A propagator over `bucket`: a local folder or `s3://bucket[/prefix]`.
 
@@ -103,7 +82,7 @@ class Propagator:
         self.close()
 
     # -- one key --------------------------------------------------------------------------------
-    def process_key(self, key: str, *, etag: str | None = None, sequencer: str | None = None) -> Outcome:
+    def process_key(self, key: str, *, etag: str | None = None) -> Outcome:
         """Process one object. See the module docstring for the outcomes."""
         t0 = time.perf_counter()
         try:
@@ -120,42 +99,42 @@ class Propagator:
         try:
             info = self.store.head(key)
         except NotFoundError:
-            return self._gone(pk, etag, t0)
+            return self.endings.gone(pk, etag, t0)
         etag = info.etag or etag
         table = f"{pk.database}.{pk.table}"
         plan: Plan | None = None
         source: Source | None = None
         try:
-            try:
-                pk = pk.check_identifiers()
-                table = f"{pk.database}.{pk.table}"
-                engine = self.engine(pk.destination)
-            except ConfigError as exc:
-                # The key names a destination this runner cannot reach: the file's author fixes the key.
-                raise InputError(exc.message, hint=exc.hint) from None
+            pk = pk.check_identifiers()
+            table = f"{pk.database}.{pk.table}"
+            # A destination that is not configured, or configured wrongly, is not the file's fault:
+            # ConfigError leaves the file where it is, to be retried once the settings are fixed.
+            engine = self.engine(pk.destination)
             self._validate_spec(pk, engine)  # a bad spec is refused before touching the database
-            done = engine.ledger_rows(pk.database, key_hash(key, etag))
+            done = engine.ledger_entry(pk.database, key_hash(key, etag))
             if done is not None:
                 # Loaded before (a crash between commit and move, or a re-drop of the same bytes).
-                return self._heal(pk, done, t0, table)
+                return self.endings.heal(pk, done, t0, table)
+            pk = self.endings.with_archive(pk)  # recorded in the ledger row, in the same transaction
             plan, source = self._plan(pk, engine, etag, info.size, materialize=True)
             result = engine.run(plan, source)
             if result.duplicate:
-                return self._heal(pk, engine.ledger_rows(pk.database, plan.key_hash) or 0, t0, table)
-        except TransientError:
+                entry = engine.ledger_entry(pk.database, plan.key_hash) or LedgerEntry(0)
+                return self.endings.heal(pk, entry, t0, table)
+        except (TransientError, ConfigError):
             raise
         except NotFoundError:
             # The object vanished while we read it: another worker finished it (a redelivered
             # event racing the first delivery) or it was deleted. Not the file's fault: no report.
-            return self._gone(pk, etag, t0)
+            return self.endings.gone(pk, etag, t0)
         except ShipyardError as exc:
             if not self.store.exists(pk.key):  # an engine's own reader found the file gone: as above
-                return self._gone(pk, etag, t0)
-            return self._fail(pk, exc, t0, table)
+                return self.endings.gone(pk, etag, t0)
+            return self.endings.fail(pk, exc, t0, table)
         finally:
             if source is not None:
                 source.close()
-        return self._succeed(pk, result.rows, t0, table)
+        return self.endings.succeed(pk, result.rows, t0, table)
 
     def plan_key(self, key: str) -> Plan:
         """The statements `key` would run, without running anything or moving the file."""
@@ -163,8 +142,11 @@ class Propagator:
         if not pk.pending:
             raise InputError(f"{key!r} is under {pk.state}/ and will not be processed again",
                              hint="copy it back under schema/ or input/ to process it again")
-        pk = pk.check_identifiers()
-        info = self.store.head(key)
+        return self.dry_run(pk.check_identifiers())
+
+    def dry_run(self, pk: ParsedKey) -> Plan:
+        """Every check `pk.key`'s processing makes, against the live table, and its plan."""
+        info = self.store.head(pk.key)
         plan, source = self._plan(pk, self.engine(pk.destination), info.etag, info.size, materialize=False)
         if source is not None:
             source.close()
@@ -172,30 +154,30 @@ class Propagator:
 
     def _plan(self, pk: ParsedKey, engine: Engine, etag: str | None, size: int, *,
               materialize: bool) -> tuple[Plan, Source | None]:
-        d = engine.dialect  # type: ignore[attr-defined]
+        d = engine.dialect
         _, _, cfg = destination(pk.destination, self.settings)
         table_info = engine.describe(pk.database, pk.table)
         if pk.operation == "create":
             spec = parse_create(self._read_spec(pk.key))
-            # An existing table is refused by plan_create (bar a MySQL create whose ledger row a
-            # crash prevented: same columns, recorded only).
-            return plan_create(d, pk, spec, etag=etag, size=size, existing=table_info), None
+            # plan_create refuses an existing table (bar a MySQL create a crash kept from its ledger row).
+            refs = {fk.references.table: engine.describe(pk.database, fk.references.table) for fk in spec.foreign_keys}
+            return plan_create(d, pk, spec, etag=etag, size=size, existing=table_info, referenced=refs), None
         if table_info is None:
             raise InputError(f"table {pk.database}.{pk.table} does not exist on {pk.destination}",
                              hint="drop a schema/create/<name>.json spec for it first")
         if pk.operation == "alter":
             return plan_alter(d, pk, parse_update(self._read_spec(pk.key)), table_info, etag=etag, size=size), None
-        data = inspect(self.store, pk.key, pk.name)
-        data.size, data.etag = size, etag
-        source = Source(self.store, pk.key, data)
+        source = open_source(self.store, pk.key, pk.name)
         try:
+            data = source.data
             if d.bulk == "duckdb_read":
                 ref = source.local_file() if materialize else self.store.uri(pk.key)
+                data = source.local_data if materialize else data
             elif d.bulk == "load_data_local":
                 ref = source.plain_csv_file() if materialize else self.store.uri(pk.key)
             else:
                 ref = self.store.uri(pk.key)
-            iam_role = getattr(cfg, "iam_role", None) if cfg is not None else None
+            iam_role = cfg.iam_role if cfg is not None else None
             fn = plan_load if pk.operation == "load" else plan_upsert
             return fn(d, pk, table_info, data, ref, etag=etag, size=size, iam_role=iam_role), source
         except BaseException:
@@ -203,7 +185,7 @@ class Propagator:
             raise
 
     def _validate_spec(self, pk: ParsedKey, engine: Engine) -> None:
-        d = engine.dialect  # type: ignore[attr-defined]
+        d = engine.dialect
         if pk.operation == "create":
             plan_create(d, pk, parse_create(self._read_spec(pk.key)))
         elif pk.operation == "alter":
@@ -214,91 +196,16 @@ class Propagator:
 
     def _read_spec(self, key: str) -> bytes:
         with self.store.open(key) as f:
-            data = f.read(MAX_SPEC_BYTES + 1)
-        return data
+            return f.read(MAX_SPEC_BYTES + 1)
 
-    # -- endings ----------------------------------------------------------------------------------
-    def _gone(self, pk: ParsedKey, etag: str | None, t0: float) -> Outcome:
-        """The object is no longer under input/ or schema/: a redelivered event, or a deleted file."""
-        table = f"{pk.database}.{pk.table}"
-        done = None
-        if etag:
-            try:
-                done = self.engine(pk.destination.lower()).ledger_rows(pk.database.lower(), key_hash(pk.key, etag))
-            except (ShipyardError, Exception):  # unknown destination or bad names: cannot be in a ledger
-                done = None
-        if done is not None or self.store.exists(pk.succeeded_key):
-            return Outcome(pk.key, "duplicate", table=table, rows=done, seconds=time.perf_counter() - t0,
-                           moved_to=pk.succeeded_key, reason="already processed (in the ledger / under succeeded/)")
-        if self.store.exists(pk.failed_key):
-            return Outcome(pk.key, "duplicate", table=table, seconds=time.perf_counter() - t0,
-                           moved_to=pk.failed_key, reason="already processed (under failed/)")
-        return Outcome(pk.key, "skipped", table=table, reason="the object no longer exists")
-
-    def _heal(self, pk: ParsedKey, rows: int, t0: float, table: str) -> Outcome:
-        log.info("%s was already loaded (ledger): moving it to succeeded/", pk.key)
+    def _ledger_entry(self, pk: ParsedKey, etag: str | None) -> LedgerEntry | None:
+        """This object version's record in its destination's ledger; None if unknown."""
         try:
-            self.store.move(pk.key, pk.succeeded_key)
-        except NotFoundError:  # another worker finished it between our check and the move
-            return Outcome(pk.key, "duplicate", table=table, rows=rows, seconds=time.perf_counter() - t0,
-                           moved_to=pk.succeeded_key, reason="processed by another worker at the same time")
-        secs = time.perf_counter() - t0
-        self._notify("success", f"{table}: already loaded", f"{pk.key} was loaded before ({rows} rows); "
-                     f"moved to {pk.succeeded_key}", {"table": table, "rows": rows, "seconds": round(secs, 3)})
-        return Outcome(pk.key, "succeeded", table=table, rows=rows, seconds=secs, moved_to=pk.succeeded_key,
-                       reason="already in the ledger (healed after an interrupted run, or the same bytes dropped again)")
+            return self.engine(pk.destination.lower()).ledger_entry(pk.database.lower(), key_hash(pk.key, etag))
+        except Exception:  # unknown destination or bad names: it cannot be in a ledger
+            return None
 
-    def _succeed(self, pk: ParsedKey, rows: int, t0: float, table: str) -> Outcome:
-        try:
-            self.store.move(pk.key, pk.succeeded_key)
-        except NotFoundError:  # deleted while we loaded it; the rows and the ledger stand
-            log.warning("%s vanished before it could be moved to succeeded/", pk.key)
-        secs = time.perf_counter() - t0
-        verb = {"create": "created", "alter": "altered", "load": "loaded", "upsert": "upserted"}[str(pk.operation)]
-        msg = (f"{verb} {table}" if pk.operation in ("create", "alter")
-               else f"{verb} {rows} rows into {table}") + f" in {secs:.2f}s from {pk.name}"
-        self._notify("success", f"{table}: {verb}", msg, {"table": table, "rows": rows, "seconds": round(secs, 3),
-                                                          "operation": pk.operation, "file": pk.succeeded_key})
-        log.info("%s: %s", pk.key, msg)
-        return Outcome(pk.key, "succeeded", table=table, rows=rows, seconds=secs, moved_to=pk.succeeded_key)
-
-    def _fail(self, pk: ParsedKey, exc: ShipyardError, t0: float, table: str) -> Outcome:
-        report = error_report(pk, exc)
-        # Report first, then the move: a reader who finds the file under failed/ finds its report.
-        body = json.dumps(report, indent=2, default=str).encode()
-        report_key = pk.error_key
-        try:
-            self.store.put(report_key, body)
-        except OSError:
-            # <name>.error.json can exceed a filesystem's 255-byte name limit when <name> fits:
-            # the report then takes a short name (it names the file inside) instead of wedging it.
-            report_key = pk.table_prefix + "failed/" + key_hash(pk.key, None)[:16] + ".error.json"
-            self.store.put(report_key, body)
-        try:
-            self.store.move(pk.key, pk.failed_key)
-        except NotFoundError:
-            log.warning("%s vanished before it could be moved to failed/", pk.key)
-        secs = time.perf_counter() - t0
-        where = _where_text(report.get("where"))
-        self._notify(
-            "failure", f"{table}: {pk.name} failed",
-            f"{report['what']}{where}. Fix: {report['how_to_fix']}. The file is now at {pk.failed_key}",
-            {"table": table, "operation": pk.operation, "file": pk.failed_key, "report": report_key},
-            attachment=Attachment(bucket=self.store.url, key=report_key),
-        )
-        log.warning("%s failed: %s", pk.key, report["what"])
-        return Outcome(pk.key, "failed", table=table, seconds=secs, moved_to=pk.failed_key, error=report,
-                       reason=report["what"])
-
-    def _notify(self, level: str, title: str, message: str, fields: dict[str, Any],
-                attachment: Attachment | None = None) -> None:
-        try:
-            self.notifier.send(Notice("propagator", level, redact(title), redact(message),  # type: ignore[arg-type]
-                                      channel=self.channel, fields=redact_obj(fields), attachment=attachment))
-        except Exception as exc:  # a notification problem must not undo or repeat a load
-            log.error("could not send the notice %r: %s", title, exc)
-
-    def process_in_order(self, key: str, *, etag: str | None = None, sequencer: str | None = None) -> Outcome:
+    def process_in_order(self, key: str, *, etag: str | None = None) -> Outcome:
         """Process `key` after every pending file of its table that comes before it.
 
         An event (an S3 notification, an SQS message) names one file, but events arrive in any
@@ -311,24 +218,39 @@ class Propagator:
         except (OutsideLayout, InputError):
             pk = None
         if pk is not None and pk.pending:
-            mine = _order(pk)
+            mine = order(pk)
             for earlier in self.pending(pk.table_prefix + "schema/") + self.pending(pk.table_prefix + "input/"):
-                if _order(earlier) < mine:
+                if order(earlier) < mine:
                     self.process_key(earlier.key)
-        return self.process_key(key, etag=etag, sequencer=sequencer)
+        return self.process_key(key, etag=etag)
 
     # -- many keys --------------------------------------------------------------------------------
     def pending(self, prefix: str = "") -> list[ParsedKey]:
-        """Every pending key under `prefix`, ordered for processing."""
-        out = []
+        """Every pending key under `prefix` that is ready (settled), ordered for processing."""
+        return self.scan(prefix)[0]
+
+    def scan(self, prefix: str = "") -> tuple[list[ParsedKey], float]:
+        """(pending keys that are ready, seconds until the next file still settling is ready).
+
+        A file in a local bucket is ready once its mtime is `propagator.settle_seconds` old: its
+        size and mtime have not changed for that long, so nobody is writing it. S3 objects
+        appear only when whole."""
+        settle = self.settings.propagator.settle_seconds
+        now = datetime.now(timezone.utc)
+        out, wait = [], 0.0
         for obj in self._candidates(prefix):
             try:
                 pk = parse_key(obj.key)
             except (OutsideLayout, InputError):
                 continue
-            if pk.pending:
-                out.append(pk)
-        return sorted(out, key=_order)
+            if not pk.pending:
+                continue
+            left = settling_seconds(obj, now, settle) if self.store.local_path(obj.key) is not None else 0.0
+            if left > 0:
+                wait = min(wait, left) if wait else left
+                continue
+            out.append(pk)
+        return sorted(out, key=order), wait
 
     def _candidates(self, prefix: str) -> Iterator[ObjectInfo]:
         if prefix:
@@ -344,10 +266,19 @@ class Propagator:
                         if sub[len(table):-1].lower() not in ("succeeded", "failed"):
                             yield from self.store.list(sub)
 
-    def process_pending(self) -> list[Outcome]:
-        """Every pending key: tables in parallel, one table's files one after another."""
+    def process_pending(self, *, wait_to_settle: bool = True) -> list[Outcome]:
+        """Every pending key: tables in parallel, one table's files one after another.
+
+        `wait_to_settle`: first wait (up to 3 x settle_seconds) for files still being written
+        into a local bucket, so a one-shot `process` right after a copy loads them; `watch`
+        passes False and picks them up on a later poll."""
+        ready, wait = self.scan()
+        deadline = time.monotonic() + 3 * self.settings.propagator.settle_seconds
+        while wait and wait_to_settle and time.monotonic() + wait <= deadline:
+            time.sleep(wait)
+            ready, wait = self.scan()
         groups: dict[str, list[ParsedKey]] = {}
-        for pk in self.pending():
+        for pk in ready:
             groups.setdefault(pk.table_prefix.lower(), []).append(pk)
         if not groups:
             return []
@@ -357,6 +288,15 @@ class Propagator:
             for pk in keys:
                 try:
                     outs.append(self.process_key(pk.key))
+                except ConfigError as exc:
+                    # The destination's settings, not a dependency down: no backoff for the others,
+                    # one warning per file (not one per poll); retried once the settings change.
+                    level = logging.DEBUG if pk.key in self._config_warned else logging.WARNING
+                    self._config_warned.add(pk.key)
+                    log.log(level, "%s: %s (left in place until the destination is configured)", pk.key, exc.message)
+                    outs.append(Outcome(pk.key, "skipped", table=f"{pk.database}.{pk.table}",
+                                        reason=f"{WAITING_FOR_CONFIG}: {exc.message}"))
+                    break  # keep this table's order: the next file waits for this one
                 except TransientError as exc:
                     log.warning("%s: %s (left in place; will retry)", pk.key, exc.message)
                     outs.append(Outcome(pk.key, "skipped", table=f"{pk.database}.{pk.table}",
@@ -378,19 +318,19 @@ class Propagator:
         return results
 
     def watch(self, *, interval: float | None = None, stop: threading.Event | None = None,
-              on_outcome: Any = None) -> None:
+              on_outcome: Callable[[Outcome], None] | None = None) -> None:
         """Poll the bucket until `stop` is set; a bad file never stops the loop."""
         interval = float(self.settings.propagator.poll_interval if interval is None else interval)
         # After a failed pass (a dependency down: S3 5xx / timeouts, the database gone) wait
         # longer each time, capped, with jitter, so a recovering server is not hammered.
-        cap = float(getattr(self.settings.propagator, "retry_max_seconds", 30.0))
+        cap = self.settings.propagator.retry_max_seconds
         stop = stop or threading.Event()
         log.info("watching %s every %.1fs", self.store.url, interval)
         backoff = Backoff(base=max(interval, 0.5), cap=cap)
         while not stop.is_set():
             failed = progressed = False
             try:
-                for outcome in self.process_pending():
+                for outcome in self.process_pending(wait_to_settle=False):
                     if outcome.status == "skipped" and (outcome.reason or "").startswith("retry later"):
                         failed = True
                     elif outcome.status != "skipped":
@@ -408,45 +348,3 @@ class Propagator:
                     log.info("watch: recovered after %d failed attempt(s)", ended)
                 delay = interval
             stop.wait(delay)
-
-
-def _order(pk: ParsedKey) -> tuple[str, int, str]:
-    """Processing order: per table, creates, then updates, then data files, each in key order."""
-    return (pk.table_prefix, _RANK[str(pk.operation)], pk.key)
-
-
-def _where_text(where: dict[str, Any] | None) -> str:
-    if not where:
-        return ""
-    parts = []
-    if where.get("line"):
-        parts.append(f"line {where['line']}")
-    if where.get("column_name") or where.get("column"):
-        c = where.get("column_name")
-        n = where.get("column")
-        parts.append(f"column {c!r} ({n})" if c and n else f"column {c or n}")
-    if where.get("field"):
-        parts.append(f"field {where['field']}")
-    return " at " + ", ".join(parts) if parts else ""
-
-
-def error_report(pk: ParsedKey, exc: ShipyardError) -> dict[str, Any]:
-    """The `<name>.error.json` written beside a failed file: what, where, how to fix."""
-    details = {k: v for k, v in exc.details.items() if k != "where" and v is not None}
-    report = {
-        "file": pk.failed_key,
-        "original_key": pk.key,
-        "destination": pk.destination,
-        "database": pk.database,
-        "table": pk.table,
-        "operation": pk.operation,
-        "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "error": type(exc).__name__,
-        "what": exc.message,
-        "where": exc.details.get("where"),
-        "how_to_fix": exc.hint or "correct the file and drop it again under its original folder",
-        "retry": "fix the file and drop it again (same folder); the failed copy stays here for reference",
-    }
-    if details:
-        report["details"] = details
-    return redact_obj(report)

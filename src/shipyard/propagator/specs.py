@@ -35,6 +35,40 @@ def _key_list(v: Any) -> Any:
     return [v] if isinstance(v, str) else v
 
 
+class Reference(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    table: str = Field(..., description="the referenced table, in the same database")
+    columns: list[str] = Field(..., min_length=1, description="its primary key (or unique) columns")
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: str) -> str:
+        return _ident(v, "table name")
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: list[str]) -> list[str]:
+        return [_ident(c, "column name") for c in v]
+
+
+class ForeignKey(BaseModel):
+    """A foreign key: enforced by DuckDB, PostgreSQL and MySQL; informational on Redshift."""
+
+    model_config = ConfigDict(extra="forbid")
+    columns: list[str] = Field(..., min_length=1, description="columns of this table")
+    references: Reference
+
+    _norm = field_validator("columns", mode="before")(_key_list)
+
+    @model_validator(mode="after")
+    def _same_length(self) -> "ForeignKey":
+        self.columns = [_ident(c, "foreign key column") for c in self.columns]
+        if len(self.columns) != len(self.references.columns):
+            raise ValueError(f"foreign key {self.columns} has {len(self.columns)} column(s) and references "
+                             f"{len(self.references.columns)}")
+        return self
+
+
 class CreateSpec(BaseModel):
     """schema/create/<name>.json: the table's columns and keys."""
 
@@ -48,6 +82,8 @@ class CreateSpec(BaseModel):
     sort_key: list[str] = Field(default_factory=list,
                                 description="Redshift compound sort key (required for Redshift); "
                                 "an index on other engines")
+    foreign_keys: list[ForeignKey] = Field(default_factory=list,
+                                           description="foreign keys to tables of the same database")
 
     _norm = field_validator("primary_key", "sort_key", mode="before")(_key_list)
 
@@ -79,6 +115,11 @@ class CreateSpec(BaseModel):
                                      f"({', '.join(cols)})")
             if len(set(names)) != len(names):
                 raise ValueError(f"{field} names a column twice")
+        for fk in self.foreign_keys:
+            for n in fk.columns:
+                if n not in cols:
+                    raise ValueError(f"foreign_keys names {n!r}, which is not in column_specification "
+                                     f"({', '.join(cols)})")
         return self
 
 
@@ -179,7 +220,7 @@ def _from_validation(exc: ValidationError, kind: str) -> InputError:
         hint = "add \"operation_type\": \"add\" or \"drop\""
     elif first["type"] == "extra_forbidden":
         msg = f"unknown field {path!r}"
-        allowed = (["column_specification", "primary_key", "dist_key", "sort_key"] if kind == "create"
+        allowed = (["column_specification", "primary_key", "dist_key", "sort_key", "foreign_keys"] if kind == "create"
                    else ["column_specification", "operation_type"])
         close = did_you_mean(path, allowed, cutoff=0.4)
         hint = (f"{close} " if close else "") + f"the fields are: {', '.join(allowed)}"

@@ -15,13 +15,13 @@ The engine is pure: the time is passed in, so tests drive it with their own cloc
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shipyard.pulse.checks import CheckResult
-from shipyard.pulse.config import Monitor
+from shipyard.pulse.model import CheckResult, Monitor
 
-EventKind = Literal["down", "resolved", "reminder"]
+EventKind = Literal["down", "resolved", "reminder", "slow", "fast", "cert"]
 
 
 @dataclass
@@ -37,6 +37,12 @@ class MonitorState:
     checks: int = 0
     failures: int = 0
     last_error: str | None = None
+    rtts: deque[float] = field(default_factory=lambda: deque(maxlen=1000))  # recent good checks' times
+    slow: bool = False
+    slow_since: float | None = None
+    cert_warned: int | None = None  # the smallest warning threshold (days) already sent
+    last_ping: float | None = None  # push monitors: the last ping, or when the monitor was loaded
+    last_miss: float | None = None  # push monitors: when the last missed ping was recorded
 
     def status(self, in_maintenance: bool = False) -> str:
         """What the status page shows: down (alerting), failing (below the threshold), up,
@@ -47,7 +53,9 @@ class MonitorState:
             return "down"
         if self.last is None:
             return "pending"
-        return "up" if self.last.ok else "failing"
+        if not self.last.ok:
+            return "failing"
+        return "slow" if self.slow else "up"
 
 
 @dataclass
@@ -61,8 +69,57 @@ class AlertEvent:
     fields: dict = field(default_factory=dict)
 
 
+def response_stat(rtts: list[float], stat: str) -> float:
+    """The mean, or a percentile such as p95 (nearest rank), of response times in ms."""
+    if stat == "mean":
+        return sum(rtts) / len(rtts)
+    xs = sorted(rtts)
+    rank = -(-int(stat[1:]) * len(xs) // 100)  # nearest rank: ceil(p/100 * n)
+    return xs[max(0, rank - 1)]
+
+
+def observe_speed(state: MonitorState, m: Monitor, r: CheckResult, now: float) -> list[AlertEvent]:
+    """The "slow" state (Gatus-like response-time condition, over the last N good checks):
+    one `slow` notice when the statistic goes over the threshold, one `fast` when it is back."""
+    if m.slow_threshold_ms is None or not r.ok or r.rtt_ms is None or r.maintenance:
+        return []
+    state.rtts.append(r.rtt_ms)
+    window = list(state.rtts)[-m.slow_window:]
+    if len(window) < m.slow_window:
+        return []
+    value = response_stat(window, m.slow_stat)
+    fields = {"response_ms": round(value, 1), "threshold_ms": m.slow_threshold_ms, "stat": m.slow_stat,
+              "checks": m.slow_window}
+    if not state.slow and value > m.slow_threshold_ms:
+        state.slow, state.slow_since = True, now
+        return [AlertEvent("slow", m, now, None, now, fields=fields)]
+    if state.slow and value <= m.slow_threshold_ms:
+        since, state.slow, state.slow_since = state.slow_since, False, None
+        return [AlertEvent("fast", m, now, None, since, fields=fields)]
+    return []
+
+
+def observe_cert(state: MonitorState, m: Monitor, r: CheckResult, now: float,
+                 warn_days: tuple[int, ...]) -> list[AlertEvent]:
+    """One `cert` warning as the certificate's days left cross each threshold (30, then 7);
+    a renewed certificate re-arms them."""
+    if r.cert_expires is None or not warn_days:
+        return []
+    days = (r.cert_expires - now) / 86400
+    crossed = [d for d in sorted(warn_days) if days <= d]
+    if not crossed:
+        state.cert_warned = None  # renewed (or never close): warn again next time
+        return []
+    lowest = crossed[0]
+    if state.cert_warned is not None and state.cert_warned <= lowest:
+        return []
+    state.cert_warned = lowest
+    return [AlertEvent("cert", m, now, None, None, fields={"days_left": int(days), "threshold_days": lowest,
+                                                           "expires": r.cert_expires})]
+
+
 def observe(state: MonitorState, m: Monitor, r: CheckResult, now: float) -> list[AlertEvent]:
-    """Feed one result; returns the alerts to send (usually none)."""
+    """Feed one result; returns the down/resolved/reminder alerts to send (usually none)."""
     state.last = r
     state.checks += 1
     if not r.ok:

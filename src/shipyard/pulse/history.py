@@ -3,10 +3,8 @@
 Writes come in batches from the service's writer (one transaction per batch: executemany on
 SQLite, COPY on PostgreSQL), never one commit per check: at 1,000 checks/s a commit each would
 be the bottleneck. Reads (status page, API, CLI) use their own connection per thread; SQLite
-runs in WAL mode so readers never block the writer
-(https://www.sqlite.org/wal.html).
-
-Times are epoch seconds (double precision) so window arithmetic is the same on both engines.
+runs in WAL mode so readers never block the writer (https://www.sqlite.org/wal.html).
+The tables and their rows are in tables.py.
 """
 
 from __future__ import annotations
@@ -18,82 +16,20 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from shipyard.errors import ConfigError, TransientError
-from shipyard.pulse.checks import CheckResult
-
-WINDOWS = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
-
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS pulse_checks (
-        monitor_id TEXT NOT NULL,
-        ts DOUBLE PRECISION NOT NULL,
-        ok BOOLEAN NOT NULL,
-        rtt_ms DOUBLE PRECISION,
-        status INTEGER,
-        error TEXT,
-        lag_ms DOUBLE PRECISION NOT NULL DEFAULT 0,
-        maintenance BOOLEAN NOT NULL DEFAULT FALSE
-    )""",
-    "CREATE INDEX IF NOT EXISTS pulse_checks_monitor_ts ON pulse_checks (monitor_id, ts)",
-    "CREATE INDEX IF NOT EXISTS pulse_checks_ts ON pulse_checks (ts)",
-    """CREATE TABLE IF NOT EXISTS pulse_incidents (
-        monitor_id TEXT NOT NULL,
-        started DOUBLE PRECISION NOT NULL,
-        resolved DOUBLE PRECISION,
-        error TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS pulse_incidents_monitor ON pulse_incidents (monitor_id, started)",
-    # One row per monitor and hour, kept up to date by every batch: uptime and charts read
-    # these instead of every check (30 days at 1 check/s is 2.6 M rows per monitor, 720 here).
-    """CREATE TABLE IF NOT EXISTS pulse_hourly (
-        monitor_id TEXT NOT NULL,
-        hour DOUBLE PRECISION NOT NULL,
-        checks INTEGER NOT NULL,
-        ok INTEGER NOT NULL,
-        rtt_sum DOUBLE PRECISION NOT NULL,
-        rtt_n INTEGER NOT NULL,
-        PRIMARY KEY (monitor_id, hour)
-    )""",
-]
-
-HOUR = 3600.0
-
-_UPSERT_HOURLY = (
-    "INSERT INTO pulse_hourly (monitor_id, hour, checks, ok, rtt_sum, rtt_n) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (monitor_id, hour) DO UPDATE SET checks = pulse_hourly.checks + excluded.checks, "
-    "ok = pulse_hourly.ok + excluded.ok, rtt_sum = pulse_hourly.rtt_sum + excluded.rtt_sum, "
-    "rtt_n = pulse_hourly.rtt_n + excluded.rtt_n"
+from shipyard.pulse.model import CheckResult
+from shipyard.pulse.tables import (
+    COLUMNS,
+    HOUR,
+    TARGET_COLUMNS,
+    SCHEMA,
+    UPSERT_HOURLY,
+    WINDOWS,
+    ceil_hour,
+    check_row,
+    floor_hour,
+    hourly_rows,
+    target_rows,
 )
-
-
-def _hourly(results: list[CheckResult]) -> list[tuple]:
-    """Aggregate a batch per (monitor, hour); maintenance checks do not count."""
-    agg: dict[tuple[str, float], list[float]] = {}
-    for r in results:
-        if r.maintenance:
-            continue
-        a = agg.setdefault((r.monitor_id, (r.ts // HOUR) * HOUR), [0, 0, 0.0, 0])
-        a[0] += 1
-        if r.ok:
-            a[1] += 1
-            if r.rtt_ms is not None:
-                a[2] += r.rtt_ms
-                a[3] += 1
-    return [(mid, hour, int(c), int(ok), s, int(n)) for (mid, hour), (c, ok, s, n) in agg.items()]
-
-
-def _floor_hour(t: float) -> float:
-    return (t // HOUR) * HOUR
-
-
-def _ceil_hour(t: float) -> float:
-    return -((-t) // HOUR) * HOUR
-
-_COLUMNS = ("monitor_id", "ts", "ok", "rtt_ms", "status", "error", "lag_ms", "maintenance")
-
-
-def _row(r: CheckResult) -> tuple:
-    return (r.monitor_id, r.ts, bool(r.ok), r.rtt_ms, r.status, r.error, r.lag_ms, bool(r.maintenance))
-
 
 def _resilient(fn):
     """On any error, roll back and drop this thread's connection so the next call reconnects:
@@ -174,7 +110,7 @@ class HistoryStore:
     @_resilient
     def init_schema(self) -> None:
         c = self._conn()
-        for stmt in _SCHEMA:
+        for stmt in SCHEMA:
             c.execute(stmt)
         c.commit()
 
@@ -203,6 +139,7 @@ class HistoryStore:
         `rollups_before`, when given); resolved incidents go with the raw checks."""
         c = self._conn()
         c.execute(self._q("DELETE FROM pulse_checks WHERE ts < ?"), (before,))
+        c.execute(self._q("DELETE FROM pulse_target_checks WHERE ts < ?"), (before,))
         if rollups_before is not None:
             c.execute(self._q("DELETE FROM pulse_hourly WHERE hour < ?"), (rollups_before,))
         c.execute(self._q("DELETE FROM pulse_incidents WHERE resolved IS NOT NULL AND resolved < ?"), (before,))
@@ -218,11 +155,11 @@ class HistoryStore:
         """
         if monitor_ids is not None and not monitor_ids:
             return {}
-        cur = _floor_hour(now)
+        cur = floor_hour(now)
         edges = []  # (window start, first whole hour) per window
         for w in WINDOWS.values():
             lo = now - w
-            edges.append((lo, min(_ceil_hour(lo), cur)))
+            edges.append((lo, min(ceil_hour(lo), cur)))
         where_ids, id_params = "", []
         if monitor_ids is not None:
             where_ids = f" AND monitor_id IN ({', '.join('?' for _ in monitor_ids)})"
@@ -273,7 +210,7 @@ class HistoryStore:
         (hour start, mean response time in ms of successful checks, share of successful checks)."""
         if monitor_ids is not None and not monitor_ids:
             return {}
-        first = _floor_hour(now) - (hours - 1) * HOUR
+        first = floor_hour(now) - (hours - 1) * HOUR
         sql = ("SELECT monitor_id, hour, rtt_sum, rtt_n, ok, checks FROM pulse_hourly "
                "WHERE hour >= ? AND hour <= ?")
         params: list[Any] = [first, now]
@@ -304,15 +241,21 @@ class HistoryStore:
             "SELECT monitor_id, MIN(started) FROM pulse_incidents WHERE resolved IS NULL GROUP BY monitor_id")}
 
     def recent(self, monitor_id: str, limit: int = 50, since: float | None = None) -> list[dict[str, Any]]:
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM pulse_checks WHERE monitor_id = ?"
+        sql = f"SELECT {', '.join(COLUMNS)} FROM pulse_checks WHERE monitor_id = ?"
         params: list[Any] = [monitor_id]
         if since is not None:
             sql += " AND ts > ?"
             params.append(since)
         sql += " ORDER BY ts DESC LIMIT ?"
         params.append(int(limit))
-        return [dict(zip(_COLUMNS, (r[0], r[1], bool(r[2]), *r[3:7], bool(r[7])), strict=True))
+        return [dict(zip(COLUMNS, (r[0], r[1], bool(r[2]), *r[3:7], bool(r[7])), strict=True))
                 for r in self._fetch(sql, params)]
+
+    def recent_targets(self, monitor_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Per-URL results of the monitor's recent checks (monitors with several targets)."""
+        rows = self._fetch(f"SELECT {', '.join(TARGET_COLUMNS)} FROM pulse_target_checks WHERE monitor_id = ? "
+                           "ORDER BY ts DESC, target LIMIT ?", [monitor_id, int(limit)])
+        return [dict(zip(TARGET_COLUMNS, (r[0], r[1], r[2], bool(r[3]), *r[4:]), strict=True)) for r in rows]
 
     def count(self, monitor_id: str | None = None) -> int:
         if monitor_id is None:
@@ -339,9 +282,11 @@ class SQLiteHistory(HistoryStore):
             return
         c = self._conn()
         with c:  # one transaction per batch: the raw rows and their hourly rollups
-            c.executemany(f"INSERT INTO pulse_checks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                          [_row(r) for r in results])
-            c.executemany(_UPSERT_HOURLY, _hourly(results))
+            c.executemany(f"INSERT INTO pulse_checks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                          [check_row(r) for r in results])
+            c.executemany(UPSERT_HOURLY, hourly_rows(results))
+            c.executemany(f"INSERT INTO pulse_target_checks ({', '.join(TARGET_COLUMNS)}) "
+                          f"VALUES ({', '.join('?' * len(TARGET_COLUMNS))})", target_rows(results))
 
 
 class PostgresHistory(HistoryStore):
@@ -352,6 +297,7 @@ class PostgresHistory(HistoryStore):
         self.url = url
 
     def _connect(self) -> Any:
+        # Imported here to cut start-up: only PostgreSQL history pays for loading psycopg.
         import psycopg
 
         try:
@@ -373,10 +319,15 @@ class PostgresHistory(HistoryStore):
         c = self._conn()
         with c.cursor() as cur:
             # COPY is PostgreSQL's bulk path (https://www.postgresql.org/docs/current/sql-copy.html).
-            with cur.copy(f"COPY pulse_checks ({', '.join(_COLUMNS)}) FROM STDIN") as cp:
+            with cur.copy(f"COPY pulse_checks ({', '.join(COLUMNS)}) FROM STDIN") as cp:
                 for r in results:
-                    cp.write_row(_row(r))
-            cur.executemany(self._q(_UPSERT_HOURLY), _hourly(results))
+                    cp.write_row(check_row(r))
+            cur.executemany(self._q(UPSERT_HOURLY), hourly_rows(results))
+            per_target = target_rows(results)
+            if per_target:
+                with cur.copy(f"COPY pulse_target_checks ({', '.join(TARGET_COLUMNS)}) FROM STDIN") as cp:
+                    for row in per_target:
+                        cp.write_row(row)
         c.commit()
 
 

@@ -88,6 +88,15 @@ class Schedule:
             nxt = self._cron_next(now)
         return nxt
 
+    def shortest_gap(self, start: float, samples: int = 8) -> float:
+        """The shortest time between two fire times (cron: over the next few from `start`)."""
+        if self.every is not None:
+            return self.every
+        times = [self._cron_next(start)]
+        for _ in range(samples):
+            times.append(self._cron_next(times[-1]))
+        return min(b - a for a, b in zip(times, times[1:]))
+
     def _cron_next(self, after: float) -> float:
         # Local time, like cron and Heartbeat: `0 9 * * *` is nine o'clock on this machine.
         base = datetime.fromtimestamp(after).astimezone()

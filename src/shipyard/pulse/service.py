@@ -1,252 +1,127 @@
-"""The monitor: schedules checks, records results, alerts, reloads its config, serves the page.
+"""The monitor: one asyncio loop that reloads, schedules, checks and records.
 
-One asyncio loop runs everything:
-- the scheduler keeps a heap of (next fire time, monitor); fire times come from the schedule
-  (never from when a check finished), so nothing drifts; `lag` = start - scheduled time is
-  recorded with every result and summarised at /metrics;
-- each due monitor runs as its own task on a shared httpx.AsyncClient (bounded connection
-  pool); a monitor whose previous check is still running skips that slot (counted);
-- results go to an in-memory batch that a writer flushes every `flush_interval` seconds in one
-  transaction, on a single database thread (a DB outage keeps the batch for the next try);
-- the watcher polls the config directory's file list, sizes and mtimes every `reload_interval`
-  seconds; on a change it re-parses only changed files, validates them, and keeps the last good
-  version of a file that became invalid (log + one `warning` notice naming file and line);
-- notices go through `shipyard.notify.get_notifier`, on their own thread, in order.
+- `ConfigReloader` (reloader.py) says which monitors the config folder gives; the watcher task
+  polls its fingerprint every `reload_interval` seconds.
+- `Scheduler` (scheduler.py) says which monitor is due; each due monitor runs as its own task
+  on the shared client pool (a monitor whose previous check still runs skips that slot,
+  counted); `lag` = start - scheduled time is recorded with every result.
+- `observe` (alerting.py) turns results into alert transitions.
+- `Recorder` (recorder.py) writes results in batches every `flush_interval`, incidents and
+  notices, on its own threads.
+- `StatusView` (status.py) is the read-only view the page, the API and /metrics use.
+All time comes from the injected `Clock`, so tests drive the whole service on their own time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import heapq
 import logging
-import os
-import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
-from shipyard.notify import Notice, Notifier, get_notifier
-from shipyard.pulse.alerting import AlertEvent, MonitorState, observe
-from shipyard.pulse.checks import CheckResult, ClientPool, run_check
-from shipyard.pulse.config import ConfigProblem, Monitor, monitor_files, parse_text
+from shipyard.errors import ConfigError
+from shipyard.notify import Notifier, get_notifier
+from shipyard.pulse import push
+from shipyard.pulse.alerting import MonitorState, observe, observe_cert, observe_speed
+from shipyard.pulse.checks import ClientPool, run_check
+from shipyard.pulse.clock import Clock, SystemClock
+from shipyard.pulse.config import ParseLimits
 from shipyard.pulse.history import HistoryStore, open_history
+from shipyard.pulse.model import CheckResult, Monitor, TargetResult
+from shipyard.pulse.recorder import Recorder
+from shipyard.pulse.reloader import ConfigReloader
+from shipyard.pulse.scheduler import Scheduler
+from shipyard.pulse.status import StatusView
+from shipyard.pulse.sync import SyncReport, sync
+from shipyard.settings import Settings, get_settings
 
 log = logging.getLogger("shipyard.pulse")
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
-
-
-def human_duration(seconds: float) -> str:
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    if h < 48:
-        return f"{h}h{m:02d}m"
-    d, h = divmod(h, 24)
-    return f"{d}d{h:02d}h"
-
-
-class _FileEntry:
-    __slots__ = ("digest", "monitors", "problem")
-
-    def __init__(self, digest: str, monitors: list[Monitor] | None, problem: ConfigProblem | None) -> None:
-        self.digest, self.monitors, self.problem = digest, monitors, problem
+# The web layer's serve(status_view, host, port, push_handler) -> a running server (.task,
+# .port, .shutdown(grace)).
+Serve = Callable[[StatusView, str, int, Callable[[str, str, "str | None", str], "tuple[int, str]"]], Awaitable[Any]]
+# httpx and httpcore log every request line with its full URL (query strings, expanded
+# ${SECRETS} in paths) at INFO/DEBUG: pulse logs its own, scrubbed, messages instead.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+_IDLE = 3600.0  # the scheduler's sleep with nothing scheduled (a reload wakes it)
 
 
 class PulseService:
-    def __init__(
-        self,
-        config_dir: str | Path,
-        *,
-        settings: Any = None,
-        history: HistoryStore | None = None,
-        notifier: Notifier | None = None,
-        clock: Callable[[], float] = time.time,
-        reload_interval: float = 1.0,
-        flush_interval: float = 0.5,
-        concurrency: int | None = None,
-        retention_days: float | None = None,
-    ) -> None:
-        if settings is None:
-            from shipyard.settings import get_settings
-
-            settings = get_settings()
-        self.settings = settings
+    def __init__(self, config_dir: str | Path, *, settings: Settings | None = None,
+                 history: HistoryStore | None = None, notifier: Notifier | None = None,
+                 clock: Clock | None = None, sync_from: str | None = None, sync_every: float = 60.0) -> None:
+        self.settings = settings = settings or get_settings()
+        opts = settings.pulse
         self.config_dir = Path(config_dir)
+        self.clock: Clock = clock or SystemClock()
         self._own_history = history is None
-        self.history = history or open_history(settings.pulse.database_url, default_dir=settings.config_dir)
-        self.notifier = notifier or get_notifier(settings)
-        self.clock = clock
-        self.reload_interval = reload_interval
-        self.flush_interval = flush_interval
-        extra = settings.pulse.model_extra or {}
-        # Checks in flight at once (pulse.concurrency); more wait for a slot, and that wait
-        # shows up as scheduling lag.
-        self.concurrency = int(concurrency if concurrency is not None else extra.get("concurrency", 100))
-        self.retention = float(retention_days if retention_days is not None
-                               else extra.get("retention_days", 35)) * 86400
-        self.rollup_retention = float(extra.get("rollup_retention_days", 400)) * 86400
-        self.default_channel = settings.pulse.channel
-
+        self.history = history or open_history(opts.database_url, default_dir=settings.config_dir)
+        self.default_channel = opts.channel
+        self.reloader = ConfigReloader(self.config_dir, ParseLimits.from_settings(opts))
+        self.scheduler = Scheduler()
+        self.recorder = Recorder(self.history, notifier or get_notifier(settings), opts.channel)
+        self.status = StatusView(self)
+        self.max_body = opts.max_body_bytes
+        self.push_limit = push.RateLimit(opts.push_rate_per_minute)
+        self.cert_warn_days = tuple(sorted(set(opts.cert_warn_days), reverse=True))
         self.monitors: dict[str, Monitor] = {}
         self.states: dict[str, MonitorState] = {}
-        self.problems: dict[str, ConfigProblem] = {}  # file -> current problem
-        self._files: dict[str, _FileEntry] = {}
-        self._good: dict[str, list[Monitor]] = {}  # file -> last good monitors
-        self._fingerprint: Any = None
-        self._dir_missing_reported = False
-        self._heap: list[tuple[float, int, str, int]] = []
-        self._gen: dict[str, int] = {}
-        self._seq = 0
-        self._running: dict[str, asyncio.Task] = {}
-        self._pending: list[CheckResult] = []
+        self.running: dict[str, asyncio.Task] = {}
         self.lags: deque[float] = deque(maxlen=200_000)
-        self.checks_total = 0
-        self.skipped_total = 0
-        self.written_total = 0
-        self.reloads = 0
+        self.checks_total = self.skipped_total = self.reloads = 0
         self.started_at: float | None = None
-        self._stop: asyncio.Event | None = None
-        self._pool: ClientPool | None = None
-        self._db = ThreadPoolExecutor(1, thread_name_prefix="pulse-db")
-        self._notify = ThreadPoolExecutor(1, thread_name_prefix="pulse-notify")
         self.port: int | None = None
+        self._fingerprint: object = None
+        self._stop: asyncio.Event | None = None
+        self._wake = asyncio.Event()
+        # `run --sync-from`: the seed's bucket -> folder step, inside the service.
+        self.sync_from, self.sync_every = sync_from, sync_every
+        self.last_sync: SyncReport | None = None
+        self.sync_errors = 0
+        self._pool: ClientPool | None = None
 
     # ---- config ---------------------------------------------------------------------------
-    def _scan(self) -> Any:
-        try:
-            real = os.path.realpath(self.config_dir)
-            files = monitor_files(self.config_dir)
-            return real, tuple((str(p), st.st_mtime_ns, st.st_size)
-                               for p in files for st in [p.stat()])
-        except OSError:
-            return None
-
     def reload(self) -> bool:
-        """Re-read the config directory; returns True when the set of monitors changed."""
-        if not self.config_dir.is_dir():
-            if not self._dir_missing_reported:
-                log.warning("pulse: config directory %s is missing; keeping %d monitors",
-                            self.config_dir, len(self.monitors))
-                self._dir_missing_reported = True
+        """Re-read the config folder; True when the set of monitors changed."""
+        res = self.reloader.reload()
+        if res is None:
+            self._fingerprint = None  # try again on the next scan
             return False
-        self._dir_missing_reported = False
-        files: dict[str, _FileEntry] = {}
-        # Resolve the sync's symlink once, so one reload reads one version of the tree.
-        root = Path(os.path.realpath(self.config_dir))
-        for p in monitor_files(root):
-            name = str(p.relative_to(root))
-            try:
-                data = p.read_bytes()
-            except OSError:
-                # Vanished between listing and reading (an old version pruned): do not treat
-                # it as deleted; try the whole reload again on the next scan.
-                self._fingerprint = None
-                return False
-            digest = hashlib.sha1(data).hexdigest()
-            old = self._files.get(name)
-            if old is not None and old.digest == digest:
-                files[name] = old
-                continue
-            try:
-                files[name] = _FileEntry(digest, parse_text(data.decode("utf-8"), name), None)
-            except UnicodeDecodeError:
-                files[name] = _FileEntry(digest, None, ConfigProblem(name, None, "not UTF-8 text"))
-            except ConfigProblem as exc:
-                files[name] = _FileEntry(digest, None, exc)
-        self._files = files
-
-        # Merge in file order. An invalid file, or one whose ids clash with an earlier file,
-        # contributes its last good version (if any) and is reported.
-        merged: dict[str, Monitor] = {}
-        problems: dict[str, ConfigProblem] = {}
-        for name in sorted(files):
-            entry = files[name]
-            cand = entry.monitors
-            problem = entry.problem
-            if cand is not None:
-                clash = next((m for m in cand if m.id in merged), None)
-                if clash is not None:
-                    first = merged[clash.id]
-                    problem = ConfigProblem(
-                        name, clash.line, f"monitor id {clash.id!r} is already defined in {first.file}:{first.line}",
-                        "ids must be unique across all monitor files; rename one of them")
-                    cand = None
-            if cand is None:
-                problems[name] = problem  # type: ignore[assignment]
-                good = self._good.get(name)
-                if good and not any(m.id in merged for m in good):
-                    cand = good
-                else:
-                    continue
-            else:
-                self._good[name] = cand
-            for m in cand:
-                merged[m.id] = m
-        for name in list(self._good):
-            if name not in files:
-                del self._good[name]  # deleted file: its monitors go (deletions propagate)
-
-        for name, problem in problems.items():
-            prev = self.problems.get(name)
-            if prev is None or str(prev) != str(problem):
-                self._report_problem(problem, kept=name in self._good)
-        for name in self.problems:
-            if name not in problems:
-                log.info("pulse: %s is valid again", name)
-        self.problems = problems
-        return self._apply(merged)
-
-    def _report_problem(self, p: ConfigProblem, *, kept: bool) -> None:
-        what = "keeping its last good version" if kept else "its monitors are not loaded"
-        log.error("pulse: invalid monitor file %s; %s", p, what)
-        self._send(Notice(
-            tool="pulse", level="warning", title=f"Invalid monitor file {p.where}",
-            message=f"{p.message}" + (f" (fix: {p.hint})" if p.hint else "") + f"; {what}.",
-            channel=self.default_channel,
-            fields={"file": p.file, "line": p.line, "error": p.message},
-        ))
+        for problem, kept in res.new_problems:
+            self.recorder.problem(problem, kept=kept)
+        for name in res.fixed:
+            log.info("pulse: %s is valid again", name)
+        return self._apply(res.monitors)
 
     def _apply(self, merged: dict[str, Monitor]) -> bool:
         added = updated = removed = 0
-        now = self.clock()
+        now = self.clock.now()
         for mid in list(self.monitors):
             if mid not in merged or not merged[mid].enabled:
                 del self.monitors[mid]
                 st = self.states.pop(mid, None)
                 if st is not None and st.triggered:
                     # Removed while down: close its incident (no notice; nobody watches it now).
-                    self._db.submit(self._safe, self.history.resolve_incident, mid, now)
-                self._gen[mid] = self._gen.get(mid, 0) + 1
-                log.debug("pulse: monitor %s removed", mid)
+                    self.recorder.in_db(self.history.resolve_incident, mid, now)
+                self.scheduler.remove(mid)
                 removed += 1
         for mid, m in merged.items():
             if not m.enabled:
                 continue
             old = self.monitors.get(mid)
+            self.monitors[mid] = m  # same check or not: file/line may have moved
             if old is not None and old.fingerprint() == m.fingerprint():
-                self.monitors[mid] = m  # same check; file/line may have moved
                 continue
-            self.monitors[mid] = m
-            self.states.setdefault(mid, MonitorState())
+            st = self.states.setdefault(mid, MonitorState())
+            if m.type == "push" and st.last_ping is None:
+                st.last_ping = now  # a push monitor gives its cron every + grace from now
             if old is None or old.schedule != m.schedule:
-                self._gen[mid] = self._gen.get(mid, 0) + 1
-                self._push(m.schedule.first(now, mid), mid)
-            log.debug("pulse: monitor %s %s (%s, %s)", mid, "updated" if old else "added",
-                      m.schedule.text, ", ".join(m.targets))
-            if old is None:
-                added += 1
-            else:
-                updated += 1
+                self.scheduler.add(m, now)
+                self._wake.set()
+            log.debug("pulse: monitor %s %s (%s, %s)", mid, "updated" if old else "added", m.schedule.text,
+                      ", ".join(m.public_targets))
+            added, updated = (added + 1, updated) if old is None else (added, updated + 1)
         if added or updated or removed:
             self.reloads += 1
             log.info("pulse: %d monitors (%d added, %d updated, %d removed)",
@@ -254,181 +129,179 @@ class PulseService:
             return True
         return False
 
-    def _push(self, due: float, mid: str) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (due, self._seq, mid, self._gen.get(mid, 0)))
-
     # ---- running --------------------------------------------------------------------------
-    async def _scheduler(self) -> None:
+    async def _scheduler_loop(self) -> None:
         assert self._stop is not None
         while not self._stop.is_set():
-            if not self._heap:
-                await asyncio.sleep(0.1)
-                continue
-            due, _, mid, gen = self._heap[0]
-            now = self.clock()
-            if due > now:
-                # Short naps: a reload can add a monitor due sooner than the current head.
-                await asyncio.sleep(min(due - now, 0.1))
-                continue
-            heapq.heappop(self._heap)
-            m = self.monitors.get(mid)
-            if m is None or gen != self._gen.get(mid, 0):
-                continue  # removed or rescheduled since
-            self._push(m.schedule.next_after(due, now), mid)
-            if mid in self._running:
-                self.skipped_total += 1
-                continue
-            self._running[mid] = asyncio.create_task(self._check(m, due))
+            now = self.clock.now()
+            for m, due in self.scheduler.pop_due(now, self.monitors):
+                if m.type == "push":
+                    st = self.states.setdefault(m.id, MonitorState())
+                    missed = push.overdue(m, st.last_ping if st.last_ping is not None else now,
+                                          st.last_miss, now)
+                    if missed is not None:
+                        st.last_miss = now
+                        self._record(m, missed)
+                    continue
+                if m.id in self.running:
+                    self.skipped_total += 1
+                else:
+                    self.running[m.id] = asyncio.create_task(self._check(m, due))
+            nxt = self.scheduler.next_due()
+            # Sleep until the next slot, or until a reload adds a monitor (it may be due sooner).
+            sleeper = asyncio.ensure_future(self.clock.sleep(_IDLE if nxt is None else max(nxt - now, 0.0)))
+            waker = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in (sleeper, waker):
+                    t.cancel()
+                await asyncio.gather(sleeper, waker, return_exceptions=True)
+            self._wake.clear()
 
     async def _check(self, m: Monitor, due: float) -> None:
         try:
             assert self._pool is not None
-            async with self._pool.slot() as client:
-                start = self.clock()
-                ok, rtt, status, err = await run_check(client, m)
+            async with self._pool.slot(m) as client:
+                start = self.clock.now()
+                out = await run_check(client, m, self.max_body)
             lag_ms = max(0.0, (start - due) * 1000)
-            maint = m.in_maintenance(start)
-            r = CheckResult(m.id, start, ok, rtt, status, err, lag_ms, maint)
             self.lags.append(lag_ms)
-            self.checks_total += 1
-            self._pending.append(r)
-            current = self.monitors.get(m.id)
-            if current is None:
-                return  # removed while it ran: record, do not alert
-            state = self.states.setdefault(m.id, MonitorState())
-            for ev in observe(state, current, r, self.clock()):
-                self._on_event(ev)
+            per = tuple(TargetResult(m.scrub(t.target), t.ok, t.rtt_ms, t.status, m.scrub(t.error) if t.error else None)
+                        for t in out.targets)
+            self._record(m, CheckResult(m.id, start, out.ok, out.rtt_ms, out.status,
+                                        m.scrub(out.error) if out.error else None, lag_ms, False,
+                                        out.cert_expires, per))
         except Exception:  # noqa: BLE001 - one broken check must not stop the service
             log.exception("pulse: check %s crashed", m.id)
         finally:
-            self._running.pop(m.id, None)
+            self.running.pop(m.id, None)
 
-    def _on_event(self, ev: AlertEvent) -> None:
-        m = ev.monitor
-        channel = m.channel or self.default_channel
-        fields = {"monitor": m.id, "targets": ", ".join(m.targets), "file": f"{m.file}:{m.line}"}
-        if ev.kind == "down":
-            self._db.submit(self._safe, self.history.open_incident, m.id, ev.since or ev.ts, ev.error)
-            self._send(Notice(
-                tool="pulse", level="failure", title=f"{m.display_name} is down",
-                message=f"{ev.error} ({ev.failures} failed checks in a row since {_iso(ev.since)})",
-                channel=channel, fields={**fields, "error": ev.error, "since": _iso(ev.since)}))
-        elif ev.kind == "reminder":
-            down_for = human_duration(ev.ts - (ev.since or ev.ts))
-            self._send(Notice(
-                tool="pulse", level="failure", title=f"{m.display_name} is still down",
-                message=f"down for {down_for}: {ev.error}", channel=channel,
-                fields={**fields, "error": ev.error, "since": _iso(ev.since), "reminder": True}))
-        else:
-            self._db.submit(self._safe, self.history.resolve_incident, m.id, ev.ts)
-            if not ev.fields.get("silent"):
-                down_for = human_duration(ev.ts - (ev.since or ev.ts))
-                self._send(Notice(
-                    tool="pulse", level="success", title=f"{m.display_name} is back up",
-                    message=f"resolved after {down_for} down", channel=channel,
-                    fields={**fields, "since": _iso(ev.since), "down_for": down_for}))
+    def _record(self, m: Monitor, r: CheckResult) -> None:
+        """One result: into the history batch, then through the alert rules."""
+        r.maintenance = m.in_maintenance(r.ts)
+        self.checks_total += 1
+        self.recorder.add(r)
+        current = self.monitors.get(m.id)
+        if current is None:
+            return  # removed while it ran: record, do not alert
+        state = self.states.setdefault(m.id, MonitorState())
+        now = self.clock.now()
+        warn = current.cert_warn_days if current.cert_warn_days is not None else self.cert_warn_days
+        for ev in [*observe(state, current, r, now), *observe_speed(state, current, r, now),
+                   *observe_cert(state, current, r, now, warn)]:
+            self.recorder.event(ev)
 
-    def _send(self, notice: Notice) -> None:
-        def go() -> None:
-            try:
-                self.notifier.send(notice)
-            except Exception:  # noqa: BLE001 - a notifier outage must not stop monitoring
-                log.exception("pulse: could not send notice %r", notice.title)
-        self._notify.submit(go)
-
-    @staticmethod
-    def _safe(fn: Callable, *args: Any) -> None:
-        try:
-            fn(*args)
-        except Exception:  # noqa: BLE001
-            log.exception("pulse: history write failed")
-
-    async def flush(self) -> None:
-        """Write the pending results in one batch (kept for a retry if the database fails)."""
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._db, self.history.write_checks, batch)
-            self.written_total += len(batch)
-        except Exception as exc:  # noqa: BLE001
-            log.error("pulse: could not write %d results (%s); will retry", len(batch), exc)
-            # Keep at most ~10 minutes at 1,000 checks/s so an outage cannot eat the memory.
-            self._pending[:0] = batch[-600_000:]
+    def receive_push(self, token: str, status: str, msg: str | None, client: str) -> tuple[int, str]:
+        """POST /api/push/<token> (on the loop): (HTTP status, what to answer)."""
+        now = self.clock.now()
+        m = push.find(token, self.monitors)
+        if not self.push_limit.allow(f"token:{m.id}" if m else f"client:{client}", now):
+            return 429, "too many pushes; slow down"
+        if m is None:
+            return 404, "no push monitor has this token"
+        if status not in ("up", "down"):
+            return 400, "status must be up or down"
+        st = self.states.setdefault(m.id, MonitorState())
+        st.last_ping, st.last_miss = now, None
+        self._record(m, push.ping_result(m, now, status, msg))
+        return 200, f"ok: {m.id} {status}"
 
     async def _writer(self) -> None:
         assert self._stop is not None
-        last_prune = 0.0
+        opts = self.settings.pulse
+        last_prune = None
         while not self._stop.is_set():
-            await asyncio.sleep(self.flush_interval)
-            await self.flush()
-            now = self.clock()
-            if now - last_prune > 3600:
+            await self.clock.sleep(opts.flush_interval)
+            await self.recorder.flush()
+            now = self.clock.now()
+            if last_prune is None or now - last_prune > 3600:
                 last_prune = now
-                self._db.submit(self._safe, self.history.prune, now - self.retention,
-                                now - self.rollup_retention)
+                self.recorder.in_db(self.history.prune, now - opts.retention_days * 86400,
+                                    now - opts.rollup_retention_days * 86400)
 
     async def _watcher(self) -> None:
         assert self._stop is not None
         while not self._stop.is_set():
-            await asyncio.sleep(self.reload_interval)
-            fp = self._scan()
-            if fp is None:
-                self.reload()  # reports a missing directory once
+            await self.clock.sleep(self.settings.pulse.reload_interval)
+            fp = self.reloader.fingerprint()
+            if fp is not None and fp == self._fingerprint:
                 continue
-            if fp != self._fingerprint:
-                self._fingerprint = fp
-                try:
-                    self.reload()
-                except Exception:  # noqa: BLE001 - a reload bug must not stop the monitor
-                    log.exception("pulse: reload failed; keeping the current monitors")
+            self._fingerprint = fp
+            try:
+                self.reload()
+            except Exception:  # noqa: BLE001 - a reload bug must not stop the monitor
+                log.exception("pulse: reload failed; keeping the current monitors")
 
     async def _restore_incidents(self) -> None:
         """A monitor that was down when the service stopped is still down after a restart:
         no second 'down' notice; it resolves (and says so) after success_threshold successes."""
-        loop = asyncio.get_running_loop()
         try:
-            ongoing = await loop.run_in_executor(self._db, self.history.open_incidents)
+            ongoing = await self.recorder.read(self.history.open_incidents)
         except Exception:  # noqa: BLE001 - history is best effort here; checks must start
             log.exception("pulse: could not read open incidents")
             return
-        now = self.clock()
+        now = self.clock.now()
         for mid, started in ongoing.items():
             st = self.states.get(mid)
             if st is not None:
-                st.triggered = True
-                st.incident_started = started
-                st.last_alert_ts = now
+                st.triggered, st.incident_started, st.last_alert_ts = True, started, now
+
+    def sync_now(self) -> None:
+        """One `pulse sync` of sync_from into the config folder (blocking: run off the loop)."""
+        assert self.sync_from is not None
+        try:
+            rep = sync(self.sync_from, self.config_dir)
+        except Exception as exc:  # noqa: BLE001 - a bucket outage keeps the current version
+            self.sync_errors += 1
+            log.error("pulse: sync from %s failed (%s); keeping the current monitor files", self.sync_from, exc)
+            return
+        self.last_sync = rep
+        if rep.changed:
+            log.info("pulse: synced %s: %d added, %d updated, %d removed (version %s)", rep.source,
+                     len(rep.added), len(rep.updated), len(rep.removed), rep.version)
+
+    async def _syncer(self) -> None:
+        assert self._stop is not None
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            await self.clock.sleep(self.sync_every)
+            await loop.run_in_executor(None, self.sync_now)
 
     def stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
 
     async def run(self, *, port: int | None = None, host: str = "127.0.0.1",
-                  ready: Callable[["PulseService"], None] | None = None) -> None:
-        """Run until `stop()`; serves the status page when `port` is given."""
-        from shipyard.errors import ConfigError
-
+                  ready: Callable[["PulseService"], None] | None = None, serve: Serve | None = None) -> None:
+        """Run until `stop()`; with `port`, `serve` (shipyard.pulse.web.serve, handed in by the
+        interface that wants a page: the service does not depend on its web layer) serves the
+        status page, API and /metrics from this service's StatusView."""
+        if port is not None and serve is None:
+            raise ValueError("run(port=...) needs serve=shipyard.pulse.web.serve")
+        if self.sync_from is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.sync_now)
+            if self.last_sync is None and not self.config_dir.is_dir():
+                raise ConfigError(f"the first sync from {self.sync_from} failed and {str(self.config_dir)!r} "
+                                  "does not exist yet", hint="check --sync-from (see the log above)")
         if not self.config_dir.is_dir():
             raise ConfigError(f"monitor config directory {str(self.config_dir)!r} does not exist",
                               hint="create it, or run `shipyard pulse sync --from ... --to DIR` first")
         self._stop = asyncio.Event()
-        self.started_at = self.clock()
-        self._pool = ClientPool(self.concurrency)
-        self._fingerprint = self._scan()
+        self.started_at = self.clock.now()
+        self._pool = ClientPool(self.settings.pulse.concurrency)
+        self._fingerprint = self.reloader.fingerprint()
         self.reload()
         await self._restore_incidents()
         server = None
-        tasks = [asyncio.create_task(self._scheduler(), name="pulse-scheduler"),
+        tasks = [asyncio.create_task(self._scheduler_loop(), name="pulse-scheduler"),
                  asyncio.create_task(self._writer(), name="pulse-writer"),
                  asyncio.create_task(self._watcher(), name="pulse-watcher")]
+        if self.sync_from is not None:
+            tasks.append(asyncio.create_task(self._syncer(), name="pulse-sync"))
         try:
-            if port is not None:
-                from shipyard.pulse.web import serve
-
-                server = await serve(self, host, port)
+            if port is not None and serve is not None:
+                server = await serve(self.status, host, port, self.receive_push)
                 tasks.append(server.task)
                 self.port = server.port
             log.info("pulse: %d monitors from %s%s", len(self.monitors), self.config_dir,
@@ -437,51 +310,30 @@ class PulseService:
                 ready(self)
             await self._stop.wait()
         finally:
-            self._stop.set()
-            if server is not None:
-                await server.shutdown()
-            for t in tasks:
+            await self._shutdown(server, tasks)
+
+    async def _shutdown(self, server, tasks: list[asyncio.Task]) -> None:
+        """Bounded by pulse.stop_timeout: checks still running then are cancelled, whatever
+        they wait for; a hung database or notifier is not waited for past it."""
+        assert self._stop is not None and self._pool is not None
+        grace = self.settings.pulse.stop_timeout
+        self._stop.set()
+        if server is not None:
+            await server.shutdown(grace)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        running = list(self.running.values())
+        if running:
+            await asyncio.wait(running, timeout=grace)
+            for t in running:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            running = list(self._running.values())
-            if running:
-                await asyncio.wait(running, timeout=5)
-                for t in running:
-                    t.cancel()
-            await self.flush()
-            await self._pool.aclose()
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self._db.shutdown)
-            await loop.run_in_executor(None, self._notify.shutdown)
-            if self._own_history:
-                self.history.close()
-
-    # ---- what the page and the API show ---------------------------------------------------
-    def lag_percentile(self, q: float) -> float | None:
-        if not self.lags:
-            return None
-        xs = sorted(self.lags)
-        return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        now = self.clock()
-        out = []
-        for mid in sorted(self.monitors):
-            m = self.monitors[mid]
-            st = self.states.get(mid) or MonitorState()
-            last = st.last
-            out.append({
-                "id": mid, "name": m.display_name, "type": m.type, "targets": list(m.targets),
-                "schedule": m.schedule.text, "status": st.status(m.in_maintenance(now)),
-                "channel": m.channel or self.default_channel, "file": m.file, "line": m.line,
-                "last_check": _iso(last.ts) if last else None,
-                "last_check_ts": last.ts if last else None,
-                "ok": last.ok if last else None,
-                "rtt_ms": round(last.rtt_ms, 2) if last and last.rtt_ms is not None else None,
-                "http_status": last.status if last else None,
-                "error": last.error if last and not last.ok else None,
-                "consecutive_failures": st.consecutive_failures,
-                "incident_since": _iso(st.incident_started),
-                "checks": st.checks, "failures": st.failures,
-            })
-        return out
+            await asyncio.gather(*running, return_exceptions=True)
+        try:
+            await asyncio.wait_for(self.recorder.flush(), grace or None)
+        except asyncio.TimeoutError:
+            log.error("pulse: the last results were not written within %gs", grace)
+        await self._pool.aclose()
+        await asyncio.get_running_loop().run_in_executor(None, self.recorder.close, grace)
+        if self._own_history:
+            self.history.close()

@@ -20,16 +20,19 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from shipyard.errors import ConfigError, InputError
-from shipyard.pulse.config import MONITOR_SUFFIXES, ConfigProblem, parse_file
-from shipyard.store import is_s3_url, open_store, validate_key
+from shipyard.pulse.config import MONITOR_SUFFIXES, parse_file
+from shipyard.pulse.model import ConfigProblem
+from shipyard.store import ObjectStore, is_s3_url, local_copy, open_store, validate_key
+from shipyard.store.local import md5_file
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 20  # hashing reads
 
 
 @dataclass
@@ -51,7 +54,7 @@ def _tree_digests(root: Path) -> dict[str, str]:
         return out
     for p in sorted(root.rglob("*")):
         if p.is_file():
-            h = hashlib.sha256()
+            h = hashlib.sha256(oct(stat.S_IMODE(p.stat().st_mode)).encode())  # a mode change is a change
             with open(p, "rb") as f:
                 while chunk := f.read(_CHUNK):
                     h.update(chunk)
@@ -64,8 +67,60 @@ def _skip(key: str) -> bool:
     return key.endswith("/") or any(part.startswith(".") for part in key.split("/"))
 
 
+def _copy(store: ObjectStore, key: str, dest: Path) -> None:
+    """One file into the new version. A local source is read through its store: a symlink out
+    of the source folder, a FIFO or a device is refused (LocalStore confines it), never
+    followed; the file's permission bits are kept (a 0600 file holding a token stays 0600).
+    Objects from S3 have no mode: they get 0644."""
+    mode = 0o644
+    with local_copy(store, key) as src:
+        if store.local_path(key) is not None:
+            mode = stat.S_IMODE(src.stat().st_mode) & 0o777
+        shutil.copyfile(src, dest)
+    os.chmod(dest, mode)
+
+
+def publish(source: str, target: str, *, allow_empty: bool = False) -> SyncReport:
+    """CI's side: a checked-out folder -> s3://bucket/prefix (changed files put, files deleted
+    from the repo deleted from the bucket). Every monitor file is parsed first: one invalid
+    file and nothing is uploaded."""
+    src = open_store(source)
+    files = [i.key for i in src.list("") if not _skip(i.key)]
+    if not files and not allow_empty:
+        raise InputError(f"{source} has no files; refusing to remove every monitor from {target}",
+                         hint="pass --allow-empty to really empty the bucket prefix")
+    problems = []
+    for key in files:
+        if key.endswith(MONITOR_SUFFIXES):
+            with local_copy(src, key) as path:
+                try:
+                    parse_file(path, key)
+                except ConfigProblem as exc:
+                    problems.append(exc)
+    if problems:
+        raise InputError(f"{len(problems)} invalid monitor file(s); nothing was uploaded: "
+                         + "; ".join(str(p) for p in problems), hint="run `shipyard pulse validate` and fix them")
+    dst = open_store(target)
+    remote = {i.key: i.etag for i in dst.list("") if not _skip(i.key)}
+    rep = SyncReport(source=src.url, target=dst.url, changed=False, version=None, files=len(files))
+    for key in files:
+        with local_copy(src, key) as path:
+            if remote.get(key) != md5_file(path):  # S3's ETag of a single-part upload is the MD5
+                (rep.updated if key in remote else rep.added).append(key)
+                with open(path, "rb") as f:
+                    dst.put(key, f)
+    for key in sorted(set(remote) - set(files)):
+        dst.delete(key)
+        rep.removed.append(key)
+    rep.changed = bool(rep.added or rep.updated or rep.removed)
+    return rep
+
+
 def sync(source: str, target: str | Path, *, keep: int = 3, allow_empty: bool = False) -> SyncReport:
-    """Mirror `source` (s3://bucket/prefix or a folder) into `target` atomically."""
+    """Mirror `source` (s3://bucket/prefix or a folder) into `target` atomically; an s3://
+    target is `publish` (CI: the repo checkout -> the bucket)."""
+    if isinstance(target, str) and is_s3_url(target):
+        return publish(source, target, allow_empty=allow_empty)
     target = Path(target).expanduser()
     if not is_s3_url(source) and not Path(source).is_dir():
         raise InputError(f"source folder {source!r} does not exist",
@@ -97,8 +152,7 @@ def sync(source: str, target: str | Path, *, keep: int = 3, allow_empty: bool = 
             validate_key(info.key)
             dest = tmp / info.key
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with store.open(info.key) as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out, _CHUNK)
+            _copy(store, info.key, dest)
             n += 1
         if n == 0 and not allow_empty:
             raise InputError(f"{source} has no files; refusing to remove every monitor",

@@ -25,6 +25,7 @@ from shipyard.store.base import ObjectInfo, validate_key
 log = logging.getLogger("shipyard.store")
 
 _CHUNK = 1 << 20
+_PSEUDO_FS = tuple(Path(p) for p in ("/proc", "/sys", "/dev"))
 _warned: set[str] = set()  # paths already warned about (a watch loop lists every half second)
 
 
@@ -104,8 +105,12 @@ class LocalStore:
             st = real.stat()
         except (FileNotFoundError, NotADirectoryError):
             raise NotFoundError(f"object {key!r} not found in {self.url}") from None
-        except RuntimeError:  # a symlink loop
-            raise InputError(f"object {key!r} in {self.url} is a symlink loop", code="symlink_loop") from None
+        except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13), no access
+            raise InputError(f"object {key!r} in {self.url} cannot be resolved (a symlink loop, or no access)",
+                             code="symlink_loop") from None
+        if any(real.is_relative_to(fs) for fs in _PSEUDO_FS):
+            raise InputError(f"object {key!r} in {self.url} is in {real.parent}, a pseudo-filesystem",
+                             hint="/proc, /sys and /dev are never read as objects", code="not_a_regular_file")
         if not self._inside(real):
             raise InputError(f"object {key!r} in {self.url} is a symlink to {real}, outside the bucket",
                              hint="copy the file into the bucket; symlinks out of it are never followed",

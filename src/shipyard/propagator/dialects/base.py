@@ -41,10 +41,8 @@ class Dialect:
     bulk: ClassVar[Literal["copy_stdin", "duckdb_read", "load_data_local", "copy_s3"]] = "copy_stdin"
     # How an upsert is written.
     upsert: ClassVar[Literal["on_conflict", "on_duplicate_key", "update_then_insert"]] = "on_conflict"
-    # Whether rows of one file with the same key must be reduced to the last before the upsert
-    # statement ("dedupe"), or the statement is tried first and deduplicated only if the engine
-    # refuses ("fallback": cheaper in the common case of unique keys).
-    upsert_dedupe: ClassVar[Literal["always", "fallback", "engine"]] = "always"
+    # ALTER TABLE ... ADD COLUMN IF NOT EXISTS (PostgreSQL, DuckDB, MariaDB; not Redshift).
+    add_column_if_not_exists: ClassVar[bool] = True
     # One writer per table.
     lock: ClassVar[Literal["advisory_xact", "process", "get_lock", "lock_table"]] = "advisory_xact"
     # Bare type names an engine needs rewritten (MySQL has no VARCHAR without a length).

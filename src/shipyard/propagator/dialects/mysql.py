@@ -14,8 +14,6 @@ class MySQLDialect(Dialect):
     transactional_ddl = False
     bulk = "load_data_local"
     upsert = "on_duplicate_key"
-    # ON DUPLICATE KEY UPDATE applies rows in order, so the last row of a key wins by itself.
-    upsert_dedupe = "engine"
     lock = "get_lock"
     # MySQL needs a length on VARCHAR; 256 is Redshift's default for a bare VARCHAR too.
     # TIMESTAMP is DATETIME: MySQL's TIMESTAMP ends in 2038 and may update itself

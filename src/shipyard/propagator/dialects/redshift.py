@@ -21,7 +21,8 @@ class RedshiftDialect(PostgresDialect):
     # Merge by a column list: UPDATE ... FROM staging, DELETE matched rows from staging,
     # INSERT the rest (https://docs.aws.amazon.com/redshift/latest/dg/merge-specify-a-column-list.html).
     upsert = "update_then_insert"
-    upsert_dedupe = "engine"
     # Redshift has no advisory locks; LOCK serialises writers until commit
     # (https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html).
     lock = "lock_table"
+    # https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html has no IF NOT EXISTS for ADD COLUMN.
+    add_column_if_not_exists = False

@@ -3,20 +3,23 @@
 `open_engine(name, settings)` resolves `destination=<name>` from settings
 (`SHIPYARD_DESTINATIONS__<NAME>__URL`, or `[destinations.<name>]` in shipyard.toml);
 `destination=duckdb` needs no configuration: `./warehouse.duckdb` (beside shipyard.toml).
+Each factory imports its driver when first used: start-up cost (a Lambda loading into
+PostgreSQL never imports pymysql).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from shipyard.errors import ConfigError
 from shipyard.propagator.dialects import Dialect, get_dialect
-from shipyard.propagator.engines.common import Engine, RunResult, Source
+from shipyard.propagator.engines.base import Engine
+from shipyard.settings import DestinationSettings, Settings
 
 
-def _duckdb(url: str, dialect: Dialect, name: str, settings: Any) -> Engine:
-    from shipyard.propagator.engines.duckdb import DuckDBEngine
+def _duckdb(url: str, dialect: Dialect, name: str, settings: Settings) -> Engine:
+    from shipyard.propagator.engines.duckdb import DuckDBEngine  # start-up cost: the driver
 
     path = url.removeprefix("duckdb:///").removeprefix("duckdb://")
     p = Path(path).expanduser()
@@ -25,19 +28,19 @@ def _duckdb(url: str, dialect: Dialect, name: str, settings: Any) -> Engine:
     return DuckDBEngine(p, dialect, name=name)
 
 
-def _postgres(url: str, dialect: Dialect, name: str, settings: Any) -> Engine:
-    from shipyard.propagator.engines.postgres import PostgresEngine
+def _postgres(url: str, dialect: Dialect, name: str, settings: Settings) -> Engine:
+    from shipyard.propagator.engines.postgres import PostgresEngine  # start-up cost: the driver
 
     return PostgresEngine(url, dialect, name=name)
 
 
-def _mysql(url: str, dialect: Dialect, name: str, settings: Any) -> Engine:
-    from shipyard.propagator.engines.mysql import MySQLEngine
+def _mysql(url: str, dialect: Dialect, name: str, settings: Settings) -> Engine:
+    from shipyard.propagator.engines.mysql import MySQLEngine  # start-up cost: the driver
 
     return MySQLEngine(url, dialect, name=name)
 
 
-ENGINES: dict[str, Callable[[str, Dialect, str, Any], Engine]] = {
+ENGINES: dict[str, Callable[[str, Dialect, str, Settings], Engine]] = {
     "duckdb": _duckdb,
     "postgres": _postgres,
     "redshift": _postgres,  # Redshift speaks PostgreSQL's protocol; its dialect changes the SQL
@@ -45,7 +48,7 @@ ENGINES: dict[str, Callable[[str, Dialect, str, Any], Engine]] = {
 }
 
 
-def destination(name: str, settings: Any) -> tuple[Dialect, str, Any]:
+def destination(name: str, settings: Settings) -> tuple[Dialect, str, DestinationSettings | None]:
     """(dialect, url, the destination's settings) for `destination=<name>`."""
     cfg = settings.destinations.get(name)
     if cfg is None and name == "duckdb":
@@ -65,9 +68,6 @@ def destination(name: str, settings: Any) -> tuple[Dialect, str, Any]:
     return dialect, url, cfg
 
 
-def open_engine(name: str, settings: Any) -> Engine:
+def open_engine(name: str, settings: Settings) -> Engine:
     dialect, url, _ = destination(name, settings)
     return ENGINES[dialect.name](url, dialect, name, settings)
-
-
-__all__ = ["ENGINES", "Engine", "RunResult", "Source", "destination", "open_engine"]

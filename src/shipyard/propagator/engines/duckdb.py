@@ -7,7 +7,6 @@ one writer per table, while different tables load in parallel.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from pathlib import Path
@@ -15,13 +14,12 @@ from typing import Any
 
 import duckdb
 
-from shipyard.errors import InputError, ShipyardError, TransientError
 from shipyard.propagator.dialects import Dialect
-from shipyard.propagator.engines.common import RunResult, Source, crash_point, duck_where
-from shipyard.propagator.inputs import DataFile
-from shipyard.propagator import ledger
-from shipyard.propagator.ledger import LEDGER_TABLE
+from shipyard.propagator.duckdb_reader import map_duckdb_error
+from shipyard.propagator.engines.base import RunResult, action, crash_point, require_rows
+from shipyard.propagator.ledger import LEDGER_TABLE, LedgerEntry, fill, lookup_sql
 from shipyard.propagator.plan import Plan, TableInfo
+from shipyard.propagator.sources import Source
 
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -30,39 +28,6 @@ _locks_guard = threading.Lock()
 def _table_lock(path: str, name: str) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault((path, name), threading.Lock())
-
-
-def map_duckdb_error(exc: BaseException, data: DataFile | None = None, what: str = "loading", *,
-                     opening: bool = False) -> ShipyardError:
-    """DuckDB errors by class. An IOException is transient only when opening the warehouse (the
-    file is locked by another process); while a plan runs it comes from reading the user's file
-    (a truncated or fake gzip stream), which is the file's fault: retrying cannot help."""
-    # The file's path (a temp copy, or the bucket folder) is noise to the reader of a report.
-    text = re.sub(r' in file "[^"]*"', "", str(exc))
-    first = text.split("\n")[0].strip()
-    if isinstance(exc, (duckdb.TransactionException, duckdb.InterruptException, duckdb.OutOfMemoryException)) or (
-            opening and isinstance(exc, duckdb.IOException)):
-        # A write-write conflict, the file locked by another process, memory: try again later.
-        return TransientError(f"{what}: {first}; will retry")
-    where = duck_where(text, data)
-    if isinstance(exc, duckdb.ConversionException):
-        hint = "fix the value at that line and column so it fits the column's type"
-    elif isinstance(exc, duckdb.ConstraintException):
-        hint = "the row breaks a constraint (NOT NULL, primary key): fix or remove it"
-    elif isinstance(exc, duckdb.IOException):
-        hint = "the file could not be read: check that it is complete and that a .gz file really is gzip"
-    elif "JSON" in text:
-        hint = "fix the JSON at that line: one object per line (.jsonl) or one array of objects (.json)"
-    elif "CSV Error" in text or "unicode" in text.lower():
-        hint = ("save the file as UTF-8 CSV: a header row, ',' between fields, '\"' around fields with commas "
-                "or line breaks, the same number of fields on every line")
-    else:
-        hint = "see the database's message"
-    detail = first
-    if "Original Line" in text or "Expected Number of Columns" in text or "unterminated quote" in text:
-        reason = [ln for ln in text.split("\n")[1:6] if ln.strip() and not ln.startswith("Original Line")]
-        detail = first + (": " + reason[0] if reason else "")
-    return InputError(f"{what}: {detail}", hint=hint, where=where)
 
 
 class DuckDBEngine:
@@ -108,19 +73,24 @@ class DuckDBEngine:
         indexes = {name: ([str(e).strip('"').lower() for e in _exprs(exprs)], sql) for name, exprs, sql in idx}
         return TableInfo({r[0]: r[1] for r in rows}, list(pk[0]) if pk else [], indexes)
 
-    def ledger_rows(self, database: str, key_hash: str) -> int | None:
+    def ledger_entry(self, database: str, key_hash: str) -> LedgerEntry | None:
+        rows = self.read_ledger(database, lookup_sql(self.dialect, database), (key_hash,))
+        return LedgerEntry.from_record(rows[0]) if rows else None
+
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         cur = self.cursor()
         try:
             exists = cur.execute("SELECT 1 FROM information_schema.tables WHERE table_catalog = current_database() "
                                  "AND table_schema = ? AND table_name = ?", [database, LEDGER_TABLE]).fetchone()
             if not exists:
-                return None
-            row = cur.execute(ledger.lookup_sql(self.dialect, database), [key_hash]).fetchone()
+                return []
+            rel = cur.execute(sql, list(params))
+            names = [c[0] for c in rel.description]
+            return [dict(zip(names, r)) for r in rel.fetchall()]
         except duckdb.Error as exc:
             raise map_duckdb_error(exc, None, "reading the ledger") from None
         finally:
             cur.close()
-        return None if row is None else int(row[0] or 0)
 
     def run(self, plan: Plan, source: Source | None) -> RunResult:
         data = source.data if source else None
@@ -140,7 +110,8 @@ class DuckDBEngine:
                                 cur.execute("ROLLBACK")
                                 return RunResult(0, duplicate=True)
                         elif step.kind == "ledger":
-                            cur.execute(step.sql, list(ledger.fill(step.params, rows, time.perf_counter() - started)))
+                            require_rows(plan, rows)
+                            cur.execute(step.sql, list(fill(step.params, rows, time.perf_counter() - started)))
                         else:
                             res = cur.execute(step.sql, list(step.params) if step.params else None)
                             if step.counts:
@@ -148,12 +119,14 @@ class DuckDBEngine:
                                 rows += int(got[0]) if got else 0
                     crash_point("before_commit")
                     cur.execute("COMMIT")
-                except duckdb.Error as exc:
+                except BaseException as exc:
                     try:
                         cur.execute("ROLLBACK")
                     except duckdb.Error:
                         pass
-                    raise map_duckdb_error(exc, data, _what(plan)) from None
+                    if isinstance(exc, duckdb.Error):
+                        raise map_duckdb_error(exc, data, action(plan)) from None
+                    raise
             crash_point("after_commit")
             return RunResult(rows)
         finally:
@@ -172,7 +145,3 @@ def _exprs(exprs: Any) -> list[str]:
         return [e.strip() for e in exprs.strip("[]").split(",") if e.strip()]
     return list(exprs or [])
 
-
-def _what(plan: Plan) -> str:
-    return {"create": "creating", "alter": "altering", "load": "loading into",
-            "upsert": "upserting into"}.get(plan.operation, plan.operation) + f" {plan.database}.{plan.table}"

@@ -18,12 +18,12 @@ from urllib.parse import unquote, urlsplit
 import pymysql
 
 from shipyard.errors import ConfigError, InputError, ShipyardError, TransientError
+from shipyard.propagator.datafile import DataFile
 from shipyard.propagator.dialects import Dialect
-from shipyard.propagator.engines.common import RunResult, Source, crash_point, to_file_position
-from shipyard.propagator.inputs import DataFile
-from shipyard.propagator import ledger
-from shipyard.propagator.ledger import LEDGER_TABLE
+from shipyard.propagator.engines.base import RunResult, action, crash_point, require_rows, to_file_position
+from shipyard.propagator.ledger import LEDGER_TABLE, LedgerEntry, fill, lookup_sql
 from shipyard.propagator.plan import Plan, TableInfo
+from shipyard.propagator.sources import Source
 from shipyard.redact import redact
 
 # Server error codes that mean "retry" (https://mariadb.com/kb/en/mariadb-error-codes/):
@@ -116,21 +116,25 @@ class MySQLEngine:
             conn.close()
         return TableInfo({str(r[0]).lower(): str(r[1]) for r in cols}, [str(c).lower() for c in pk])
 
-    def ledger_rows(self, database: str, key_hash: str) -> int | None:
+    def ledger_entry(self, database: str, key_hash: str) -> LedgerEntry | None:
+        rows = self.read_ledger(database, lookup_sql(self.dialect, database), (key_hash,))
+        return LedgerEntry.from_record(rows[0]) if rows else None
+
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         conn = self.connect(database)
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
                             (database, LEDGER_TABLE))
                 if cur.fetchone() is None:
-                    return None
-                cur.execute(ledger.lookup_sql(self.dialect, database), (key_hash,))
-                row = cur.fetchone()
+                    return []
+                cur.execute(sql, params)
+                names = [c[0] for c in cur.description or []]
+                return [dict(zip(names, r)) for r in cur.fetchall()]
         except pymysql.err.MySQLError as exc:
             raise map_mysql_error(exc, f"reading the ledger of {database}") from None
         finally:
             conn.close()
-        return None if row is None else int(row[0] or 0)
 
     def run(self, plan: Plan, source: Source | None) -> RunResult:
         data = source.data if source else None
@@ -161,7 +165,8 @@ class MySQLEngine:
                             conn.rollback()
                             return RunResult(0, duplicate=True)
                     elif step.kind == "ledger":
-                        cur.execute(step.sql, ledger.fill(step.params, rows, time.perf_counter() - started))
+                        require_rows(plan, rows)
+                        cur.execute(step.sql, fill(step.params, rows, time.perf_counter() - started))
                     else:
                         n = cur.execute(step.sql, step.params or None)
                         if step.kind == "copy":
@@ -186,7 +191,7 @@ class MySQLEngine:
             crash_point("after_commit")
             return RunResult(rows)
         except pymysql.err.MySQLError as exc:
-            raise map_mysql_error(exc, _what(plan), data) from None
+            raise map_mysql_error(exc, action(plan), data) from None
         finally:
             conn.close()
 
@@ -197,7 +202,7 @@ class MySQLEngine:
         w = cur.fetchone()
         if w:
             text = str(w[2])
-            raise InputError(f"{_what(plan)}: {text}",
+            raise InputError(f"{action(plan)}: {text}",
                              hint="every line needs the header's number of fields, '\"' around values with commas "
                              "or line breaks, and values that fit their column",
                              where=_where(text, data), mysql_error=int(w[1]))
@@ -205,7 +210,3 @@ class MySQLEngine:
     def close(self) -> None:
         pass
 
-
-def _what(plan: Plan) -> str:
-    return {"create": "creating", "alter": "altering", "load": "loading into",
-            "upsert": "upserting into"}.get(plan.operation, plan.operation) + f" {plan.database}.{plan.table}"

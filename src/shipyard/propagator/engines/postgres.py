@@ -16,10 +16,10 @@ from psycopg.conninfo import make_conninfo
 
 from shipyard.errors import InputError, ShipyardError, TransientError
 from shipyard.propagator.dialects import Dialect
-from shipyard.propagator.engines.common import RunResult, Source, crash_point, where_from_text
-from shipyard.propagator import ledger
-from shipyard.propagator.ledger import LEDGER_TABLE
+from shipyard.propagator.engines.base import RunResult, action, crash_point, require_rows, where_from_text
+from shipyard.propagator.ledger import LEDGER_TABLE, LedgerEntry, fill, lookup_sql
 from shipyard.propagator.plan import Plan, Step, TableInfo
+from shipyard.propagator.sources import Source
 from shipyard.redact import redact
 
 # SQLSTATE classes / codes that mean "retry": connection exceptions (08), serialization failure
@@ -76,7 +76,10 @@ class PostgresEngine:
                     hint="fix database= in the key, or ask a DBA to create the database "
                     "(the propagator does not create databases)",
                 ) from None
-            raise map_pg_error(exc, f"connecting to destination {self.name!r}") from None
+            # Refused, unreachable, a wrong password or role: the destination's settings, not the
+            # file. The file stays pending and is retried once the destination is fixed.
+            raise TransientError(f"connecting to destination {self.name!r}: {redact(_first_line(exc))}; will retry",
+                                 hint="check the destination's URL and credentials") from None
 
     def _database_exists(self, database: str) -> bool:
         try:
@@ -109,17 +112,22 @@ class PostgresEngine:
             raise map_pg_error(exc, f"reading {database}.{table}") from None
         return TableInfo({r[0]: r[1] for r in rows}, [r[0] for r in pk])
 
-    def ledger_rows(self, database: str, key_hash: str) -> int | None:
+    def ledger_entry(self, database: str, key_hash: str) -> LedgerEntry | None:
+        rows = self.read_ledger(database, lookup_sql(self.dialect, database), (key_hash,))
+        return LedgerEntry.from_record(rows[0]) if rows else None
+
+    def read_ledger(self, database: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         d = self.dialect
         try:
             with self.connect(database) as conn:
                 exists = conn.execute("SELECT to_regclass(%s)", (d.table_ref(database, LEDGER_TABLE),)).fetchone()
                 if not exists or exists[0] is None:
-                    return None
-                row = conn.execute(ledger.lookup_sql(d, database), (key_hash,)).fetchone()
+                    return []
+                cur = conn.execute(sql, params)
+                names = [c.name for c in cur.description or []]
+                return [dict(zip(names, r)) for r in cur.fetchall()]
         except psycopg.Error as exc:
             raise map_pg_error(exc, f"reading the ledger of {database}") from None
-        return None if row is None else int(row[0] or 0)
 
     def _setup(self, conn: psycopg.Connection, plan: Plan) -> None:
         if plan.database in self._ready or not plan.setup:
@@ -153,7 +161,8 @@ class PostgresEngine:
                                         cp.write(chunk)
                                 rows += max(cur.rowcount, 0)
                             elif step.kind == "ledger":
-                                cur.execute(step.sql, ledger.fill(step.params, rows, time.perf_counter() - started))
+                                require_rows(plan, rows)
+                                cur.execute(step.sql, fill(step.params, rows, time.perf_counter() - started))
                             elif step.fallback:
                                 self._with_fallback(conn, cur, step)
                             else:
@@ -166,7 +175,7 @@ class PostgresEngine:
             except _AlreadyDone:
                 return RunResult(0, duplicate=True)
             except psycopg.Error as exc:
-                raise map_pg_error(exc, _what(plan), data) from None
+                raise map_pg_error(exc, action(plan), data) from None
 
     @staticmethod
     def _with_fallback(conn: psycopg.Connection, cur: psycopg.Cursor, step: Step) -> None:
@@ -183,10 +192,10 @@ class PostgresEngine:
         pass
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n")[0]
+
+
 class _AlreadyDone(Exception):
     pass
 
-
-def _what(plan: Plan) -> str:
-    return {"create": "creating", "alter": "altering", "load": "loading into",
-            "upsert": "upserting into"}.get(plan.operation, plan.operation) + f" {plan.database}.{plan.table}"

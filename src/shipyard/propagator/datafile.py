@@ -1,5 +1,8 @@
 """Data files: what a file holds (format, compression, columns) read from its first bytes only.
 
+Pure Python and the store: no engine. DuckDB's part (the fields JSON records have across its
+sample) is in duckdb_reader; `sources.inspect` puts the two together.
+
 CSV: a header row names the columns; they are matched to the table by name, in any order.
 JSON lines / JSON arrays / Parquet (issue 4): the fields of the first record (or the Parquet
 schema) name the columns. Everything is streamed; only the header is read up front.
@@ -8,17 +11,15 @@ schema) name the columns. Everything is streamed; only the header is read up fro
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
-import os
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Literal
 
 from shipyard.errors import InputError
 from shipyard.propagator.layout import check_identifier
 from shipyard.store import ObjectStore
+from shipyard.streams import bounded_reader
 
 Format = Literal["csv", "jsonl", "json", "parquet"]
 BOM = b"\xef\xbb\xbf"
@@ -51,14 +52,6 @@ class DataFile:
     format: Format
     compression: str | None
     columns: list[str]  # lower-cased, validated, in file order
-    has_bom: bool = False
-    # "\r\n" when the header line ends so (MySQL's LOAD DATA must be told; the others detect it).
-    line_ending: str = "\n"
-    size: int = 0
-    etag: str | None = None
-    # A local copy made while inspecting an S3 object (reused by the loader, then deleted).
-    spooled: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     def column_number(self, name: str) -> int | None:
         try:
@@ -67,39 +60,10 @@ class DataFile:
             return None
 
 
-class _Gunzip(io.RawIOBase):
-    """A streaming gzip reader whose errors are ours (a truncated or non-gzip file)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._gz = gzip.GzipFile(fileobj=raw, mode="rb")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        try:
-            data = self._gz.read(len(b))
-        except (OSError, EOFError, zlib.error) as e:
-            raise InputError(f"the file is not valid gzip ({e})",
-                             hint="compress it with gzip, or drop the .gz suffix if it is plain text") from None
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        try:
-            self._gz.close()
-        finally:
-            self._raw.close()
-            super().close()
-
-
 def open_decoded(store: ObjectStore, key: str, compression: str | None) -> BinaryIO:
-    """The object's bytes, decompressed, streamed."""
-    raw = store.open(key)
-    if compression == "gzip":
-        return io.BufferedReader(_Gunzip(raw), CHUNK)  # type: ignore[return-value]
-    return raw
+    """The object's bytes, decompressed, streamed, and bounded (shipyard.streams: a size cap and
+    an expansion-ratio cap, `limits.*` settings): a decompression bomb is refused, never expanded."""
+    return bounded_reader(store.open(key), name=key.rsplit("/", 1)[-1], compression=compression or "none")
 
 
 class SkipBOM(io.RawIOBase):
@@ -133,7 +97,7 @@ def iter_chunks(stream: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
         yield chunk
 
 
-def _columns(names: list[str], key: str, *, source: str) -> list[str]:
+def check_columns(names: list[str], *, source: str) -> list[str]:
     out: list[str] = []
     for i, raw in enumerate(names, 1):
         name = raw.strip() if isinstance(raw, str) else raw
@@ -161,8 +125,7 @@ def inspect_csv(store: ObjectStore, key: str, compression: str | None) -> DataFi
             if not more:
                 break
             buf += more
-        has_bom = buf.startswith(BOM)
-        if has_bom:
+        if buf.startswith(BOM):
             buf = buf[3:]
         if not buf.strip():
             raise InputError("the file is empty", hint="export the data again with a header row and at least one row",
@@ -188,15 +151,14 @@ def inspect_csv(store: ObjectStore, key: str, compression: str | None) -> DataFi
                 raise InputError("the file has a header row but no data rows",
                                  hint="add rows under the header (an empty export usually means the query "
                                  "returned nothing)", where={"line": 2})
-    return DataFile(key, "csv", compression, _columns(header, key, source="header"), has_bom=has_bom,
-                    line_ending="\r\n" if head.endswith(b"\r") else "\n")
+    return DataFile(key, "csv", compression, check_columns(header, source="header"))
 
 
-def inspect_jsonl(store: ObjectStore, key: str, compression: str | None) -> DataFile:
+def first_json_record(store: ObjectStore, key: str, compression: str | None) -> list[str]:
+    """The field names of the first record of a JSON lines file (checked as column names)."""
     with open_decoded(store, key, compression) as f:
-        buf = b""
         line_no = 0
-        reader = io.BufferedReader(f, CHUNK) if not isinstance(f, io.BufferedReader) else f  # type: ignore[arg-type]
+        reader = f if isinstance(f, io.BufferedReader) else io.BufferedReader(f, CHUNK)  # type: ignore[arg-type]
         while True:
             line = reader.readline(MAX_HEADER)
             if not line:
@@ -206,10 +168,9 @@ def inspect_jsonl(store: ObjectStore, key: str, compression: str | None) -> Data
             if line_no == 1 and line.startswith(BOM):
                 line = line[3:]
             if line.strip():
-                buf = line
                 break
         try:
-            rec = json.loads(buf)
+            rec = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             col = getattr(e, "colno", None)
             raise InputError(f"line {line_no} is not a JSON object: {getattr(e, 'msg', e)}",
@@ -218,14 +179,11 @@ def inspect_jsonl(store: ObjectStore, key: str, compression: str | None) -> Data
         if not isinstance(rec, dict):
             raise InputError(f"line {line_no} is a JSON {type(rec).__name__}, not an object",
                              hint="write one JSON object per line, e.g. {\"id\": 1}", where={"line": line_no})
-    _columns(list(rec), key, source="first record")
-    return _json_fields(store, key, DataFile(key, "jsonl", compression, []))
+    return check_columns(list(rec), source="first record")
 
 
-def inspect_json_array(store: ObjectStore, key: str, compression: str | None) -> DataFile:
-    # A JSON array is read whole by every reader we have, so cap its size (1 GiB) and say so.
-    import pyarrow.json  # noqa: F401  (imported for its error type below only when needed)
-
+def first_array_record(store: ObjectStore, key: str, compression: str | None) -> list[str]:
+    """The field names of the first object of a JSON array file (checked as column names)."""
     with open_decoded(store, key, compression) as f:
         head = f.read(64 * 1024)
     if head.startswith(BOM):
@@ -249,74 +207,18 @@ def inspect_json_array(store: ObjectStore, key: str, compression: str | None) ->
     if not isinstance(rec, dict):
         raise InputError("the array's records must be JSON objects", hint="use [{\"id\": 1}, ...]",
                          where={"line": 1})
-    _columns(list(rec), key, source="first record")
-    return _json_fields(store, key, DataFile(key, "json", compression, []))
+    return check_columns(list(rec), source="first record")
 
 
-def _json_fields(store: ObjectStore, key: str, data: DataFile) -> DataFile:
-    """The fields of the records, as DuckDB's JSON reader finds them in its sample (the first
-    20,480 records: https://duckdb.org/docs/stable/data/json/loading_json), not just the first."""
-    import duckdb
+def parquet_columns(path: str) -> list[str]:
+    """The columns of a local Parquet file (its footer), checked; InputError if it has no rows."""
+    import pyarrow.parquet as pq  # start-up cost: pyarrow loads only when a Parquet file comes
 
-    from shipyard.propagator.engines.common import spooled_copy
-
-    local = store.local_path(key)
-    if local is None:
-        suffix = ".json.gz" if data.compression == "gzip" else ".json"
-        data.spooled = spooled_copy(store, key, suffix)
-    path = str(local) if local is not None else data.spooled
-    fmt = "newline_delimited" if data.format == "jsonl" else "array"
-    comp = ", compression = 'gzip'" if data.compression == "gzip" else ""
-    con = duckdb.connect()
     try:
-        lit = "'" + str(path).replace("'", "''") + "'"
-        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_json({lit}, format = '{fmt}', hive_partitioning = false{comp})").fetchall()]
-    except duckdb.Error as exc:
-        from shipyard.propagator.engines.duckdb import map_duckdb_error
-
-        if data.spooled:
-            os.unlink(data.spooled)
-        raise map_duckdb_error(exc, data, "reading the file") from None
-    finally:
-        con.close()
-    data.columns = _columns(names, key, source="records")
-    return data
-
-
-def inspect_parquet(store: ObjectStore, key: str) -> DataFile:
-    import pyarrow.parquet as pq
-
-    local = store.local_path(key)
-    spooled = None
-    if local is None:
-        # Parquet's footer is at the end; S3 is read through a seekable temp copy (reused to load).
-        from shipyard.propagator.engines.common import spooled_copy
-
-        spooled = spooled_copy(store, key, ".parquet")
-    try:
-        try:
-            pf = pq.ParquetFile(local if local is not None else spooled)
-        except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a bad file
-            raise InputError(f"not a readable Parquet file ({type(e).__name__}: {e})",
-                             hint="write the file with a Parquet writer (pandas.to_parquet, pyarrow, Spark)") from None
-        if pf.metadata.num_rows == 0:
-            raise InputError("the Parquet file has no rows", hint="write at least one row")
-        return DataFile(key, "parquet", None, _columns(pf.schema_arrow.names, key, source="Parquet schema"),
-                        spooled=spooled)
-    except BaseException:
-        if spooled:
-            os.unlink(spooled)
-        raise
-
-
-def inspect(store: ObjectStore, key: str, name: str) -> DataFile:
-    fmt, comp = file_format(name)
-    if fmt == "csv":
-        df = inspect_csv(store, key, comp)
-    elif fmt == "jsonl":
-        df = inspect_jsonl(store, key, comp)
-    elif fmt == "json":
-        df = inspect_json_array(store, key, comp)
-    else:
-        df = inspect_parquet(store, key)
-    return df
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a bad file
+        raise InputError(f"not a readable Parquet file ({type(e).__name__}: {e})",
+                         hint="write the file with a Parquet writer (pandas.to_parquet, pyarrow, Spark)") from None
+    if pf.metadata.num_rows == 0:
+        raise InputError("the Parquet file has no rows", hint="write at least one row")
+    return check_columns(pf.schema_arrow.names, source="Parquet schema")

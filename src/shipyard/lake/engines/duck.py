@@ -1,0 +1,122 @@
+"""The DuckDB engine: one machine, streaming, spilling to disk past `[lake] memory_limit`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from shipyard.lake.config import Dataset
+from shipyard.lake.engines.base import Batch, Written, unused_name
+from shipyard.lake.read import register_lake
+from shipyard.lake.rawfiles import read_json_sql
+from shipyard.lake.sql import lit, q
+from shipyard.settings import LakeSettings
+
+
+def time_expr(ds: Dataset, t: Any, col: str) -> str:
+    """SQL for the event time as a UTC timestamp."""
+    c = q(col)
+    if ds.config.time_unit == "s" and t in ("BIGINT", "DOUBLE"):
+        return f"to_timestamp({c})"
+    if ds.config.time_unit == "ms" and t in ("BIGINT", "DOUBLE"):
+        return f"to_timestamp({c} / 1000.0)"
+    return f"CAST({c} AS TIMESTAMPTZ)"
+
+
+def partition_exprs(ds: Dataset, lake_types: dict[str, Any]) -> dict[str, str]:
+    """Partition column -> expression, as text (the folder's value). NULL stays NULL: DuckDB
+    writes it as Hive's __HIVE_DEFAULT_PARTITION__ folder and escapes a literal value that
+    starts with '_', so a NULL and a string never share a folder."""
+    out = {}
+    ts = time_expr(ds, lake_types[ds.config.time], ds.config.time)
+    for p in ds.partitions:
+        if p.kind == "dt":
+            out[p.name] = f"strftime({ts}, '%Y-%m-%d')"
+        elif p.kind == "hour":
+            out[p.name] = f"strftime({ts}, '%H')"
+        elif p.kind == "field":
+            out[p.name] = f"CAST({q(p.field)} AS VARCHAR)"
+        else:
+            # md5 so Spark computes the same bucket: conv(substr(md5(x), 1, 8), 16, 10) % N.
+            out[p.name] = (f"CAST(CAST(('0x' || left(md5(CAST({q(p.field)} AS VARCHAR)), 8)) AS UBIGINT) "
+                           f"% {p.buckets} AS VARCHAR)")
+    return out
+
+
+def copy_options(ds: Dataset, txn: str, partitioned: bool) -> str:
+    c = ds.config
+    opts = ["FORMAT parquet", f"COMPRESSION {c.compression}"]
+    if partitioned:
+        opts += [f"FILE_SIZE_BYTES '{c.file_size_mb}MB'", f"FILENAME_PATTERN 'part-{txn}-{{i}}'"]
+    return ", ".join(opts)
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, settings: LakeSettings | None = None) -> None:
+        self.settings = settings  # the runner's connection already carries memory and threads
+
+    def write(self, con: Any, b: Batch) -> Written:
+        ds, c = b.ds, b.ds.config
+        t0 = time.perf_counter()
+        parts = partition_exprs(ds, b.lake_types)
+        pnames = list(parts)
+        field_parts = {p.field for p in ds.partitions if p.kind == "field"}
+        taken = set(b.raw_schema) | set(b.lake_types)
+        fcol = unused_name("__file", taken)
+        select = [f"{q(r)} AS {q(c.rename.get(r, r))}" for r in b.raw_schema
+                  if c.rename.get(r, r) not in field_parts]
+        # Field partitions: the derived text column replaces the raw one (it lives in the path).
+        select += [f"{e} AS {q(n)}" for n, e in parts.items()]
+        # One pass over the raw bytes: typed rows with their partition values and file.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE batch AS SELECT {', '.join(select)}, {q(fcol)} "
+                    f"FROM {read_json_sql(b.paths, b.raw_schema, filename=fcol)}")
+        counts = con.execute(f"SELECT {', '.join(q(p) for p in pnames) or '1'}, count(*) "
+                             "FROM batch GROUP BY ALL").fetchall()
+        rows_read = sum(r[-1] for r in counts)
+        touched = {tuple(r[:-1]) for r in counts}
+        t1 = time.perf_counter()
+        existing = b.manifest.files_in(touched, pnames) if pnames else list(b.manifest.files)
+        where = ""
+        if existing:
+            # Only the id and partition columns of the touched partitions are read.
+            register_lake(con, "existing", ds, b.lake, b.manifest, existing, columns=c.id + pnames)
+            on = " AND ".join([f"u.{q(k)} = e.{q(k)}" for k in c.id] +
+                              [f"u.{q(k)} IS NOT DISTINCT FROM e.{q(k)}" for k in pnames])
+            where = f"WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE {on})"
+        # Dedupe within the batch: the first file wins; ties within a file are identical
+        # events re-sent. An event without an id (NULL or missing) is never a duplicate.
+        ids = [f"u.{q(i)}" for i in c.id]
+        keep = (f"QUALIFY {' OR '.join(f'{i} IS NULL' for i in ids)} OR row_number() OVER "
+                f"(PARTITION BY {', '.join(ids)} ORDER BY u.{q(fcol)}) = 1")
+        order = f"ORDER BY {', '.join(q(s) for s in c.sort_by)}" if c.sort_by else ""
+        b.outdir.mkdir(parents=True, exist_ok=True)
+        if pnames:
+            target = str(b.outdir)
+            opts = copy_options(ds, b.txn, True) + f", PARTITION_BY ({', '.join(q(p) for p in pnames)})"
+        else:
+            target = str(b.outdir / f"part-{b.txn}-0.parquet")
+            opts = copy_options(ds, b.txn, False)
+        files = con.execute(
+            f"COPY (SELECT u.* EXCLUDE ({q(fcol)}) FROM batch u {where} {keep} {order}) "
+            f"TO {lit(target)} ({opts}, RETURN_STATS)").fetchall()
+        con.execute("DROP TABLE batch")
+        rows = {str(f[0]): int(f[1]) for f in files}
+        return Written(int(rows_read), -1, sum(rows.values()), rows,
+                       {"read": t1 - t0, "dedupe+anti-join+write": time.perf_counter() - t1})
+
+    def close(self) -> None:
+        pass
+
+
+def count_by_partition(con: Any, b: Batch) -> dict[tuple, int]:
+    """Rows per partition of a batch's raw files, before any dedupe (`ingest --dry-run`)."""
+    parts = partition_exprs(b.ds, b.lake_types)
+    rename = b.ds.config.rename
+    cols = ", ".join(f"{q(r)} AS {q(rename.get(r, r))}" for r in b.raw_schema)
+    keys = ", ".join(f"{e} AS {q(n)}" for n, e in parts.items()) or "1 AS __all"
+    rows = con.execute(
+        f"SELECT {keys}, count(*) FROM (SELECT {cols} FROM {read_json_sql(b.paths, b.raw_schema)}) "
+        f"GROUP BY ALL").fetchall()
+    return {tuple(r[:-1]) if parts else (): int(r[-1]) for r in rows}

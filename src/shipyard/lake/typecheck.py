@@ -1,0 +1,143 @@
+"""Typing a batch: DuckDB detects types over every row, the kept schema is widened, and a file
+that does not fit is named with its line (then fails the ingest or is skipped, per on_bad_file).
+Runs before any engine, so the checks are the same whichever engine writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from shipyard.errors import ConfigError, InputError, ShipyardError
+from shipyard.lake import schema as sch
+from shipyard.lake.config import Dataset
+from shipyard.lake.manifest import Manifest
+from shipyard.lake.rawfiles import find_malformed, find_misfit, is_blank, open_raw, read_json_sql
+
+
+class RawError(Exception):
+    """DuckDB could not read a raw file (malformed JSON, not objects...)."""
+
+
+@dataclass
+class Typed:
+    schema: dict[str, Any]                  # raw JSON key -> type, merged with the kept one
+    paths: list[str]                        # staged files that join the lake
+    blanks: list[str] = field(default_factory=list)   # no record at all: done, nothing to write
+    rejected: dict[str, str] = field(default_factory=dict)  # path -> why (on_bad_file = "skip")
+    new_columns: list[str] = field(default_factory=list)
+
+
+def detect(con: Any, paths: list[str]) -> dict[str, Any]:
+    try:
+        rel = con.sql(f"SELECT * FROM {read_json_sql(paths)} LIMIT 0")
+    except duckdb.Error as exc:
+        raise RawError(str(exc).splitlines()[0]) from None
+    return {n: sch.from_duckdb(t) for n, t in zip(rel.columns, rel.types)}
+
+
+def explain_file(con: Any, path: str, key: str, kept: dict[str, Any],
+                 declared: dict[str, Any]) -> str | None:
+    """Why one raw file cannot join the lake, with its line; None when it can."""
+    try:
+        found = detect(con, [path])
+    except RawError as exc:
+        with open_raw(path) as f:
+            hit = find_malformed(f)
+        return f"{key}, line {hit[0]}: {hit[1]}" if hit else f"{key}: {exc}"
+    _, conflicts = sch.merge_schema(kept, found, declared)
+    if not conflicts:
+        return None
+    path_, want, got = conflicts[0]
+    with open_raw(path) as f:
+        hit = find_misfit(f, path_, want)
+    where = f"{key}, line {hit[0]}" if hit else key
+    value = f" (value {hit[1]})" if hit else ""
+    return f"{where}: field {path_!r} is {sch.show(want)} in the lake but {sch.show(got)} here{value}"
+
+
+def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str]) -> Typed:
+    """The merged raw schema and the files that can be ingested; conflicts fail or are skipped.
+    `staged` maps local path -> raw key (for messages)."""
+    declared = {k: sch.from_sql(v) for k, v in ds.config.columns.items()}
+    kept = {n: declared.get(n, t) for n, t in m.schema.items()}
+    paths = [p for p in staged if not is_blank(p)]
+    out = Typed(kept, paths, blanks=[p for p in staged if p not in paths])
+    if not paths:
+        return out
+    batch_error = None
+    try:
+        merged, conflicts = sch.merge_schema(kept, detect(con, paths), declared)
+    except RawError as exc:
+        merged, conflicts, batch_error = kept, [("", None, None)], str(exc)
+    if conflicts:
+        bad = {p: why for p in paths if (why := explain_file(con, p, staged[p], kept, declared))}
+        if not bad:  # every file alone is fine: report what DuckDB saw on the whole batch
+            if batch_error:
+                raise ShipyardError(
+                    f"dataset {ds.name!r}: DuckDB could not read the raw batch: {batch_error}",
+                    hint="if it ran out of memory, raise [lake] memory_limit or lower "
+                    f"lake.datasets.{ds.name}.batch_mb",
+                )
+            path_, want, got = conflicts[0]
+            raise InputError(
+                f"dataset {ds.name!r}: field {path_!r} is {sch.show(want)} in the lake but "
+                f"{sch.show(got)} across this batch's files",
+                hint=f"declare its type in [lake.datasets.{ds.name}.columns]",
+            )
+        if ds.config.on_bad_file == "fail":
+            lines = list(bad.values())
+            more = f" (and {len(lines) - 5} more files)" if len(lines) > 5 else ""
+            raise InputError(
+                f"dataset {ds.name!r}: {len(lines)} raw file(s) do not fit the lake's schema: "
+                + "; ".join(lines[:5]) + more + "; nothing was written",
+                hint="fix or move the file(s) aside, declare the column's type in "
+                f"[lake.datasets.{ds.name}.columns] (e.g. VARCHAR), or set on_bad_file = \"skip\"",
+            )
+        out.paths = [p for p in paths if p not in bad]
+        out.rejected = bad
+        merged = kept
+        if out.paths:
+            merged, conflicts = sch.merge_schema(kept, detect(con, out.paths), declared)
+            if conflicts:
+                raise InputError(f"dataset {ds.name!r}: cannot type the raw batch: {conflicts[0]}")
+    out.schema = {k: v for k, v in merged.items() if v != sch.NULL}
+    if m.version > 0:
+        old = set(sch.field_paths(m.schema))
+        out.new_columns = [p for p in sch.field_paths(out.schema) if p not in old]
+    return out
+
+
+def check_columns(ds: Dataset, raw_schema: dict[str, Any]) -> None:
+    """The dataset's id, time, partition and sort columns exist with usable types."""
+    c = ds.config
+    lake_names = {c.rename.get(r, r): t for r, t in raw_schema.items()}
+    known = ", ".join(sorted(lake_names)) or "none"
+    for col in c.id:
+        if col not in lake_names:
+            raise ConfigError(f"dataset {ds.name!r}: id column {col!r} is not in the raw records (fields: {known})",
+                              hint=f"fix lake.datasets.{ds.name}.id")
+    if c.time not in lake_names:
+        raise ConfigError(f"dataset {ds.name!r}: time column {c.time!r} is not in the raw records (fields: {known})",
+                          hint=f"fix lake.datasets.{ds.name}.time")
+    tt = lake_names[c.time]
+    if tt not in sch.TIMES and not (tt in ("BIGINT", "DOUBLE") and c.time_unit):
+        raise ConfigError(
+            f"dataset {ds.name!r}: time column {c.time!r} is {sch.show(tt)}, not a date or timestamp",
+            hint=f"use ISO 8601 times, declare lake.datasets.{ds.name}.columns.{c.time} = \"TIMESTAMP\", "
+            "or time_unit = \"s\"/\"ms\" for epoch numbers",
+        )
+    derived = {p.name for p in ds.partitions if p.kind != "field"}
+    for p in ds.partitions:
+        if p.kind in ("field", "bucket") and p.field not in lake_names:
+            raise ConfigError(f"dataset {ds.name!r}: partition field {p.field!r} is not in the raw records "
+                              f"(fields: {known})", hint=f"fix lake.datasets.{ds.name}.partition_by")
+    clash = derived & set(lake_names)
+    if clash:
+        raise ConfigError(f"dataset {ds.name!r}: raw field(s) {sorted(clash)} collide with partition columns",
+                          hint=f"rename them: [lake.datasets.{ds.name}.rename]")
+    for col in c.sort_by:
+        if col not in lake_names:
+            raise ConfigError(f"dataset {ds.name!r}: sort_by column {col!r} is not in the raw records",
+                              hint=f"fix lake.datasets.{ds.name}.sort_by")

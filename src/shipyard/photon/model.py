@@ -25,6 +25,7 @@ from shipyard.photon.variables import expand
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 NAME = r"^[a-z][a-z0-9-]{0,39}$"
+URL_PATH = r"^/[A-Za-z0-9._~%/?=&+-]{0,200}$"
 SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|ssm:/.+|secretsmanager:[^#]+(#.+)?)$"
 
 
@@ -52,7 +53,8 @@ class _Model(BaseModel):
 
 
 class Health(_Model):
-    path: str = Field("/health", pattern=r"^/", description="GET this path; 2xx/3xx is healthy.")
+    # No spaces, quotes or shell characters: the path goes into haproxy.cfg and a CMD-SHELL check.
+    path: str = Field("/health", pattern=URL_PATH, description="GET this path; 2xx/3xx is healthy.")
     interval: Duration = Field(1.0, description="Time between checks while waiting.")
     timeout: Duration = Field(2.0, description="One check's timeout.")
     start_timeout: Duration = Field(60.0, description="How long a new release may take to turn healthy.")
@@ -128,7 +130,7 @@ Strategy = Annotated[Union[AllAtOnce, BlueGreen, Canary, Linear], Field(discrimi
 
 
 class Smoke(_Model):
-    path: str = Field("/", pattern=r"^/")
+    path: str = Field("/", pattern=URL_PATH)
     expect_status: int = Field(200, ge=100, le=599)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ from typing import Any, Iterator
 from shipyard.errors import InputError, ShipyardError
 
 HISTORY_KEPT = 20
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> str:
@@ -125,10 +127,13 @@ class EnvDir:
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.path / "lock", "a+") as f:
             try:
-                fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                yield False
-                return
+                if not wait:
+                    yield False
+                    return
+                log.warning("%s/%s: another photon command is working on it; waiting", self.service, self.env)
+                fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield True
             finally:

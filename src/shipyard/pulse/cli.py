@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from shipyard.console import console, err_console, print_table
 from shipyard.errors import ConfigError, InputError
@@ -97,8 +98,9 @@ def validate_cmd(
                     ["id", "type", "schedule", "targets", "channel", "fail/ok", "file"], rows)
     if res.problems:
         for p in res.problems:
-            err_console.print(f"[bold red]{p.where}[/]: {p.message}" + (f"\n  [yellow]fix:[/] {p.hint}" if p.hint else ""),
-                              highlight=False)
+            # The file's own text (names, values) is escaped: rich must not read it as markup.
+            err_console.print(f"[bold red]{escape(p.where)}[/]: {escape(p.message)}"
+                              + (f"\n  [yellow]fix:[/] {escape(p.hint)}" if p.hint else ""), highlight=False)
         raise InputError(f"{len(res.problems)} invalid monitor file(s) in {config_dir}",
                          hint="fix the lines above; the running monitor keeps the last good version meanwhile")
     console.print(f"[green]ok[/]: {len(rows)} monitors valid")

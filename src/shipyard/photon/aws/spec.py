@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shlex
 from typing import Any
 
 from shipyard.errors import InputError
@@ -103,7 +104,7 @@ def task_definition(dep: Deployment, *, region: str, exec_role: str, task_role: 
         "portMappings": [{"containerPort": dep.container.port, "protocol": "tcp"}],
         "environment": [{"name": k, "value": v} for k, v in sorted(environment(dep).items())],
         "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(secrets.items())],
-        "healthCheck": {"command": ["CMD-SHELL", f"curl -fsS http://localhost:{dep.container.port}{h.path} || exit 1"],
+        "healthCheck": {"command": ["CMD-SHELL", f"curl -fsS {shlex.quote(f'http://localhost:{dep.container.port}{h.path}')} || exit 1"],
                         "interval": max(5, min(300, int(h.interval))), "timeout": max(2, min(60, int(h.timeout))),
                         "retries": 3, "startPeriod": min(300, int(h.start_timeout))},
         "logConfiguration": awslogs,

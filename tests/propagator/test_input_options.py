@@ -167,3 +167,30 @@ def _execute(dest, sql: str) -> None:
             conn.cursor().execute(sql)
         finally:
             conn.close()
+
+
+def test_a_create_without_options_forgets_stored_ones_without_delete(pg_admin_url, pg_database):
+    """The options row is written by UPDATE + INSERT-if-missing (the loader role has no DELETE),
+    and a spec without options stores `null`, read back as the defaults."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from shipyard.propagator.ledger import options_ddl, options_sql
+    from shipyard.propagator.plan.model import options_steps
+
+    d = get_dialect("postgres")
+    pk = _pk("postgres", "schema/create", "c.json")
+    with psycopg.connect(make_conninfo(pg_admin_url, dbname=pg_database), autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA analytics")
+        conn.execute(options_ddl(d, "analytics"))
+
+        def store(options):
+            for step in options_steps(d, pk, options):
+                assert not step.sql.lstrip().upper().startswith("DELETE")
+                conn.execute(step.sql, step.params)
+            return [r[0] for r in conn.execute(options_sql(d, "analytics"), (pk.table,)).fetchall()]
+
+        assert [InputOptions.model_validate_json(v) for v in store(InputOptions(**LATIN))] == [InputOptions(**LATIN)]
+        assert store(None) == ["null"]  # one row, forgotten
+        assert [InputOptions.model_validate_json(v) for v in store(InputOptions(delimiter="|"))] == \
+            [InputOptions(delimiter="|")]

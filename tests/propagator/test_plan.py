@@ -71,8 +71,10 @@ def test_redshift_golden_sql():
         'LOCK "analytics"."_shipyard_ledger"',
         'CREATE TABLE "analytics"."orders" ("id" INTEGER NOT NULL, "customer" VARCHAR(100), "amount" DECIMAL(12, 2), '
         '"ordered_at" TIMESTAMP, PRIMARY KEY ("id")) DISTKEY("customer") COMPOUND SORTKEY("ordered_at")',
-        # no input_options: any stored for the name are forgotten
-        'DELETE FROM "analytics"."_shipyard_table_options" WHERE table_name = %s',
+        # no input_options: any stored for the name are forgotten (set to null, without DELETE)
+        'UPDATE "analytics"."_shipyard_table_options" SET input_options = %s WHERE table_name = %s',
+        'INSERT INTO "analytics"."_shipyard_table_options" (table_name, input_options) SELECT %s, %s '
+        'WHERE NOT EXISTS (SELECT 1 FROM "analytics"."_shipyard_table_options" WHERE table_name = %s)',
     ]
     # Redshift: one column per ALTER TABLE.
     assert add == ['LOCK "analytics"."orders", "analytics"."_shipyard_ledger"',

@@ -117,7 +117,8 @@ def table_options(engine: Engine, database: str, table: str) -> InputOptions | N
     """The table's stored CSV input options (None: the defaults)."""
     rows = engine.read_ledger(database, options_sql(engine.dialect, database), (table,), table=OPTIONS_TABLE)
     try:
-        return InputOptions.model_validate_json(rows[0]["input_options"]) if rows else None
+        stored = rows[0]["input_options"] if rows else "null"  # "null": a create without options
+        return None if stored == "null" else InputOptions.model_validate_json(stored)
     except ValidationError:
         # Written by hand, or by a newer version: the table's state, not the file, is at fault;
         # the file stays where it is until the options are fixed.

@@ -156,13 +156,17 @@ def finish(plan: Plan, d: Dialect, pk: ParsedKey, body: list[Step], etag: str | 
 
 
 def options_steps(d: Dialect, pk: ParsedKey, options: InputOptions | None) -> list[Step]:
-    """Store the table's input options (none: forget any), in the plan's transaction."""
+    """Store the table's input options (none: the JSON `null`, read back as the defaults), in the
+    plan's transaction. An UPDATE, then an INSERT of a missing row: no DELETE, so the loader role
+    needs no right it does not already have (docs/security.md's grants)."""
     ref = d.table_ref(pk.database, OPTIONS_TABLE)
-    steps = [Step(f"DELETE FROM {ref} WHERE table_name = {d.param}", params=(pk.table,))]
-    if options is not None:
-        steps.append(Step(f"INSERT INTO {ref} (table_name, input_options) VALUES ({d.param}, {d.param})",
-                          params=(pk.table, options.model_dump_json())))
-    return steps
+    value = options.model_dump_json() if options is not None else "null"
+    return [
+        Step(f"UPDATE {ref} SET input_options = {d.param} WHERE table_name = {d.param}", params=(value, pk.table)),
+        Step(f"INSERT INTO {ref} (table_name, input_options) SELECT {d.param}, {d.param} "
+             f"WHERE NOT EXISTS (SELECT 1 FROM {ref} WHERE table_name = {d.param})",
+             params=(pk.table, value, pk.table)),
+    ]
 
 
 def suggest(name: str, choices: list[str]) -> str:

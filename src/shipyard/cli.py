@@ -6,7 +6,6 @@ retryable ones); `--debug` shows tracebacks and debug logs.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import sys
 import traceback
@@ -17,7 +16,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from shipyard import __version__
 from shipyard.console import print_error, setup_logging
-from shipyard.errors import ShipyardError
+from shipyard.errors import ShipyardError, closest
 from shipyard.redact import redact
 
 # Each tool's Typer app, loaded only when its command runs (`shipyard --help` imports none of
@@ -76,9 +75,9 @@ class _LazyTools(TyperGroup):
             return super().resolve_command(ctx, args)
         except Exception as e:  # typer's own click's UsageError; typer suggests among loaded commands only
             usage = any(c.__name__ == "UsageError" for c in type(e).__mro__)
-            close = difflib.get_close_matches(args[0], self.list_commands(ctx)) if args and usage else []
+            close = closest(args[0], self.list_commands(ctx)) if args and usage else None
             if close and "Did you mean" not in e.message:  # type: ignore[attr-defined]
-                e.message = f"{e.message.rstrip('.')}. Did you mean {close[0]!r}?"
+                e.message = f"{e.message.rstrip('.')}. Did you mean {close!r}?"
             raise
 
     def format_help(self, ctx: Any, formatter: Any) -> None:

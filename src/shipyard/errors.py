@@ -37,10 +37,16 @@ class ShipyardError(Exception):
         return f"{self.message} (hint: {self.hint})" if self.hint else self.message
 
 
+def closest(name: str, choices: "Iterable[str]", *, cutoff: float = 0.6) -> str | None:
+    """The closest of `choices` to a misspelt `name`, else None (one rule for every suggestion)."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
 def did_you_mean(name: str, choices: "Iterable[str]", *, cutoff: float = 0.6) -> str | None:
     """"did you mean 'x'?" for the closest of `choices` to a misspelt `name`, else None."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
-    return f"did you mean {close[0]!r}?" if close else None
+    close = closest(name, choices, cutoff=cutoff)
+    return f"did you mean {close!r}?" if close else None
 
 
 class ConfigError(ShipyardError):

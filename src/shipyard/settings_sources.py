@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import tomllib
@@ -22,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, EnvSettingsSource, TomlConfigSettingsSource
 
-from shipyard.errors import ConfigError, did_you_mean
+from shipyard.errors import ConfigError, closest, did_you_mean
 
 log = logging.getLogger("shipyard.settings")
 
@@ -104,8 +103,8 @@ class CheckedEnv(EnvSettingsSource):
 def _warn_env(var: str, parent: tuple[str, ...], name: str, choices: list[str]) -> None:
     if var not in _warned_env:
         _warned_env.add(var)
-        close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-        mean = f": did you mean SHIPYARD_{'__'.join((*parent, close[0])).upper()}?" if close else ""
+        close = closest(name, choices)
+        mean = f": did you mean SHIPYARD_{'__'.join((*parent, close)).upper()}?" if close else ""
         log.warning("unknown setting %s is ignored%s", var, mean)
 
 

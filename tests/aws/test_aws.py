@@ -94,3 +94,21 @@ def test_invalid_parameters_are_input_errors_without_values(s3_server):
         with aws.aws_errors("putting a parameter"):
             aws.client("ssm").put_parameter(Name="p", Value=12345678, Type="SecureString")
     assert "12345678" not in str(info.value) and "Value" in str(info.value)
+
+
+def test_text_timestamps_keep_listing_dates_unparsed(s3_server):
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="aws-text-ts")
+    s3.put_object(Bucket="aws-text-ts", Key="k", Body=b"x")
+    fast = aws.client("s3", text_timestamps=True)
+    assert fast is not s3
+    assert isinstance(fast.list_objects_v2(Bucket="aws-text-ts")["Contents"][0]["LastModified"], str)
+    assert not isinstance(s3.list_objects_v2(Bucket="aws-text-ts")["Contents"][0]["LastModified"], str)
+
+
+def test_region_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    assert aws.region_name() == "ap-south-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-north-1")
+    assert aws.region_name() == "eu-north-1"  # the cached chain is keyed on the environment

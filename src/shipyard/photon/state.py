@@ -16,10 +16,8 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from shipyard.errors import InputError, ShipyardError
+from shipyard.store import write_atomic
 
 HISTORY_KEPT = 20
 log = logging.getLogger(__name__)
@@ -37,15 +36,7 @@ def utcnow() -> str:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 @dataclass

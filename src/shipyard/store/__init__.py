@@ -7,11 +7,11 @@ Both speak the same small protocol (`ObjectStore`), so a tool never asks which o
 from __future__ import annotations
 
 from shipyard.store.base import ObjectInfo, ObjectStore, validate_key
-from shipyard.store.local import LocalStore
+from shipyard.store.local import LocalStore, write_atomic
 from shipyard.store.spool import local_copy, spool_dir, spool_file, sweep_spool
 
 __all__ = ["ObjectInfo", "ObjectStore", "LocalStore", "open_store", "validate_key", "is_s3_url", "local_copy",
-           "spool_dir", "spool_file", "sweep_spool"]
+           "spool_dir", "spool_file", "sweep_spool", "write_atomic"]
 
 
 def is_s3_url(url: str) -> bool:

@@ -70,6 +70,31 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+TMP_PREFIX = ".shipyard-tmp-"  # listings skip names starting ".shipyard-tmp"
+
+
+def write_atomic(path: Path, data: bytes | str | BinaryIO, *, mode: int | None = None) -> None:
+    """Write `path` whole or not at all: into a temp file beside it, then one rename. A reader
+    never sees half a file, and `os.replace` replaces a symlink at `path` instead of following
+    it. Every tool's local writes (store objects, site files, photon state) go through here."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(data, str):
+                f.write(data.encode("utf-8"))
+            elif isinstance(data, (bytes, bytearray, memoryview)):
+                f.write(data)
+            else:
+                shutil.copyfileobj(data, f, _CHUNK)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class LocalStore:
     """Objects are files under `root`; a key's '/' are directories."""
 
@@ -211,19 +236,7 @@ class LocalStore:
             raise NotFoundError(f"object {key!r} not found in {self.url}") from None
 
     def put(self, key: str, data: bytes | BinaryIO) -> None:
-        p = self._writable(key)
-        # Write beside the target and rename: a reader never sees half a file.
-        fd, tmp = tempfile.mkstemp(prefix=".shipyard-tmp-", dir=p.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                if isinstance(data, (bytes, bytearray, memoryview)):
-                    f.write(data)
-                else:
-                    shutil.copyfileobj(data, f, _CHUNK)
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self._writable(key), data)
 
     def move(self, src: str, dst: str) -> None:
         s = self._path(src)

@@ -17,11 +17,11 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from shipyard.errors import InputError, NotFoundError
+from shipyard.store import write_atomic
 from shipyard.site.model import Headers, LocalFile, ReleaseFile, RemoteObject, validate_key
 from shipyard.site.source import body_of, md5_path
 from shipyard.site.targets.base import Served, Stored
@@ -68,16 +68,7 @@ class FolderTarget:
         return path
 
     def _write(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".shipyard-tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data, mode=FILE_MODE)
 
     def list(self, prefix: str = "", exclude: tuple[str, ...] = ()) -> dict[str, RemoteObject]:
         out: dict[str, RemoteObject] = {}

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from shipyard.errors import ConfigError, ShipyardError, TransientError
+from shipyard.store import write_atomic
 
 SLOTS = ("a", "b")
 PARKED = "127.0.0.1:9"  # the discard port: a slot with no release points here, in maintenance
@@ -91,11 +92,7 @@ class Router:
         return found
 
     def write(self, port: int, health_path: str, servers: dict[str, tuple[str, int]]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        text = render(port, health_path, servers, self.sock)
-        tmp = self.cfg.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.cfg)
+        write_atomic(self.cfg, render(port, health_path, servers, self.sock))
 
     def argv(self, old_pid: int | None = None) -> list[str]:
         out = [self._haproxy(), "-f", str(self.cfg), "-db"]

@@ -170,8 +170,8 @@ def _execute(dest, sql: str) -> None:
 
 
 def test_a_create_without_options_forgets_stored_ones_without_delete(pg_admin_url, pg_database):
-    """The options row is written by UPDATE + INSERT-if-missing (the loader role has no DELETE),
-    and a spec without options stores `null`, read back as the defaults."""
+    """The options row is written by one upsert, never a DELETE (the loader role has none), and a
+    spec without options stores `null`, read back as the defaults."""
     import psycopg
     from psycopg.conninfo import make_conninfo
 
@@ -194,3 +194,61 @@ def test_a_create_without_options_forgets_stored_ones_without_delete(pg_admin_ur
         assert store(None) == ["null"]  # one row, forgotten
         assert [InputOptions.model_validate_json(v) for v in store(InputOptions(delimiter="|"))] == \
             [InputOptions(delimiter="|")]
+
+
+def test_two_creates_at_once_do_not_lock_each_other_out_on_mariadb(mysql_url, mysql_database):
+    """Two tables created at the same time in one database each write their options row, in
+    transactions that overlap. An UPDATE of a missing row followed by an INSERT took a gap lock
+    in each and then waited on (or deadlocked with) the other's INSERT: the CI run of stop 21
+    lost a create to it. The upsert takes no gap lock, so neither waits."""
+    import pymysql
+
+    from shipyard.propagator.ledger import options_ddl, options_sql
+    from shipyard.propagator.plan.model import options_steps
+
+    d = get_dialect("mysql")
+
+    def connect():
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=mysql_database)
+        conn.cursor().execute("SET SESSION innodb_lock_wait_timeout = 3")  # a wait fails the test, fast
+        return conn
+
+    setup = connect()
+    setup.cursor().execute(options_ddl(d, mysql_database))
+    setup.commit()
+    one, two = connect(), connect()
+    try:
+        for conn in (one, two):
+            conn.begin()
+        for conn, table in ((one, "a"), (two, "b")):
+            pk = parse_key(f"destination=mysql/database={mysql_database}/table_name={table}/schema/create/c.json")
+            for step in options_steps(d, pk, InputOptions(delimiter="|") if table == "a" else None):
+                conn.cursor().execute(step.sql, step.params)
+        one.commit()
+        two.commit()
+        cur = setup.cursor()
+        cur.execute(options_sql(d, mysql_database), ("a",))
+        assert InputOptions.model_validate_json(cur.fetchone()[0]) == InputOptions(delimiter="|")
+        cur.execute(options_sql(d, mysql_database), ("b",))
+        assert cur.fetchone()[0] == "null"
+        # and written again: the upsert replaces, it does not add a row
+        pk = parse_key(f"destination=mysql/database={mysql_database}/table_name=a/schema/create/c.json")
+        for step in options_steps(d, pk, None):
+            cur.execute(step.sql, step.params)
+        setup.commit()
+        cur.execute(f"SELECT input_options FROM `{mysql_database}`.`_shipyard_table_options` WHERE table_name = 'a'")
+        assert [r[0] for r in cur.fetchall()] == ["null"]
+    finally:
+        for conn in (one, two, setup):
+            conn.close()
+
+
+def test_deadlocks_are_marked_to_run_again_and_other_transient_errors_are_not():
+    import pymysql
+
+    from shipyard.propagator.engines.mysql import map_mysql_error
+
+    dead = map_mysql_error(pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock"), "creating t")
+    wait = map_mysql_error(pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), "creating t")
+    assert dead.retryable and dead.details.get("conflict") is True
+    assert wait.retryable and not wait.details.get("conflict")

@@ -15,6 +15,7 @@ file where it is, so a retry works. Every succeeded / failed outcome sends a not
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,9 @@ from shipyard.settings import Settings, get_settings
 from shipyard.store import ObjectInfo, ObjectStore, open_store, sweep_spool
 
 log = logging.getLogger("shipyard.propagator")
+
+
+CONFLICT_TRIES = 4  # runs of one file's transaction when the server reports a deadlock
 
 
 class Propagator:
@@ -82,7 +86,22 @@ class Propagator:
 
     # -- one key --------------------------------------------------------------------------------
     def process_key(self, key: str, *, etag: str | None = None) -> Outcome:
-        """Process one object. See the module docstring for the outcomes."""
+        """Process one object. See the module docstring for the outcomes.
+
+        A deadlock or serialization failure (the server rolled the whole transaction back and asks
+        for it again) is run again here, up to CONFLICT_TRIES times with a short random pause, so
+        two tables created at once both land in one pass; any other transient error is raised."""
+        for attempt in range(1, CONFLICT_TRIES + 1):
+            try:
+                return self._process_once(key, etag)
+            except TransientError as exc:
+                if not exc.details.get("conflict") or attempt == CONFLICT_TRIES:
+                    raise
+                log.info("%s: %s (run again, try %d of %d)", key, exc.message, attempt + 1, CONFLICT_TRIES)
+                time.sleep(random.uniform(0.05, 0.25) * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _process_once(self, key: str, etag: str | None) -> Outcome:
         t0 = time.perf_counter()
         try:
             pk = parse_key(key)

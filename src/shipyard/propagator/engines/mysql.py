@@ -30,6 +30,7 @@ from shipyard.redact import redact
 # lock wait timeout, deadlock, too many connections, server shutdown, query interrupted;
 # client codes 2000-2999 (cannot connect, server gone away, lost connection).
 _TRANSIENT = {1205, 1213, 1040, 1053, 1317, 1927, 3024}
+_DEADLOCK = 1213  # the server rolled the transaction back and asks for it to be run again
 _UNKNOWN_DB = 1049
 _ROW = re.compile(r"\b(?:at row|Row) (\d+)", re.IGNORECASE)
 _COLUMN = re.compile(r"for column [`']?(?:[^`'.]*[`']?\.[`']?)*([A-Za-z_][A-Za-z0-9_]*)[`']?")
@@ -57,7 +58,7 @@ def map_mysql_error(exc: BaseException, what: str, data: DataFile | None = None)
     code = exc.args[0] if getattr(exc, "args", None) and isinstance(exc.args[0], int) else 0
     text = str(exc.args[1]) if len(getattr(exc, "args", ())) > 1 else str(exc)
     if code in _TRANSIENT or 2000 <= code < 3000 or isinstance(exc, (ConnectionError, TimeoutError)):
-        return TransientError(f"{what}: {redact(text)}; will retry")
+        return TransientError(f"{what}: {redact(text)}; will retry", conflict=code == _DEADLOCK or None)
     hint = {1062: "the file repeats a key that is already in the table (use input/update to upsert)",
             1048: "a NOT NULL column got no value: fill it in the file",
             1054: "the file or spec names a column the table does not have"}.get(

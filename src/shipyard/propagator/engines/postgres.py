@@ -27,6 +27,7 @@ from shipyard.redact import redact
 # available (55P03). https://www.postgresql.org/docs/current/errcodes-appendix.html
 _TRANSIENT_CLASSES = ("08", "53", "57", "58")
 _TRANSIENT_CODES = {"40001", "40P01", "55P03", "55006"}
+_CONFLICT = {"40001", "40P01"}  # rolled back by the server, which asks for the transaction again
 _CARDINALITY = "21000"  # ON CONFLICT DO UPDATE command cannot affect row a second time
 
 _setup_lock = threading.Lock()
@@ -38,7 +39,7 @@ def map_pg_error(exc: BaseException, what: str, data: Any = None) -> ShipyardErr
     primary = (diag.message_primary if diag is not None else None) or str(exc).split("\n")[0]
     if state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_CODES or (
             not state and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))):
-        return TransientError(f"{what}: {redact(primary)}; will retry")
+        return TransientError(f"{what}: {redact(primary)}; will retry", conflict=state in _CONFLICT or None)
     where = where_from_text(diag.context if diag is not None else None, data)
     if where is None and diag is not None and diag.column_name:
         where = {"column_name": diag.column_name}

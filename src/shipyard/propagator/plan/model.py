@@ -157,10 +157,19 @@ def finish(plan: Plan, d: Dialect, pk: ParsedKey, body: list[Step], etag: str | 
 
 def options_steps(d: Dialect, pk: ParsedKey, options: InputOptions | None) -> list[Step]:
     """Store the table's input options (none: the JSON `null`, read back as the defaults), in the
-    plan's transaction. An UPDATE, then an INSERT of a missing row: no DELETE, so the loader role
-    needs no right it does not already have (docs/security.md's grants)."""
+    plan's transaction, as one upsert where the engine has one. Never a DELETE, so the loader role
+    needs no right it does not already have (docs/security.md's grants). Not an UPDATE followed by
+    an INSERT on InnoDB: two creates at once each take a gap lock with the UPDATE of a missing row
+    and then deadlock on each other's INSERT."""
     ref = d.table_ref(pk.database, OPTIONS_TABLE)
     value = options.model_dump_json() if options is not None else "null"
+    if d.upsert == "on_duplicate_key":
+        return [Step(f"INSERT INTO {ref} (table_name, input_options) VALUES ({d.param}, {d.param}) "
+                     "ON DUPLICATE KEY UPDATE input_options = VALUES(input_options)", params=(pk.table, value))]
+    if d.upsert == "on_conflict":
+        return [Step(f"INSERT INTO {ref} (table_name, input_options) VALUES ({d.param}, {d.param}) "
+                     "ON CONFLICT (table_name) DO UPDATE SET input_options = excluded.input_options",
+                     params=(pk.table, value))]
     return [
         Step(f"UPDATE {ref} SET input_options = {d.param} WHERE table_name = {d.param}", params=(value, pk.table)),
         Step(f"INSERT INTO {ref} (table_name, input_options) SELECT {d.param}, {d.param} "

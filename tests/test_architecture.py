@@ -31,7 +31,7 @@ NAMES = ["model", "plan", "targets/engines", "runner", "interface"]
 # Per tool: layer -> modules (dotted, relative to the tool; "x.*" is every module under x).
 LAYERS: dict[str, dict[int, list[str]]] = {
     "propagator": {MODEL: ["layout", "specs", "events", "datafile", "dialects", "dialects.*", "plan.model", "ledger"],
-                   PLAN: ["plan", "plan.*", "duckdb_reader", "schedule"],
+                   PLAN: ["plan", "plan.*", "duckdb_reader", "screen", "schedule"],
                    TARGETS: ["engines", "engines.*", "sources", "spool", "redshift_auth"],
                    RUNNER: ["runner", "outcomes", "dispatch", "sqs", "offline", "history", "infer"],
                    INTERFACE: ["cli", "demo", "aws", "display"]},

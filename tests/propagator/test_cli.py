@@ -131,6 +131,10 @@ def test_demo_runs_twice_cleanly(tmp_path):
     # The example table whose create spec sets input_options (latin-1, ';', NA for NULL).
     assert con.execute("SELECT name, city, rating FROM demo.suppliers ORDER BY id").fetchall() == [
         ("Fromagerie Müller; Söhne", "Zürich", 5), ("Café Noël", "Besançon", None)]
+    # ... and max_bad_rows 2: the row rated "cinq" is set aside, with its line and reason.
+    sup = tmp_path / "demo-bucket" / "destination=duckdb" / "database=demo" / "table_name=suppliers"
+    rejects = (sup / "failed" / "2026-11-01-suppliers.csv.rejects.csv").read_text().splitlines()
+    assert rejects[1].startswith("4,,rating,not a whole number") and "picerie Dubois" in rejects[1]
 
 
 def test_destinations_from_shipyard_toml(tmp_path, pg_admin_url, pg_database):

@@ -91,7 +91,8 @@ def test_json_schemas_describe_the_fields():
     c = create_schema()
     assert set(c["properties"]) == {"column_specification", "primary_key", "dist_key", "sort_key", "foreign_keys",
                                     "input_options"}
-    assert set(c["$defs"]["InputOptions"]["properties"]) == {"delimiter", "quote", "null", "header", "encoding"}
+    assert set(c["$defs"]["InputOptions"]["properties"]) == {"delimiter", "quote", "null", "header", "encoding",
+                                                                  "max_bad_rows"}
     assert c["required"] == ["column_specification"]
     u = json.dumps(update_schema())
     assert '"add"' in u and '"drop"' in u and '"options"' in u

@@ -29,6 +29,8 @@ def outcome_rows(outcomes: Iterable[Outcome]) -> Iterator[tuple[str, str, str, s
         detail = o.reason or ""
         if o.status == "failed" and where:
             detail = f"{detail} [{where}]"
+        if o.rejected:
+            detail = f"{o.rejected} bad row{'s' if o.rejected != 1 else ''} set aside in {o.rejects}"
         # The table has its own column: show the file's place under the table's folder.
         short = o.key.split("/table_name=", 1)[1].split("/", 1)[-1] if "/table_name=" in o.key else o.key
         schema_file = len(o.key.split("/")) > 3 and o.key.split("/")[3] == "schema"

@@ -18,6 +18,7 @@ from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.notify import Attachment, Notice, Notifier
 from shipyard.propagator.layout import ParsedKey, unique_name
 from shipyard.propagator.ledger import LedgerEntry, key_hash
+from shipyard.propagator.screen import Screened
 from shipyard.redact import redact, redact_obj
 from shipyard.store import ObjectStore
 
@@ -39,6 +40,8 @@ class Outcome:
     moved_to: str | None = None
     error: dict[str, Any] | None = None
     reason: str | None = None
+    rejected: int | None = None  # bad rows set aside (the table's max_bad_rows)
+    rejects: str | None = None  # ... in this file: failed/<name>.rejects.csv
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,7 +147,16 @@ class Endings:
         return Outcome(pk.key, "succeeded", table=table, rows=rows, seconds=secs, moved_to=target,
                        reason="already in the ledger (healed after an interrupted run, or the same bytes dropped again)")
 
-    def succeed(self, pk: ParsedKey, rows: int, t0: float, table: str) -> Outcome:
+    def succeed(self, pk: ParsedKey, rows: int, t0: float, table: str, screened: Screened | None = None) -> Outcome:
+        rejected, rejects_key = (len(screened.rejects), None) if screened is not None else (0, None)
+        if rejected:
+            # Beside where a failed file would go, named after the archived file: never overwritten.
+            rejects_key = pk.table_prefix + "failed/" + pk.archive_key.rsplit("/", 1)[-1] + ".rejects.csv"
+            try:
+                self.store.put(rejects_key, screened.rejects_csv())  # type: ignore[union-attr]
+            except OSError as exc:  # the rows are loaded: say where the rejects could not go
+                log.error("%s: could not write %s: %s", pk.key, rejects_key, exc)
+                rejects_key = None
         try:
             self.store.move(pk.key, pk.archive_key)
         except NotFoundError:  # deleted while we loaded it; the rows and the ledger stand
@@ -153,10 +165,15 @@ class Endings:
         verb = VERBS[str(pk.operation)]
         msg = (f"{verb} {table}" if pk.operation in ("create", "alter")
                else f"{verb} {rows} rows into {table}") + f" in {secs:.2f}s from {pk.name}"
-        self.notify("success", f"{table}: {verb}", msg, {"table": table, "rows": rows, "seconds": round(secs, 3),
-                                                         "operation": pk.operation, "file": pk.archive_key})
+        fields: dict[str, Any] = {"table": table, "rows": rows, "seconds": round(secs, 3),
+                                  "operation": pk.operation, "file": pk.archive_key}
+        if rejected:
+            msg += f"; {rejected} bad row{'s' if rejected != 1 else ''} set aside in {rejects_key or '(not written)'}"
+            fields.update(rejected=rejected, rejects=rejects_key)
+        self.notify("success", f"{table}: {verb}", msg, fields)
         log.info("%s: %s", pk.key, msg)
-        return Outcome(pk.key, "succeeded", table=table, rows=rows, seconds=secs, moved_to=pk.archive_key)
+        return Outcome(pk.key, "succeeded", table=table, rows=rows, seconds=secs, moved_to=pk.archive_key,
+                       rejected=rejected or None, rejects=rejects_key)
 
     def fail(self, pk: ParsedKey, exc: ShipyardError, t0: float, table: str) -> Outcome:
         failed_key = self.free_key(pk.failed_key)

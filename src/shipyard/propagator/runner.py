@@ -7,7 +7,8 @@ p.process_pending()                                # every pending file, tables 
 p.watch(stop=threading.Event())                    # long-running
 ```
 
-Outcomes (outcomes.py): `succeeded`, `failed`, `skipped`, `duplicate`.
+Outcomes (outcomes.py): `succeeded`, `failed`, `skipped`, `duplicate`. Over 350 lines because one
+class holds one key's processing, many keys' and the watch loop, which share its engines.
 A transient failure (connection lost, S3 throttling) raises TransientError and leaves the
 file where it is, so a retry works. Every succeeded / failed outcome sends a notice.
 """
@@ -29,6 +30,7 @@ from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
 from shipyard.propagator.ledger import LedgerEntry, key_hash
 from shipyard.propagator.outcomes import WAITING_FOR_CONFIG, Endings, Outcome
 from shipyard.propagator.schedule import order, settling_seconds
+from shipyard.propagator.screen import Reject, Screened
 from shipyard.propagator.plan import Plan, plan_alter, plan_create, plan_load, plan_upsert
 from shipyard.propagator.sources import Source, open_source
 from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, parse_create, parse_update
@@ -122,6 +124,7 @@ class Propagator:
         table = f"{pk.database}.{pk.table}"
         plan: Plan | None = None
         source: Source | None = None
+        screened: Screened | None = None
         try:
             pk = pk.check_identifiers()
             table = f"{pk.database}.{pk.table}"
@@ -136,6 +139,10 @@ class Propagator:
             pk = self.endings.with_archive(pk)  # recorded in the ledger row, in the same transaction
             plan, source = self._plan(pk, engine, etag, info.size, materialize=True)
             result = engine.run(plan, source)
+            screened = source.screened if source is not None else None
+            if result.rejects:  # set aside by the engine's own load (Redshift's MAXERROR)
+                screened = Screened(result.rows, [Reject(int(line), None, col or None, reason, text)
+                                                  for line, col, reason, text in result.rejects])
             if result.duplicate:
                 entry = engine.ledger_entry(pk.database, plan.key_hash) or LedgerEntry(0)
                 return self.endings.heal(pk, entry, t0, table)
@@ -152,7 +159,7 @@ class Propagator:
         finally:
             if source is not None:
                 source.close()
-        return self.endings.succeed(pk, result.rows, t0, table)
+        return self.endings.succeed(pk, result.rows, t0, table, screened)
 
     def plan_key(self, key: str) -> Plan:
         """The statements `key` would run, without running anything or moving the file."""
@@ -185,9 +192,15 @@ class Propagator:
                              hint="drop a schema/create/<name>.json spec for it first")
         if pk.operation == "alter":
             return plan_alter(d, pk, parse_update(self._read_spec(pk.key)), table_info, etag=etag, size=size), None
-        source = open_source(self.store, pk.key, pk.name, table_options(engine, pk.database, pk.table),
+        options = table_options(engine, pk.database, pk.table)
+        source = open_source(self.store, pk.key, pk.name, options,
                              list(table_info.columns))  # the table's CSV input options, its columns
         try:
+            if materialize and options is not None and options.max_bad_rows and d.bulk != "copy_s3":
+                # Bad rows set aside before the load (screen.py); Redshift's COPY does it itself
+                # (MAXERROR, plan/data.py).
+                source.screen(table_info.columns, options.max_bad_rows,
+                              null="NULL" if d.bulk == "load_data_local" else "")
             data = source.data
             if d.bulk == "duckdb_read":
                 ref = source.local_file() if materialize else self.store.uri(pk.key)

@@ -33,6 +33,7 @@ from shipyard.propagator.datafile import (
     parquet_columns,
 )
 from shipyard.propagator.duckdb_reader import convert_to_csv, json_fields
+from shipyard.propagator.screen import Screened, screen_file, screened_data
 from shipyard.propagator.specs import InputOptions
 from shipyard.store import ObjectStore, local_copy, spool_file
 
@@ -68,6 +69,8 @@ class Source:
         self.data = data
         self._stack = ExitStack()
         self._local: str | None = None
+        self._screened: str | None = None
+        self.screened: Screened | None = None
 
     def inspect(self, options: InputOptions | None = None, columns: list[str] | None = None) -> DataFile:
         """What the file holds. JSON's fields come from DuckDB's sample, Parquet's from its footer:
@@ -111,9 +114,24 @@ class Source:
                 self._local = path
         return self._local
 
+    def screen(self, types: dict[str, str], max_bad: int, *, null: str = "") -> str:
+        """Set the bad rows aside (screen.py): from now on the Source offers only the good rows,
+        as a plain UTF-8 CSV with a header (NULL written as `null`); `screened` holds the bad
+        ones. Returns that file's path."""
+        out = self._temp(".csv")
+        self.screened = screen_file(self.local_file(), self.local_data, types, out, null=null, max_bad=max_bad)
+        self._screened = out
+        self.data = screened_data(self.data)
+        self._local = out
+        return out
+
     def csv_chunks(self) -> Iterator[bytes]:
         """The rows as CSV: decompressed, BOM dropped, JSON/Parquet converted to UTF-8 CSV with a
         header; a CSV file keeps its input options (COPY is told them: plan/data.py)."""
+        if self._screened is not None:
+            with open(self._screened, "rb") as f:
+                yield from iter_chunks(f)
+            return
         if self.data.format == "csv":
             with SkipBOM(open_decoded(self.store, self.key, self.data.compression)) as f:  # type: ignore[arg-type]
                 yield from iter_chunks(f)
@@ -130,6 +148,8 @@ class Source:
         # NULL is written as the bare word NULL, which LOAD DATA reads as NULL when fields may be
         # enclosed (a value "NULL" is quoted, so it stays a string):
         # https://dev.mysql.com/doc/refman/8.0/en/load-data.html#load-data-null-handling
+        if self._screened is not None:
+            return self._screened  # written with NULL as the bare word NULL for it
         return self.converted_csv(null="NULL")
 
     def converted_csv(self, null: str = "") -> str:

@@ -84,6 +84,10 @@ class InputOptions(BaseModel):
     header: bool = Field(True, strict=True, description="the first line names the columns; false: the fields are "
                          "the table's columns in table order")
     encoding: str = Field("utf-8", description="utf-8 or latin-1 (iso-8859-1)")
+    max_bad_rows: int = Field(0, ge=0, le=1_000_000, strict=True,
+                              description="up to this many bad rows are set aside in failed/<name>.rejects.csv "
+                              "(line, column, reason) and the rest load; more fail the whole file (0: any "
+                              "bad row fails it)")
 
     @field_validator("delimiter", "quote")
     @classmethod

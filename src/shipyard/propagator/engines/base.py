@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -28,6 +28,8 @@ class RunResult:
     rows: int
     # The ledger already had this object version: nothing was run.
     duplicate: bool = False
+    # Rows the engine's own load set aside (Redshift's MAXERROR): (line, column, reason, row text).
+    rejects: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class Engine(Protocol):

@@ -155,7 +155,7 @@ class PostgresEngine:
         with self.connect(plan.database) as conn:
             try:
                 self._setup(conn, plan)
-                rows = 0
+                rows, rejects = 0, []
                 with conn.transaction():
                     with conn.cursor() as cur:
                         for step in plan.steps:
@@ -168,6 +168,8 @@ class PostgresEngine:
                                     for chunk in source.csv_chunks():
                                         cp.write(chunk)
                                 rows += max(cur.rowcount, 0)
+                            elif step.kind == "rejects":  # Redshift: the rows its COPY set aside
+                                rejects = [tuple(r) for r in cur.execute(step.sql, step.params or None).fetchall()]
                             elif step.kind == "ledger":
                                 require_rows(plan, rows)
                                 cur.execute(step.sql, fill(step.params, rows, time.perf_counter() - started))
@@ -179,7 +181,7 @@ class PostgresEngine:
                                     rows += max(cur.rowcount, 0)
                     crash_point("before_commit")
                 crash_point("after_commit")
-                return RunResult(rows)
+                return RunResult(rows, rejects=rejects)
             except _AlreadyDone:
                 return RunResult(0, duplicate=True)
             except psycopg.Error as exc:

@@ -35,7 +35,8 @@ def copy_steps(d: Dialect, table: str, cols: list[str], data: DataFile, source: 
     if d.bulk == "copy_stdin":
         # Everything reaches COPY as CSV (JSON and Parquet are converted on the fly to UTF-8 CSV
         # with a header); a CSV file as it is, with the table's input options.
-        o = data.options if data.format == "csv" and data.options != InputOptions() else None
+        o = data.options if data.format == "csv" and \
+            data.options.model_copy(update={"max_bad_rows": 0}) != InputOptions() else None
         opts = "HEADER true, ENCODING 'UTF8'" if o is None else (
             f"DELIMITER {d.literal(o.delimiter)}, QUOTE {d.literal(o.quote)}, NULL {d.literal(o.null)}, "
             f"HEADER {'true' if o.header else 'false'}, ENCODING {d.literal(PG_ENCODINGS[o.encoding])}")
@@ -67,15 +68,22 @@ def s3_copy_steps(d: Dialect, table: str, cols: list[str], data: DataFile, sourc
            "json": "FORMAT AS JSON 'auto ignorecase'"}[data.format]
     empty = " EMPTYASNULL"
     o = data.options
-    if data.format == "csv" and o != InputOptions():
+    if data.format == "csv" and o.model_copy(update={"max_bad_rows": 0}) != InputOptions():
         redshift_encoding(d, o)
         fmt = (f"FORMAT AS CSV QUOTE AS {d.literal(o.quote)} DELIMITER AS {d.literal(o.delimiter)}"
                + (" IGNOREHEADER 1" if o.header else ""))
         if o.null:  # an empty field is then an empty string, as in PostgreSQL's COPY
             fmt, empty = fmt + f" NULL AS {d.literal(o.null)}", ""
     gz = " GZIP" if data.compression == "gzip" else ""
-    return [Step(f"COPY {table} ({column_list(d, cols)}) {origin} {fmt}{gz} "
-                 f"TIMEFORMAT 'auto' DATEFORMAT 'auto'{empty}", "copy", counts=True)]
+    bad = data.options.max_bad_rows
+    steps = [Step(f"COPY {table} ({column_list(d, cols)}) {origin} {fmt}{gz} "
+                  f"TIMEFORMAT 'auto' DATEFORMAT 'auto'{empty}" + (f" MAXERROR {bad}" if bad else ""), "copy", counts=True)]
+    if bad:
+        # The rows COPY set aside, for failed/<name>.rejects.csv
+        # (https://docs.aws.amazon.com/redshift/latest/dg/r_STL_LOAD_ERRORS.html).
+        steps.append(Step("SELECT line_number, TRIM(colname), TRIM(err_reason), TRIM(raw_line) FROM stl_load_errors "
+                          "WHERE query = pg_last_copy_id() ORDER BY line_number", "rejects"))
+    return steps
 
 
 # specs.ENCODINGS' names in PostgreSQL's COPY (https://www.postgresql.org/docs/current/multibyte.html).

@@ -80,13 +80,13 @@ def test_upserts_and_json_files_set_bad_rows_aside_too(h):
     assert h.run("t", "input/load", "a.csv", "id,name,amount,ok\n1,a,1,true\n2,b,2,true\n").status == "succeeded"
     o = h.run("t", "input/update", "u.jsonl", "\n".join(json.dumps(r) for r in [
         {"id": 1, "name": "A", "amount": 10, "ok": False},
-        {"id": 2, "name": "B", "amount": "lots", "ok": True},   # record 2: not a number
+        {"id": 2, "name": "B", "amount": "lots", "ok": True},   # line 2: not a number
         {"id": 3, "name": "C", "amount": 30, "ok": True}]) + "\n")
     assert o.status == "succeeded", o
     assert (o.rows, o.rejected) == (2, 1) or (o.rejected == 1)
     assert [r[:3] for r in h.dest.rows("t", "id, name, amount, ok")] == [(1, "A", 10), (2, "b", 2), (3, "C", 30)]
     (reject,) = _rejects(h, o)
-    assert (reject["record"], reject["column"]) == ("2", "amount") and "number" in reject["reason"]
+    assert (reject["line"], reject["column"]) == ("2", "amount") and "number" in reject["reason"]
 
 
 def test_without_max_bad_rows_one_bad_row_still_fails_the_file(h):
@@ -138,3 +138,19 @@ def test_max_bad_rows_must_be_a_whole_number_of_rows():
     for bad in (-1, 1.5, "3", True):
         with pytest.raises(ValueError):
             InputOptions(max_bad_rows=bad)
+
+
+@pytest.mark.parametrize("name,body", [
+    ("a.csv", "id,name\n1,a\n2.5,b\n"),
+    ("a.jsonl", '{"id": 1, "name": "a"}\n{"id": 2.5, "name": "b"}\n'),
+    ("b.jsonl", '{"id": 1, "name": "a"}\n{"id": true, "name": "b"}\n'),
+    ("c.csv", "id,name\n1e3,a\n"),
+])
+def test_no_engine_rounds_a_value_into_a_whole_number_column(h, name, body):
+    """DuckDB's readers cast 2.5 to 2 (or 3), 1e3 to 1000 and JSON true to 1 in an INTEGER column;
+    PostgreSQL and MySQL refuse them. The file fails on every engine, naming the column."""
+    h.create("t", {"column_specification": {"id": "INTEGER", "name": "VARCHAR(5)"}})
+    o = h.run("t", "input/load", name, body)
+    assert o.status == "failed", o
+    assert h.report(o)["where"].get("column_name") == "id" or "id" in h.report(o)["what"]
+    assert h.dest.rows("t", "id") == []

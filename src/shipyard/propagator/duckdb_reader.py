@@ -17,6 +17,7 @@ from shipyard.propagator.datafile import DataFile, check_columns
 from shipyard.propagator.dialects.duckdb import DuckDBDialect
 
 _D = DuckDBDialect()
+_NOT_WHOLE = re.compile(r'column "([^"]+)": (.*) is not a whole number(?: that fits (\w+))?')
 _DUCK_LINE = re.compile(r"(?:CSV Error on Line: |Line: |in line )(\d+)")
 
 
@@ -49,6 +50,42 @@ def reader_sql(data: DataFile, source: str, types: dict[str, str]) -> str:
     return f"read_parquet({path}, hive_partitioning = false)"
 
 
+# Whole-number column types, as DuckDB and MySQL name them (tinyint(1) is MySQL's BOOLEAN). DuckDB's
+# CSV and JSON readers cast text such as '1.5', '1e3' or '0x10' into them as 2, 1000 and 16, JSON
+# true as 1, and MySQL's LOAD DATA rounds '2.5' too: such columns are read as text and checked.
+_WHOLE = re.compile(r"^\s*(u?(tinyint|smallint|mediumint|integer|int|bigint|hugeint)|int[248]|long|short)"
+                    r"\s*(\(\s*\d+\s*\))?\s*(unsigned)?\s*$", re.IGNORECASE)
+_INT_TEXT = r"\s*[+-]?[0-9]+\s*"
+
+
+def whole_number_columns(data: DataFile, types: dict[str, str]) -> set[str]:
+    return {c for c in data.columns if c in types and _WHOLE.match(types[c])
+            and not types[c].replace(" ", "").lower().startswith("tinyint(1)")}
+
+
+def _checked(c: str, cast: str | None) -> str:
+    """Column `c` (text) as is or cast to `cast`, or an error naming the column, the value and
+    the type it must fit (a whole number within the type's range)."""
+    q = _D.q(c)
+    value = f"CAST({q} AS {cast})" if cast else q
+    fits = f" AND TRY_CAST({q} AS {cast}) IS NOT NULL" if cast else ""
+    label = _D.literal('column "' + c + '": ')
+    return (f"CASE WHEN {q} IS NULL OR (regexp_full_match({q}, '{_INT_TEXT}'){fits}) THEN {value} "
+            f"ELSE error({label} || {q} || {_D.literal(' is not a whole number' + (' that fits ' + cast if cast else ''))}) END")
+
+
+def strict_select(data: DataFile, source: str, types: dict[str, str]) -> str:
+    """`SELECT <the file's columns> FROM <its reader>`, typed by `types` (the table's DuckDB types),
+    where a value that is not a whole number fails the load instead of being rounded into a
+    whole-number column."""
+    if data.format == "parquet":  # typed by its writer: a Parquet DOUBLE column is not text
+        return f"SELECT {', '.join(_D.q(c) for c in data.columns)} FROM {reader_sql(data, source, types)}"
+    whole = whole_number_columns(data, types)
+    exprs = [_checked(c, types[c]) if c in whole else _D.q(c) for c in data.columns]
+    read = {c: ("VARCHAR" if c in whole else types[c]) for c in data.columns}
+    return f"SELECT {', '.join(exprs)} FROM {reader_sql(data, source, read)}"
+
+
 def json_fields(path: str, data: DataFile) -> list[str]:
     """The fields of the records, as DuckDB's JSON reader finds them in its sample (the first
     20,480 records: https://duckdb.org/docs/stable/data/json/loading_json), not just the first."""
@@ -66,18 +103,20 @@ def json_fields(path: str, data: DataFile) -> list[str]:
     return check_columns(names, source="records")
 
 
-def convert_to_csv(path: str, data: DataFile, out: str, *, null: str = "") -> None:
+def convert_to_csv(path: str, data: DataFile, out: str, *, null: str = "", whole: set[str] = frozenset(),
+                   what: str = "loading") -> None:
     """Any input -> CSV at `out` (header, '\\n', UTF-8, no BOM) by DuckDB's strict readers:
     streaming, every column read as text so values reach the destination unchanged and are
-    checked there. `null`: how NULL is written."""
-    cols = ", ".join(_D.q(c) for c in data.columns)
+    checked there. `null`: how NULL is written. `whole`: columns that must hold whole numbers
+    (checked here: MySQL's LOAD DATA would round '2.5')."""
+    cols = ", ".join(_checked(c, None) + f" AS {_D.q(c)}" if c in whole else _D.q(c) for c in data.columns)
     reader = reader_sql(data, path, {c: "VARCHAR" for c in data.columns})
     con = duckdb.connect()
     try:
         con.execute(f"COPY (SELECT {cols} FROM {reader}) TO {_D.literal(out)} "
                     f"(FORMAT csv, HEADER true, NULLSTR {_D.literal(null)})")
     except duckdb.Error as exc:
-        raise map_duckdb_error(exc, data) from None
+        raise map_duckdb_error(exc, data, what) from None
     finally:
         con.close()
 
@@ -95,6 +134,15 @@ def map_duckdb_error(exc: BaseException, data: DataFile | None = None, what: str
         # A write-write conflict, the file locked by another process, memory: try again later.
         return TransientError(f"{what}: {first}; will retry")
     where = duck_where(text, data)
+    m = _NOT_WHOLE.search(text)
+    if m and where is None:  # strict_select's own check: the column and the value, not the line
+        where = {"column_name": m.group(1)}
+        if data is not None and data.column_number(m.group(1)):
+            where["column"] = data.column_number(m.group(1))
+        return InputError(f"{what}: the value {m.group(2)!r} of column {m.group(1)!r} is not a whole number"
+                          + (f" that fits {m.group(3)}" if m.group(3) else ""),
+                          hint="fix the value so it fits the column's whole-number type (it is never rounded)",
+                          where=where)
     if isinstance(exc, duckdb.ConversionException):
         hint = "fix the value at that line and column so it fits the column's type"
     elif isinstance(exc, duckdb.ConstraintException):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -181,7 +182,9 @@ def _bad_values(con: duckdb.DuckDBPyConnection, data: DataFile, types: dict[str,
     cols = ", ".join(_D.q(c) for c in data.columns)
     if data.format != "csv":
         texts = _texts(con, [n for n, _ in found], cols)
-        return [Reject(None, n + 1, checks[k][0], checks[k][1][1], texts.get(n)) for n, k in found]
+        lines = data.format == "jsonl"  # one record per line
+        return [Reject(n + 1 if lines else None, None if lines else n + 1, checks[k][0], checks[k][1][1], texts.get(n))
+                for n, k in found]
     # A CSV row's line: the header, the lines of the readable rows before it (a quoted value can
     # hold line breaks) and the unreadable rows before it, which are not in `r`.
     newlines = " + ".join(f"coalesce(length({_D.q(c)}) - length(replace({_D.q(c)}, chr(10), '')), 0)"
@@ -226,3 +229,19 @@ def _where(r: Reject, data: DataFile) -> dict[str, object]:
 def screened_data(data: DataFile) -> DataFile:
     """What the engine reads after screening: a plain UTF-8 CSV with a header, default options."""
     return DataFile(data.key, "csv", None, list(data.columns), InputOptions())
+
+
+def with_line(exc: InputError, path: str, data: DataFile) -> InputError:
+    """A whole-number check's error (column and value, from a reader that counts no lines) with the
+    line of the first such value in the file, found by screening that one column."""
+    where = dict(exc.details.get("where") or {})
+    column = where.get("column_name")
+    if not column or where.get("line") or where.get("record"):
+        return exc
+    fits = re.search(r"that fits (\w+)", exc.message)
+    try:
+        screen_file(path, data, {column: fits.group(1) if fits else "BIGINT"}, os.devnull, null="", max_bad=0)
+    except InputError as found:
+        where.update({k: v for k, v in (found.details.get("where") or {}).items() if k in ("line", "record")})
+        return InputError(exc.message, hint=exc.hint, where=where)
+    return exc

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
+from shipyard.errors import InputError
 from shipyard.propagator.datafile import (
     CHUNK,
     DataFile,
@@ -32,8 +33,8 @@ from shipyard.propagator.datafile import (
     open_decoded,
     parquet_columns,
 )
-from shipyard.propagator.duckdb_reader import convert_to_csv, json_fields
-from shipyard.propagator.screen import Screened, screen_file, screened_data
+from shipyard.propagator.duckdb_reader import convert_to_csv, json_fields, whole_number_columns
+from shipyard.propagator.screen import Screened, screen_file, screened_data, with_line
 from shipyard.propagator.specs import InputOptions
 from shipyard.store import ObjectStore, local_copy, spool_file
 
@@ -139,7 +140,7 @@ class Source:
         with open(self.converted_csv(), "rb") as f:
             yield from iter_chunks(f)
 
-    def plain_csv_file(self) -> str:
+    def plain_csv_file(self, types: dict[str, str] | None = None, what: str = "loading") -> str:
         """A local, strictly checked UTF-8 CSV file (MySQL's LOAD DATA LOCAL reads it).
 
         LOAD DATA is lenient by design (a short row, a stray quote or a bad byte load as a guess),
@@ -150,13 +151,17 @@ class Source:
         # https://dev.mysql.com/doc/refman/8.0/en/load-data.html#load-data-null-handling
         if self._screened is not None:
             return self._screened  # written with NULL as the bare word NULL for it
-        return self.converted_csv(null="NULL")
+        try:
+            whole = whole_number_columns(self.data, types or {}) if self.data.format != "parquet" else set()
+            return self.converted_csv(null="NULL", whole=whole, what=what)
+        except InputError as exc:
+            raise with_line(exc, self.local_file(), self.local_data) from None
 
-    def converted_csv(self, null: str = "") -> str:
+    def converted_csv(self, null: str = "", whole: set[str] = frozenset(), what: str = "loading") -> str:
         """Any input -> a temp CSV (header, '\\n', UTF-8, no BOM), by DuckDB's strict readers."""
         src = self.local_file()
         path = self._temp(".csv")
-        convert_to_csv(src, self.local_data, path, null=null)
+        convert_to_csv(src, self.local_data, path, null=null, whole=whole, what=what)
         return path
 
     def _temp(self, suffix: str) -> str:

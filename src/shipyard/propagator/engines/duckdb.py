@@ -15,7 +15,9 @@ from typing import Any
 import duckdb
 
 from shipyard.propagator.dialects import Dialect
+from shipyard.errors import InputError
 from shipyard.propagator.duckdb_reader import map_duckdb_error
+from shipyard.propagator.screen import with_line
 from shipyard.propagator.engines.base import RunResult, action, crash_point, require_rows
 from shipyard.propagator.ledger import LEDGER_TABLE, LedgerEntry, fill, lookup_sql
 from shipyard.propagator.plan import Plan, TableInfo
@@ -126,7 +128,10 @@ class DuckDBEngine:
                     except duckdb.Error:
                         pass
                     if isinstance(exc, duckdb.Error):
-                        raise map_duckdb_error(exc, data, action(plan)) from None
+                        err = map_duckdb_error(exc, data, action(plan))
+                        if isinstance(err, InputError) and source is not None and data is not None:
+                            err = with_line(err, source.local_file(), source.local_data)
+                        raise err from None
                     raise
             crash_point("after_commit")
             return RunResult(rows)

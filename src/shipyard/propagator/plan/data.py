@@ -9,7 +9,7 @@ from __future__ import annotations
 from shipyard.errors import ConfigError, InputError
 from shipyard.propagator.datafile import DataFile
 from shipyard.propagator.dialects import Dialect
-from shipyard.propagator.duckdb_reader import reader_sql
+from shipyard.propagator.duckdb_reader import strict_select
 from shipyard.propagator.layout import ParsedKey
 from shipyard.propagator.plan.model import Plan, Step, TableInfo, column_list, finish, new_plan, suggest
 from shipyard.propagator.specs import InputOptions
@@ -131,8 +131,7 @@ def plan_load(d: Dialect, pk: ParsedKey, info: TableInfo, data: DataFile, source
     table = d.table_ref(pk.database, pk.table)
     cols = data.columns
     if d.bulk == "duckdb_read":
-        sel = ", ".join(d.q(c) for c in cols)
-        body = [Step(f"INSERT INTO {table} ({column_list(d, cols)}) SELECT {sel} FROM {reader_sql(data, source, info.columns)}",
+        body = [Step(f"INSERT INTO {table} ({column_list(d, cols)}) {strict_select(data, source, info.columns)}",
                      counts=True)]
     else:
         body = copy_steps(d, table, cols, data, source, iam_role, info)
@@ -177,7 +176,7 @@ def plan_upsert(d: Dialect, pk: ParsedKey, info: TableInfo, data: DataFile, sour
             staged = ", ".join(pos.values())
             body.append(Step(f"CREATE TEMP TABLE {stage} AS SELECT "
                              + ", ".join(f"{d.q(c)} AS {pos[c]}" for c in cols) + f" FROM {table} LIMIT 0"))
-            body.append(Step(f"INSERT INTO {stage} ({staged}) SELECT {col_list} FROM {reader_sql(data, source, info.columns)}",
+            body.append(Step(f"INSERT INTO {stage} ({staged}) {strict_select(data, source, info.columns)}",
                              counts=True))
             body.append(Step(
                 f"INSERT INTO {table} ({col_list}) SELECT {staged} FROM {stage} "

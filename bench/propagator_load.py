@@ -326,20 +326,38 @@ def bench_s3(files: tuple[Path, Path], rows: int, repeat: int, work: Path) -> li
             b.create("postgres", db.name, f"prop{m[0]}")
             keys.append(b.put_file("postgres", db.name, f"prop{m[0]}", "input/load", load, "load.csv"))
 
+        # What the contract adds on S3: moving the object to succeeded/ is a copy + delete (S3 has
+        # no rename), which moto performs by copying the bytes in Python (real S3 copies server-side
+        # without the bytes passing the client). Timed inside each run, so the load can be measured
+        # without it in the same run.
+        store = b.p.endings.store
+        move, moves = store.move, []
+
+        def timed_move(src: str, dst: str) -> None:
+            t0 = time.perf_counter()
+            move(src, dst)
+            moves.append(time.perf_counter() - t0)
+
+        store.move = timed_move  # type: ignore[method-assign]
+        runs: list[float] = []
+
+        def prop_run() -> None:
+            t0 = time.perf_counter()
+            b.process(keys[-1], rows)
+            runs.append(time.perf_counter() - t0 - moves[-1])
+
         t_raw, t_prop = duel(lambda: raw_pg_copy(db.url, f"raw{n[0]}", load,
                                                  stream=lambda: s3.get_object(Bucket="bench", Key=raw_key)["Body"]),
-                             raw_setup, lambda: b.process(keys[-1], rows), prop_setup, repeat)
-        # What the contract adds on S3: moving the object to succeeded/ is a copy + delete (S3 has
-        # no rename), which moto performs by copying the bytes in Python.
-        t_move = best(lambda: b.store.move(keys[-1].replace("/input/load/", "/succeeded/"), "moved/load.csv"), 1,
-                      lambda: None)
+                             raw_setup, prop_run, prop_setup, repeat)
         b.p.close()
     finally:
         db.drop()
         server.stop()
     return [("S3 -> PostgreSQL load", rows, t_raw, t_prop, 0.85,
-             f"raw COPY streamed from the S3 object (the propagator's time includes {t_move:.2f}s to move the "
-             "object to succeeded/)")]
+             f"raw COPY streamed from the S3 object (the propagator's time includes {min(moves):.2f}-"
+             f"{max(moves):.2f}s to move the object to succeeded/: moto copies it in Python)"),
+            ("S3 -> PostgreSQL, load alone", rows, t_raw, min(runs), 0.85,
+             "the same runs without the archive move (copy + delete), timed inside each run")]
 
 
 def child_load(path: str) -> None:

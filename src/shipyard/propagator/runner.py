@@ -206,7 +206,7 @@ class Propagator:
                 ref = source.local_file() if materialize else self.store.uri(pk.key)
                 data = source.local_data if materialize else data
             elif d.bulk == "load_data_local":
-                ref = source.plain_csv_file(table_info.columns, f"loading into {pk.database}.{pk.table}") \
+                ref = source.plain_csv_pipe(table_info.columns, f"loading into {pk.database}.{pk.table}") \
                     if materialize else self.store.uri(pk.key)
             else:
                 ref = self.store.uri(pk.key)

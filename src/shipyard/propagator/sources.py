@@ -13,8 +13,10 @@ size cap and an expansion-ratio cap) rather than by DuckDB, which has no such li
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import threading
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +40,7 @@ from shipyard.propagator.screen import Screened, screen_file, screened_data, wit
 from shipyard.propagator.specs import InputOptions
 from shipyard.store import ObjectStore, local_copy, spool_file
 
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux; Python 3.10+ names it
 # Characters a DuckDB reader takes as a glob pattern (https://duckdb.org/docs/stable/sql/functions/pattern_matching#globbing).
 GLOB_CHARS = frozenset("*?[]{}")
 
@@ -71,6 +74,7 @@ class Source:
         self._stack = ExitStack()
         self._local: str | None = None
         self._screened: str | None = None
+        self._pipe: tuple[str, threading.Thread, list[BaseException]] | None = None
         self.screened: Screened | None = None
 
     def inspect(self, options: InputOptions | None = None, columns: list[str] | None = None) -> DataFile:
@@ -156,6 +160,82 @@ class Source:
             return self.converted_csv(null="NULL", whole=whole, what=what)
         except InputError as exc:
             raise with_line(exc, self.local_file(), self.local_data) from None
+
+    def plain_csv_pipe(self, types: dict[str, str] | None = None, what: str = "loading") -> str:
+        """`plain_csv_file`, written into a named pipe while LOAD DATA reads it: DuckDB's strict
+        pass overlaps the load instead of running before it. The engine must call `end_pipe()`
+        after the load and before its commit: DuckDB's verdict on the file comes from there."""
+        if self._screened is not None:
+            return self._screened
+        src, data = self.local_file(), self.local_data
+        whole = whole_number_columns(self.data, types or {}) if self.data.format != "parquet" else set()
+        fifo = self._temp(".csv")
+        os.unlink(fifo)
+        os.mkfifo(fifo, 0o600)
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                # Opening the pipe waits for its reader (LOAD DATA, or _drain); that end then gets
+                # 1 MiB of buffer instead of 64 KiB, so DuckDB and LOAD DATA wait on each other less,
+                # and DuckDB writes through it (/dev/fd/N reopens this very pipe).
+                fd = os.open(fifo, os.O_WRONLY)
+                try:
+                    try:
+                        fcntl.fcntl(fd, F_SETPIPE_SZ, CHUNK)
+                    except OSError:  # above /proc/sys/fs/pipe-max-size: keep the default
+                        pass
+                    convert_to_csv(src, data, f"/dev/fd/{fd}", null="NULL", whole=whole, what=what)
+                finally:
+                    os.close(fd)  # the last writer: the reader sees the end of the file
+            except BaseException as exc:  # noqa: BLE001 - handed to end_pipe()
+                errors.append(exc)
+
+        thread = threading.Thread(target=write, name="strict-csv", daemon=True)
+        thread.start()
+        self._pipe = (fifo, thread, errors)
+        self._stack.callback(self._drain)
+        return fifo
+
+    def end_pipe(self, *, loader_failed: bool = False) -> None:
+        """Wait for the pipe's writer; raise its error (the file's fault, with its line) if any.
+        `loader_failed`: the load stopped reading (its own error, or a cut connection), so a
+        writer that then found the pipe closed (EPIPE) is not the file's fault: the load's error
+        stands."""
+        if self._pipe is None:
+            return
+        errors = self._pipe[2]
+        self._drain()
+        if errors:
+            exc = errors[0]
+            if loader_failed and ("Broken pipe" in str(exc) or isinstance(exc, BrokenPipeError)):
+                return
+            if isinstance(exc, InputError):
+                raise with_line(exc, self.local_file(), self.local_data) from None
+            raise exc
+
+    def _drain(self) -> None:
+        """Read whatever the writer still has (a load that stopped early, or never started), so it
+        can finish; then join it."""
+        if self._pipe is None:
+            return
+        fifo, thread, _ = self._pipe
+        self._pipe = None
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # never blocks; unblocks a writer's open
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, CHUNK)
+                except BlockingIOError:
+                    chunk = None
+                if chunk:
+                    continue
+                if not thread.is_alive():
+                    break
+                thread.join(0.005)
+        finally:
+            os.close(fd)
+        thread.join()
 
     def converted_csv(self, null: str = "", whole: set[str] = frozenset(), what: str = "loading") -> str:
         """Any input -> a temp CSV (header, '\\n', UTF-8, no BOM), by DuckDB's strict readers."""

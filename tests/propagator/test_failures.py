@@ -54,7 +54,11 @@ def test_bad_value_in_row_5000_loads_nothing(h, folder):
     # Row 5,000 is line 5,001 (the header is line 1); amount is the file's 3rd column.
     _failed(h, o, what="", where={"line": 5001, "column": 3, "column_name": "amount"})
     assert h.dest.rows("orders") == []
-    assert h.dest.query(f"SELECT count(*) FROM {LEDGER_TABLE} WHERE operation <> 'create'") == [(0,)]
+    assert h.dest.query(f"SELECT count(*) FROM {LEDGER_TABLE} WHERE operation <> 'create' "
+                        "AND status = 'succeeded'") == [(0,)]
+    # the failed attempt is in the ledger, with where the file went
+    assert h.dest.query(f"SELECT status, archive_key FROM {LEDGER_TABLE} WHERE operation <> 'create'") == \
+        [("failed", o.moved_to)]
 
 
 @pytest.mark.parametrize("body,line", [

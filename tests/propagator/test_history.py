@@ -64,6 +64,13 @@ def test_retry_checks_the_cause_then_moves_the_file_back(h):
     [o] = h.p.process_pending()
     assert o.status == "succeeded" and h.dest.rows("orders", "id, zip") == [(1, 411001)]
     statuses = [e.status for e in history(h.p, table="orders") if e.key == bad.key]
-    assert sorted(statuses) == ["failed", "succeeded"]  # both attempts
+    assert sorted(statuses) == ["failed", "succeeded"]  # both attempts, once each
+    # ... and both are in the ledger itself, each with where its file went
+    from shipyard.propagator.ledger import LEDGER_TABLE
+
+    assert sorted(h.dest.query(f"SELECT status, archive_key FROM {LEDGER_TABLE} WHERE object_key = '{bad.key}'")) == \
+        [("failed", bad.moved_to), ("succeeded", o.moved_to)]
+    [failed] = [e for e in history(h.p, table="orders") if e.status == "failed"]
+    assert "zip" in failed.reason  # the report's why, on the ledger's row
     with pytest.raises(InputError):
         retry(h.p, bad.moved_to)  # nothing there any more

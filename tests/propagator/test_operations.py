@@ -169,9 +169,11 @@ def test_nothing_archived_is_ever_overwritten(h):
     for o in outs[3:]:
         assert h.store.exists(o.moved_to) and h.store.exists(o.moved_to + ".error.json")
         assert h.report(o)["file"] == o.moved_to
-    recorded = h.dest.query(f"SELECT object_key, archive_key FROM {LEDGER_TABLE}")
-    assert (h.dest.key("orders", "schema/create", "orders.json"), spec_archive) in recorded
-    assert sorted(v for k, v in recorded if "/input/" in k) == sorted(moved[:3])
+    recorded = h.dest.query(f"SELECT object_key, archive_key, status FROM {LEDGER_TABLE}")
+    assert (h.dest.key("orders", "schema/create", "orders.json"), spec_archive, "succeeded") in recorded
+    # every attempt, failed ones too, with where its file went
+    assert sorted((v, st) for k, v, st in recorded if "/input/" in k) == \
+        sorted([(m, "succeeded") for m in moved[:3]] + [(m, "failed") for m in moved[3:]])
     assert h.dest.rows("orders", "id") == [(1,), (2,), (3,)]
 
 

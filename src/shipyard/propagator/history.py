@@ -1,8 +1,10 @@
 """`shipyard propagator history` and `retry`: what happened to each file; try a failed one again.
 
-Succeeded files come from each destination database's ledger (written in the same transaction
-as the data: file, operation, rows, seconds, archive key); failed files from the
-`failed/<name>.error.json` reports, which stay when a file is retried, so both attempts show.
+Every attempt comes from each destination database's ledger: a succeeded one written in the same
+transaction as the data (file, operation, rows, seconds, archive key), a failed one right after
+its file moved to failed/ (its reason from the `failed/<name>.error.json` report beside it). A
+failed attempt the destination could not record shows from its report alone. A retried file so
+has both attempts in the ledger.
 """
 
 from __future__ import annotations
@@ -65,11 +67,17 @@ def history(p: Propagator, *, table: str | None = None, status: str | None = Non
     now = now or datetime.now(timezone.utc)
     entries: list[Entry] = []
     for dest, db, tables in _folders(p, table):
-        if status in (None, "succeeded"):
-            entries.extend(_ledger(p, dest, db, tables))
-        if status in (None, "failed"):
-            for t in tables:
-                entries.extend(_reports(p, f"destination={dest}/database={db}/table_name={t}/failed/"))
+        ledger = _ledger(p, dest, db, tables)
+        failed = {e.archive_key: e for e in ledger if e.status == "failed"}
+        entries.extend(ledger)
+        for t in tables:
+            for e in _reports(p, f"destination={dest}/database={db}/table_name={t}/failed/"):
+                if e.archive_key in failed:  # the ledger's row of that attempt, with the report's why
+                    failed[e.archive_key].reason = e.reason
+                else:  # not recorded (the destination did not answer): the report alone
+                    entries.append(e)
+    if status is not None:
+        entries = [e for e in entries if e.status == status]
     if since is not None:
         entries = [e for e in entries if (_utc(e.at) or now) >= now - since]
     return sorted(entries, key=lambda e: (_utc(e.at) or now, e.key))
@@ -101,7 +109,7 @@ def _ledger(p: Propagator, dest: str, db: str, tables: list[str]) -> list[Entry]
         log.warning("destination %s: ledger not read (%s)", dest, exc.message)
         return []
     return [Entry(key=r["object_key"], table=f"{db.lower()}.{r['table_name']}", operation=r.get("operation"),
-                  status="succeeded", at=str(r.get("processed_at")), rows=r.get("row_count"),
+                  status=str(r.get("status") or "succeeded"), at=str(r.get("processed_at")), rows=r.get("row_count"),
                   seconds=r.get("seconds"), archive_key=r.get("archive_key")) for r in found]
 
 

@@ -94,11 +94,13 @@ class Endings:
     """
 
     def __init__(self, store: ObjectStore, notifier: Notifier, channel: str,
-                 ledger_entry: Callable[[ParsedKey, str | None], LedgerEntry | None]) -> None:
+                 ledger_entry: Callable[[ParsedKey, str | None], LedgerEntry | None],
+                 record_failure: Callable[[ParsedKey, str], None] = lambda pk, failed_key: None) -> None:
         self.store = store
         self.notifier = notifier
         self.channel = channel
         self.ledger_entry = ledger_entry
+        self.record_failure = record_failure  # best effort: the ledger row of a failed attempt
 
     def free_key(self, folder_key: str) -> str:
         """`<table>/<folder>/<name>` if nothing is there, else a unique sibling name."""
@@ -192,6 +194,7 @@ class Endings:
             self.store.move(pk.key, failed_key)
         except NotFoundError:
             log.warning("%s vanished before it could be moved to failed/", pk.key)
+        self.record_failure(pk, failed_key)
         secs = time.perf_counter() - t0
         self.notify(
             "failure", f"{table}: {pk.name} failed",

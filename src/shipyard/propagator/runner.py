@@ -31,7 +31,7 @@ from shipyard.propagator.ledger import LedgerEntry, key_hash
 from shipyard.propagator.outcomes import WAITING_FOR_CONFIG, Endings, Outcome
 from shipyard.propagator.schedule import order, settling_seconds
 from shipyard.propagator.screen import Reject, Screened
-from shipyard.propagator.plan import Plan, plan_alter, plan_create, plan_load, plan_upsert
+from shipyard.propagator.plan import Plan, failure_plan, plan_alter, plan_create, plan_load, plan_upsert
 from shipyard.propagator.sources import Source, open_source
 from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, parse_create, parse_update
 from shipyard.redact import redact
@@ -52,7 +52,8 @@ class Propagator:
         self.settings = settings
         self.notifier = notifier if notifier is not None else get_notifier(settings)
         self._config_warned: set[str] = set()
-        self.endings = Endings(store, self.notifier, settings.propagator.channel, self._ledger_entry)
+        self.endings = Endings(store, self.notifier, settings.propagator.channel, self._ledger_entry,
+                               self._record_failure)
         self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
         if swept := sweep_spool():  # files left by loaders that died
@@ -237,6 +238,17 @@ class Propagator:
             return self.engine(pk.destination.lower()).ledger_entry(pk.database.lower(), key_hash(pk.key, etag))
         except Exception:  # unknown destination or bad names: it cannot be in a ledger
             return None
+
+    def _record_failure(self, pk: ParsedKey, failed_key: str) -> None:
+        """The failed attempt's ledger row, where the destination answers (best effort: the report
+        under failed/ is the record that always exists)."""
+        try:
+            pk = pk.check_identifiers()
+            engine = self.engine(pk.destination.lower())
+            info = self.store.head(failed_key)
+            engine.run(failure_plan(engine.dialect, pk, info.etag, info.size, failed_key), None)
+        except Exception as exc:  # noqa: BLE001 - bad names, no destination, down: the report stands
+            log.debug("%s: failed attempt not recorded in the ledger: %s", pk.key, exc)
 
     def process_in_order(self, key: str, *, etag: str | None = None) -> Outcome:
         """Process `key` after every pending file of its table that comes before it.

@@ -92,7 +92,7 @@ class MySQLEngine:
             try:
                 conn.ping(reconnect=False)
                 return conn
-            except pymysql.err.MySQLError:
+            except Exception:  # noqa: BLE001 - a session cut while idle fails in PyMySQL's own ways
                 _close(conn)
         return self._open(database)
 
@@ -102,7 +102,7 @@ class MySQLEngine:
         if healthy:
             try:
                 conn.rollback()
-            except pymysql.err.MySQLError:
+            except Exception:  # noqa: BLE001 - as above: not kept
                 healthy = False
         if healthy:
             key = (threading.get_ident(), database)
@@ -217,8 +217,13 @@ class MySQLEngine:
                         # verdict on the file comes first (a short row it refused loads as a guess).
                         try:
                             n = cur.execute(step.sql, step.params or None)
-                        except BaseException:
+                        except BaseException as exc:
                             source.end_pipe(loader_failed=True)
+                            if isinstance(exc, AttributeError) and not conn.open:
+                                # PyMySQL, cut off mid LOAD DATA, trips over its own closed socket
+                                # while answering the server: the connection was lost.
+                                raise TransientError(f"{action(plan)}: the connection was lost during "
+                                                     "LOAD DATA; will retry") from None
                             raise
                         source.end_pipe()
                         self._no_warnings(cur, plan, data)

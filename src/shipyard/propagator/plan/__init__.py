@@ -6,8 +6,8 @@ plan`), and golden tests parse it with sqlglot. Bad input is refused here, befor
 """
 
 from shipyard.propagator.plan.data import check_file_columns, plan_load, plan_upsert
-from shipyard.propagator.plan.model import Plan, Step, TableInfo, lock_id
+from shipyard.propagator.plan.model import Plan, Step, TableInfo, failure_plan, lock_id
 from shipyard.propagator.plan.schema import plan_alter, plan_create
 
-__all__ = ["Plan", "Step", "TableInfo", "check_file_columns", "lock_id", "plan_alter", "plan_create",
+__all__ = ["Plan", "Step", "TableInfo", "check_file_columns", "failure_plan", "lock_id", "plan_alter", "plan_create",
            "plan_load", "plan_upsert"]

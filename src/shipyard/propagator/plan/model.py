@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from shipyard.errors import did_you_mean
@@ -28,7 +29,7 @@ from shipyard.propagator.ledger import (
     record_sql,
 )
 
-StepKind = Literal["sql", "lock", "check", "copy", "ledger"]
+StepKind = Literal["sql", "lock", "check", "copy", "ledger", "rejects"]
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,20 @@ def finish(plan: Plan, d: Dialect, pk: ParsedKey, body: list[Step], etag: str | 
     plan.setup = setup_steps(d, pk)
     plan.steps = [*lock_steps(d, pk), check_step(d, pk, plan.key_hash), *body, ledger_step(d, pk, plan.key_hash, etag, size),
                   *release_steps(d, pk)]
+    return plan
+
+
+def failure_plan(d: Dialect, pk: ParsedKey, etag: str | None, size: int | None, failed_key: str) -> Plan:
+    """The ledger row of a failed attempt (status `failed`, archive key under failed/), so the
+    ledger keeps every attempt at a file, a retried one included. Its key hash names the attempt,
+    not the object version: the version stays unknown to `ledger_entry`, so the file loads when
+    it comes back."""
+    h = key_hash(f"{pk.key}\nfailed:{failed_key}", etag)
+    now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+    plan = Plan(pk.key, "record", d, pk.database, pk.table, h)
+    plan.setup = setup_steps(d, pk)
+    plan.steps = [Step(record_sql(d, pk.database), params=(h, pk.key, etag, size, str(pk.operation), pk.table,
+                                                           "failed", None, None, now, failed_key))]
     return plan
 
 

@@ -8,7 +8,8 @@ plain files in parallel in both of its passes (typing, then writing); a LocalSto
 files are read in place, through a symlink named `<n>.json` in the batch's folder: DuckDB
 expands glob characters even in a list of paths (`a*.json`, `b[1].json`), so it only ever sees
 names we made, and reads exactly the one file a key names. Files are staged on a thread pool:
-zlib releases the GIL.
+zlib releases the GIL. `then` (the type detection) runs on each file in the same worker right
+after it is staged, so one file's detection overlaps the next one's decompression.
 
 A raw object that cannot be read (not JSON, a decompression bomb, a corrupt gzip) is returned
 in `unreadable` with the reason; the runner fails the ingest or skips it (on_bad_file), and it
@@ -21,7 +22,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from shipyard.errors import InputError
 from shipyard.store import ObjectInfo, ObjectStore
@@ -35,6 +36,7 @@ _WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 byte-order mark
 class Staged:
     paths: dict[str, str] = field(default_factory=dict)       # local path -> raw key, in batch order
     unreadable: dict[str, str] = field(default_factory=dict)  # raw key -> why
+    found: dict[str, Any] = field(default_factory=dict)       # local path -> what `then` gave
 
 
 def _first_byte(f: BinaryIO) -> bytes:
@@ -72,15 +74,24 @@ def _stage_one(raw: ObjectStore, info: ObjectInfo, dst: Path) -> tuple[str | Non
     return str(dst), None
 
 
-def stage(raw: ObjectStore, infos: list[ObjectInfo], into: Path, threads: int = 2) -> Staged:
+def stage(raw: ObjectStore, infos: list[ObjectInfo], into: Path, threads: int = 2,
+          then: Callable[[str], Any] | None = None) -> Staged:
+    """Stage every object; `then(path)` runs on each staged file in the same worker thread.
+    Biggest objects first, so the last worker does not start the biggest file alone."""
     out = Staged()
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        results = list(pool.map(lambda a: _stage_one(raw, a[1], into / f"{a[0]:06d}.json"),
-                                enumerate(infos)))
-    for info, (path, why) in zip(infos, results):
+
+    def one(n: int) -> tuple[str | None, str | None, Any]:
+        path, why = _stage_one(raw, infos[n], into / f"{n:06d}.json")
+        return path, why, (then(path) if then is not None and path is not None else None)
+
+    order = sorted(range(len(infos)), key=lambda n: -infos[n].size)
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(infos)))) as pool:
+        done = dict(zip(order, pool.map(one, order)))
+    for n, info in enumerate(infos):  # batch order: the first file wins the in-batch dedupe
+        path, why, found = done[n]
         if path is not None:
             out.paths[path] = info.key
+            out.found[path] = found
         else:
             out.unreadable[info.key] = why or f"{info.key}: unreadable"
     return out
-

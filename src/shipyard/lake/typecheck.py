@@ -1,11 +1,18 @@
 """Typing a batch: DuckDB detects types over every row, the kept schema is widened, and a file
 that does not fit is named with its line (then fails the ingest or is skipped, per on_bad_file).
-Runs before any engine, so the checks are the same whichever engine writes."""
+Runs before any engine, so the checks are the same whichever engine writes.
+
+DuckDB's detection over every row (`sample_size=-1`) runs while a query is bound, on one
+thread, so it is run per file (`detector`, on the staging workers: files are detected in
+parallel, each as soon as it is staged) and the files' types are combined as DuckDB would have
+combined them (schema.union). A file that does not fit is then known without detecting it again.
+Why every row: DuckDB's reader, given a type (or one inferred from a sample), silently turns
+2.5 into 2 and true into 1 in a BIGINT column and drops keys it did not see."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 
@@ -37,12 +44,30 @@ def detect(con: Any, paths: list[str]) -> dict[str, Any]:
     return {n: sch.from_duckdb(t) for n, t in zip(rel.columns, rel.types)}
 
 
-def explain_file(con: Any, path: str, key: str, kept: dict[str, Any],
-                 declared: dict[str, Any]) -> str | None:
+def detector(con: Any) -> Callable[[str], dict[str, Any] | RawError | None]:
+    """Detect one staged file's types on a cursor of its own (safe from a worker thread; DuckDB
+    releases the GIL); None for a blank file; a file DuckDB cannot read gives its RawError,
+    explained later."""
+
+    def run(path: str) -> dict[str, Any] | RawError | None:
+        if is_blank(path):
+            return None
+        cur = con.cursor()
+        try:
+            return detect(cur, [path])
+        except RawError as exc:
+            return exc
+        finally:
+            cur.close()
+
+    return run
+
+
+def explain_file(path: str, key: str, kept: dict[str, Any], declared: dict[str, Any],
+                 found: dict[str, Any] | RawError) -> str | None:
     """Why one raw file cannot join the lake, with its line; None when it can."""
-    try:
-        found = detect(con, [path])
-    except RawError as exc:
+    if isinstance(found, RawError):
+        exc = found
         with open_raw(path) as f:
             hit = find_malformed(f)
         return f"{key}, line {hit[0]}: {hit[1]}" if hit else f"{key}: {exc}"
@@ -57,29 +82,27 @@ def explain_file(con: Any, path: str, key: str, kept: dict[str, Any],
     return f"{where}: field {path_!r} is {sch.show(want)} in the lake but {sch.show(got)} here{value}"
 
 
-def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str]) -> Typed:
+def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
+               found: dict[str, Any] | None = None) -> Typed:
     """The merged raw schema and the files that can be ingested; conflicts fail or are skipped.
-    `staged` maps local path -> raw key (for messages)."""
+    `staged` maps local path -> raw key (for messages); `found` holds each file's detected types
+    when the staging workers ran `detector` (else files are detected here)."""
     declared = {k: sch.from_sql(v) for k, v in ds.config.columns.items()}
     kept = {n: declared.get(n, t) for n, t in m.schema.items()}
-    paths = [p for p in staged if not is_blank(p)]
+    if found is None:
+        run = detector(con)
+        found = {p: run(p) for p in staged}
+    paths = [p for p in staged if found[p] is not None]
     out = Typed(kept, paths, blanks=[p for p in staged if p not in paths])
     if not paths:
         return out
-    batch_error = None
-    try:
-        merged, conflicts = sch.merge_schema(kept, detect(con, paths), declared)
-    except RawError as exc:
-        merged, conflicts, batch_error = kept, [("", None, None)], str(exc)
+    if not all(isinstance(found[p], dict) for p in paths):
+        merged, conflicts = kept, [("", None, None)]
+    else:
+        merged, conflicts = sch.merge_schema(kept, sch.union_schema([found[p] for p in paths]), declared)
     if conflicts:
-        bad = {p: why for p in paths if (why := explain_file(con, p, staged[p], kept, declared))}
-        if not bad:  # every file alone is fine: report what DuckDB saw on the whole batch
-            if batch_error:
-                raise ShipyardError(
-                    f"dataset {ds.name!r}: DuckDB could not read the raw batch: {batch_error}",
-                    hint="if it ran out of memory, raise [lake] memory_limit or lower "
-                    f"lake.datasets.{ds.name}.batch_mb",
-                )
+        bad = {p: why for p in paths if (why := explain_file(p, staged[p], kept, declared, found[p]))}
+        if not bad:  # every file alone fits: only their union does not
             path_, want, got = conflicts[0]
             raise InputError(
                 f"dataset {ds.name!r}: field {path_!r} is {sch.show(want)} in the lake but "
@@ -99,7 +122,8 @@ def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str]) -> Ty
         out.rejected = bad
         merged = kept
         if out.paths:
-            merged, conflicts = sch.merge_schema(kept, detect(con, out.paths), declared)
+            merged, conflicts = sch.merge_schema(kept, sch.union_schema([found[p] for p in out.paths]),
+                                                 declared)
             if conflicts:
                 raise InputError(f"dataset {ds.name!r}: cannot type the raw batch: {conflicts[0]}")
     out.schema = {k: v for k, v in merged.items() if v != sch.NULL}

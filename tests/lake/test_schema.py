@@ -11,7 +11,7 @@ from shipyard.lake.ingest import ingest
 from shipyard.lake.manifest import read_manifest
 from shipyard.lake.ops import query, stats
 
-from .conftest import make_events
+from .conftest import dumps, make_events
 
 
 def test_new_fields_are_added(lake_env):
@@ -183,3 +183,46 @@ def test_a_late_misfit_against_the_kept_schema_is_refused_in_any_file(local_env)
     assert "c.jsonl, line 15000: field 'amount' is BIGINT in the lake but" in ei.value.message
     assert "true" in ei.value.message and "b.jsonl" not in ei.value.message
     assert local_env.manifest_bytes() == before
+
+
+def _padded(events: list[dict]) -> list[dict]:
+    import random
+
+    rnd = random.Random(5)  # incompressible enough not to look like a gzip bomb
+    return [dict(e, pad=rnd.randbytes(5000).hex()) for e in events]
+
+
+def test_a_big_object_is_typed_in_parts_and_a_misfit_names_its_line_in_the_object(local_env):
+    from shipyard.lake.staging import PART_BYTES
+
+    events = _padded(make_events(3600, users=5))  # ~36 MB of JSON: more than one part
+    assert len(dumps(events)) > PART_BYTES
+    local_env.put("a.jsonl", events[:10])
+    ingest("events")
+    bad = list(events)
+    bad[3499] = dict(bad[3499], amount=2.5)  # past the first part
+    local_env.put("big.jsonl.gz", bad, gz=True)
+    with pytest.raises(InputError, match=r"big\.jsonl\.gz, line 3500: field 'amount' is BIGINT"):
+        ingest("events")
+    local_env.put("big.jsonl.gz", events + events[:5] + events[3590:], gz=True)  # re-sent, across parts
+    r = ingest("events")
+    assert (r.raw_files, r.rows_read, r.rows_written) == (1, 3615, 3590)
+    assert query("SELECT count(*), count(DISTINCT event_id) FROM events").rows == [(3600, 3600)]
+    m = read_manifest(local_env.lake, "events")
+    assert m.history[-1]["raw_files"] == 1 and "big.jsonl.gz" in m.ingested
+
+
+def test_parts_are_cut_only_between_top_level_records(local_env):
+    from shipyard.lake.staging import PART_BYTES
+
+    events = _padded(make_events(7000, users=5))
+    # Pretty-printed and concatenated (a record over many lines), then one JSON array: a cut
+    # inside a record or inside the array would make a part unreadable.
+    pretty = "".join(json.dumps(e, indent=2) + "\n" for e in events[:3500]).encode()
+    array = ("[\n" + ",\n".join(json.dumps(e) for e in events[3500:]) + "\n]\n").encode()
+    assert len(pretty) > PART_BYTES and len(array) > PART_BYTES
+    local_env.put("pretty.json.gz", pretty, gz=True)
+    local_env.put("array.json", array)
+    r = ingest("events")
+    assert (r.raw_files, r.rows_read, r.rows_written) == (2, 7000, 7000)
+    assert query("SELECT count(DISTINCT event_id) FROM events").rows == [(7000,)]

@@ -124,7 +124,7 @@ def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: 
         check_columns(ds, typed.schema)
     res.add_phase("type checks", time.perf_counter() - t)
     b = Batch(ds, new_txn(), typed.paths, typed.schema, lake, m, work / "out", work,
-              raw_uris=[raw.uri(staged.paths[p]) for p in typed.paths])
+              raw_uris=[raw.uri(k) for k in dict.fromkeys(staged.paths[p] for p in typed.paths)])
     paths = dict(staged.paths)
     for key, why in staged.unreadable.items():  # recorded as rejected, like a misfit file
         paths[key] = key
@@ -149,7 +149,7 @@ def _record(m: Manifest, ds: Dataset, staged: dict[str, str], typed: Typed, info
         k = staged[p]
         m.rejected[k] = {"size": by_key[k].size, "etag": by_key[k].etag, "at": at, "error": why}
     m.history.append({"txn": txn, "at": at, "op": "ingest", "engine": engine,
-                      "raw_files": len(typed.paths), "rows_read": w.read, "rows_written": w.written,
+                      "raw_files": len({staged[p] for p in typed.paths}), "rows_read": w.read, "rows_written": w.written,
                       "files": len(entries)})
 
 
@@ -182,7 +182,7 @@ def _run_batch(eng: Engine, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m:
     after_commit(ds, lake, m, {partition_dir(e["partition"]) for e in entries})
     res.add_phase("manifest commit", time.perf_counter() - t)
     res.transactions += 1
-    res.raw_files += len(typed.paths)
+    res.raw_files += len({staged[p] for p in typed.paths})
     res.raw_bytes += sum(i.size for i in infos if i.key in {staged[p] for p in typed.paths})
     res.rows_read += w.read
     res.rows_written += w.written

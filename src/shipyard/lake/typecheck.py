@@ -63,23 +63,48 @@ def detector(con: Any) -> Callable[[str], dict[str, Any] | RawError | None]:
     return run
 
 
+def _lines_in(path: str) -> int:
+    n = 0
+    with open_raw(path) as f:
+        while chunk := f.read(1 << 20):
+            n += chunk.count(b"\n")
+    return n
+
+
 def explain_file(path: str, key: str, kept: dict[str, Any], declared: dict[str, Any],
-                 found: dict[str, Any] | RawError) -> str | None:
-    """Why one raw file cannot join the lake, with its line; None when it can."""
+                 found: dict[str, Any] | RawError, lines_before: Callable[[], int] = lambda: 0) -> str | None:
+    """Why one raw file (or part of one: `lines_before` counts the lines of the parts before
+    it) cannot join the lake, with its line; None when it can."""
     if isinstance(found, RawError):
-        exc = found
         with open_raw(path) as f:
             hit = find_malformed(f)
-        return f"{key}, line {hit[0]}: {hit[1]}" if hit else f"{key}: {exc}"
+        return f"{key}, line {hit[0] + lines_before()}: {hit[1]}" if hit else f"{key}: {found}"
     _, conflicts = sch.merge_schema(kept, found, declared)
     if not conflicts:
         return None
     path_, want, got = conflicts[0]
     with open_raw(path) as f:
         hit = find_misfit(f, path_, want)
-    where = f"{key}, line {hit[0]}" if hit else key
+    where = f"{key}, line {hit[0] + lines_before()}" if hit else key
     value = f" (value {hit[1]})" if hit else ""
     return f"{where}: field {path_!r} is {sch.show(want)} in the lake but {sch.show(got)} here{value}"
+
+
+def explain_batch(paths: list[str], staged: dict[str, str], kept: dict[str, Any],
+                  declared: dict[str, Any], found: dict[str, Any]) -> dict[str, str]:
+    """path -> why, for every part of each raw object that does not fit (the first misfit)."""
+    why: dict[str, str] = {}
+    parts: dict[str, list[str]] = {}
+    for p in paths:
+        parts.setdefault(staged[p], []).append(p)
+    for key, ps in parts.items():
+        for i, p in enumerate(ps):
+            reason = explain_file(p, key, kept, declared, found[p],
+                                  lambda i=i, ps=ps: sum(_lines_in(x) for x in ps[:i]))
+            if reason:
+                why.update({x: reason for x in ps})
+                break
+    return why
 
 
 def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
@@ -101,7 +126,7 @@ def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
     else:
         merged, conflicts = sch.merge_schema(kept, sch.union_schema([found[p] for p in paths]), declared)
     if conflicts:
-        bad = {p: why for p in paths if (why := explain_file(p, staged[p], kept, declared, found[p]))}
+        bad = explain_batch(paths, staged, kept, declared, found)
         if not bad:  # every file alone fits: only their union does not
             path_, want, got = conflicts[0]
             raise InputError(
@@ -120,6 +145,8 @@ def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
             )
         out.paths = [p for p in paths if p not in bad]
         out.rejected = bad
+        gone = {staged[p] for p in bad}
+        out.blanks = [p for p in out.blanks if staged[p] not in gone]
         merged = kept
         if out.paths:
             merged, conflicts = sch.merge_schema(kept, sch.union_schema([found[p] for p in out.paths]),

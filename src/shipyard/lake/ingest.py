@@ -110,7 +110,7 @@ def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: 
                  infos: list[ObjectInfo], work: Path, res: IngestResult) -> tuple[dict[str, str], Typed, Batch]:
     t = time.perf_counter()
     # Each file is typed (DuckDB's detection over all its rows) by the worker that staged it.
-    staged = stage(raw, infos, work / "raw", threads=2 * available_cores(), then=detector(con))
+    staged = stage(raw, infos, work / "raw", threads=available_cores(), then=detector(con))
     res.add_phase("stage + detect", time.perf_counter() - t)
     if staged.unreadable and ds.config.on_bad_file == "fail":
         lines = list(staged.unreadable.values())

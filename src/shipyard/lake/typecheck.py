@@ -78,7 +78,11 @@ def explain_file(path: str, key: str, kept: dict[str, Any], declared: dict[str, 
     if isinstance(found, RawError):
         with open_raw(path) as f:
             hit = find_malformed(f)
-        return f"{key}, line {hit[0] + lines_before()}: {hit[1]}" if hit else f"{key}: {found}"
+        if hit is None:  # nothing wrong in the file: DuckDB failed (out of memory...)
+            raise ShipyardError(
+                f"DuckDB could not read {key}: {found}; nothing was written",
+                hint="if it ran out of memory, raise [lake] memory_limit or lower the dataset's batch_mb")
+        return f"{key}, line {hit[0] + lines_before()}: {hit[1]}"
     _, conflicts = sch.merge_schema(kept, found, declared)
     if not conflicts:
         return None

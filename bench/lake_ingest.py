@@ -156,16 +156,22 @@ con.execute(f"COPY (SELECT * REPLACE (CAST(event_id AS VARCHAR) AS event_id, CAS
 """
 
 
-def run(cmd: list[str], env: dict) -> tuple[float, int, str]:
-    """(seconds, peak RSS in bytes, stdout) of one whole process."""
+CPU: dict[str, list[float]] = {}  # label -> CPU seconds (user + system) of each timed process
+
+
+def run(cmd: list[str], env: dict, label: str | None = None) -> tuple[float, int, str]:
+    """(seconds, peak RSS in bytes, stdout) of one whole process; its CPU seconds under `label`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = p.communicate()
     seconds = time.perf_counter() - t
     if p.returncode:
         sys.exit(f"{' '.join(cmd[:6])} failed: {err[-2000:]}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # max over children so far
-    return seconds, rss * 1024, out
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if label:
+        CPU.setdefault(label, []).append(ru.ru_utime + ru.ru_stime - before.ru_utime - before.ru_stime)
+    return seconds, ru.ru_maxrss * 1024, out  # max RSS over children so far
 
 
 def peak_rss(cmd: list[str], env: dict) -> int:
@@ -211,22 +217,22 @@ def main() -> None:
     raw_files = sorted(str(p) for p in raw.glob("*.gz"))
     inc_files = sorted(str(p) for p in inc.glob("*.gz"))
 
-    def lake_first(name: str) -> tuple[float, dict]:
+    def lake_first(name: str, label: str | None = None) -> tuple[float, dict]:
         shutil.rmtree(work / "lake" / name, ignore_errors=True)
-        sec, _, out = run(ingest + [name], env)
+        sec, _, out = run(ingest + [name], env, label)
         return sec, json.loads(out)
 
     firsts, incs, copies, inc_copies, phases_first, phases_inc, inproc = [], [], [], [], [], [], []
     for r in range(args.rounds):
-        copies.append(run(copy + raw_files + [str(work / "copy")], env)[0])
-        sec, res = lake_first("events")
+        copies.append(run(copy + raw_files + [str(work / "copy")], env, "COPY")[0])
+        sec, res = lake_first("events", "first ingest")
         firsts.append(sec)
         phases_first.append(res["phases"])
         inproc.append(res["seconds"])
-        inc_copies.append(run(copy + inc_files + [str(work / "copy_inc")], env)[0])
+        inc_copies.append(run(copy + inc_files + [str(work / "copy_inc")], env, "incremental COPY")[0])
         # the incremental file joins the raw zone, is ingested, then leaves it again
         shutil.copy(inc_files[0], raw / "zz-incremental.jsonl.gz")
-        incs.append(run(ingest + ["events"], env)[0])
+        incs.append(run(ingest + ["events"], env, "incremental ingest")[0])
         state = json.loads(subprocess.run(ingest[:-1] + ["events", "--dry-run", "--json"], env=env,
                                           capture_output=True, text=True).stdout or "{}")
         assert not state.get("batches"), state
@@ -270,6 +276,8 @@ def main() -> None:
           f"lake ingest {med(firsts):.2f}s  -> {med(copies) / med(firsts):.2f}x   (target >= 0.8x)")
     print(f"incremental (10% new + 20% re-sent): COPY {med(inc_copies):.2f}s, lake ingest "
           f"{med(incs):.2f}s  -> {med(inc_copies) / med(incs):.2f}x   (target >= 0.6x)")
+    print("CPU seconds (user + system, median; what a busy machine shares out): " + ", ".join(
+        f"{k} {med(v):.2f}" for k, v in CPU.items()))
     for label, ph in (("first", phases_first[-1]), ("incremental", phases_inc[-1])):
         print(f"  phases ({label}): " + ", ".join(f"{k} {v:.2f}s" for k, v in ph.items()))
     if mem:

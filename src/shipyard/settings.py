@@ -99,7 +99,7 @@ class LakeSettings(_Section):
     # [lake.datasets.NAME] tables; each is validated by shipyard.lake.config.DatasetConfig.
     datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # DuckDB's cap for the lake ("2GB"; "" for DuckDB's own 80% of RAM); past it, spill to disk.
-    memory_limit: str | None = "1GB"
+    memory_limit: str | None = "512MB"
     channel: str = "data-lake-notifications"  # where the lake's notices go (Slack via jarvis)
     threads: int | None = None  # DuckDB threads (default: the cores this process may use)
     spark_master: str = "local[2]"  # --engine spark: local[N], yarn (EMR), ...

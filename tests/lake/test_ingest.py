@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow.parquet as pq
+import pytest
 
 from shipyard.lake.ingest import ingest
 from shipyard.lake.ops import query, stats
@@ -128,3 +129,52 @@ def test_blank_files_and_crlf_lines(local_env):
     r = ingest("events")
     assert r.raw_files == 1 and r.rows_written == 3  # the blank files were checkpointed
     assert query("SELECT count(*) FROM events").rows == [(3,)]
+
+
+def test_the_first_file_of_a_batch_wins_and_resent_ids_keep_the_lake_version(local_env):
+    ev = make_events(4)
+    local_env.put("a.jsonl", [dict(ev[0], amount=1), ev[1]])
+    local_env.put("b.jsonl", [dict(ev[0], amount=2), dict(ev[1], amount=2), ev[2]])
+    r = ingest("events")
+    assert (r.rows_read, r.rows_written, r.duplicates) == (5, 3, 2)
+    assert query("SELECT event_id, amount FROM events WHERE event_id = 'e000000'").rows == [("e000000", 1)]
+    assert query("SELECT amount FROM events WHERE event_id = 'e000001'").rows == [(ev[1]["amount"],)]
+    local_env.put("c.jsonl", [dict(ev[0], amount=3), ev[3]])
+    r = ingest("events")
+    assert (r.rows_read, r.rows_written) == (2, 1)
+    assert query("SELECT amount FROM events WHERE event_id = 'e000000'").rows == [(1,)]
+
+
+def _spoil_all_but(path, keep: str) -> None:
+    """Overwrite the data pages of every column but `keep` with garbage (the footer stays)."""
+    meta = pq.ParquetFile(path).metadata
+    with open(path, "r+b") as f:
+        for rg in range(meta.num_row_groups):
+            for c in range(meta.num_columns):
+                col = meta.row_group(rg).column(c)
+                if col.path_in_schema.split(".")[0] == keep:
+                    continue
+                start = min(o for o in (col.dictionary_page_offset, col.data_page_offset) if o)
+                f.seek(start)
+                f.write(b"\xff" * col.total_compressed_size)
+
+
+def test_the_anti_join_reads_only_the_id_column_of_the_touched_partitions(local_env):
+    ev = make_events(60, days=3)
+    local_env.put("a.jsonl", ev)
+    ingest("events")
+    day1 = [e for e in ev if e["ts"].startswith("2021-03-01")]
+    keys = local_env.data_keys()
+    touched = [k for k in keys if k.startswith("dt=2021-03-01/")]
+    for k in keys:
+        path = local_env.lake.local_path(k)
+        if k in touched:
+            _spoil_all_but(path, "event_id")  # only the ids still readable
+        else:
+            path.write_bytes(b"not parquet at all")  # untouched partitions: never opened
+    with pytest.raises(Exception):  # the spoiling is real: a full read fails
+        pq.read_table(local_env.lake.local_path(touched[0]))
+    new = dict(day1[0], event_id="new-1")
+    local_env.put("b.jsonl", day1 + [new])  # all re-sent but one, all on 2021-03-01
+    r = ingest("events")
+    assert (r.rows_read, r.rows_written, r.duplicates) == (len(day1) + 1, 1, len(day1))

@@ -6,6 +6,8 @@ import json
 import os
 import zlib
 
+import pytest
+
 from .conftest import make_events, run_cli_peak
 
 
@@ -29,3 +31,25 @@ def test_a_gzip_bomb_is_refused_with_flat_memory(local_env, tmp_path):
     assert peak_kb < 400 * 1024, peak_kb  # memory stayed flat
     assert local_env.manifest_bytes() is None  # nothing was committed
     assert local_env.raw.exists("bomb.jsonl.gz")
+
+
+def test_duckdb_failing_on_a_good_file_blames_no_file_and_commits_nothing(local_env, monkeypatch):
+    # Too little memory for DuckDB's JSON reader: an error telling what to raise, the file is
+    # not recorded as rejected (on_bad_file = "skip" would otherwise skip a good file for good).
+    from shipyard.errors import ShipyardError
+    from shipyard.lake.ingest import ingest
+    from shipyard.lake.manifest import read_manifest
+    from shipyard.settings import get_settings
+
+    local_env.write_config(on_bad_file="skip")
+    local_env.put("a.jsonl", make_events(50))
+    monkeypatch.setenv("SHIPYARD_LAKE__MEMORY_LIMIT", "2MB")
+    get_settings(fresh=True)
+    with pytest.raises(ShipyardError) as ei:
+        ingest("events")
+    assert "memory_limit" in (ei.value.hint or "") and "a.jsonl" in ei.value.message
+    assert local_env.manifest_bytes() is None
+    monkeypatch.delenv("SHIPYARD_LAKE__MEMORY_LIMIT")
+    get_settings(fresh=True)
+    assert ingest("events").rows_written == 50
+    assert not read_manifest(local_env.lake, "events").rejected

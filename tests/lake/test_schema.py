@@ -11,7 +11,7 @@ from shipyard.lake.ingest import ingest
 from shipyard.lake.manifest import read_manifest
 from shipyard.lake.ops import query, stats
 
-from .conftest import make_events
+from .conftest import dumps, make_events
 
 
 def test_new_fields_are_added(lake_env):
@@ -127,3 +127,102 @@ def test_declared_uuid_columns_are_binary_and_checked(lake_env):
     lake_env.put("c.jsonl", [dict(events[0], event_id="not-a-uuid")])
     with pytest.raises(InputError, match=r"c\.jsonl, line 1: field 'event_id' is UUID"):
         ingest("events")
+
+
+_VALUES = {"int": 1, "neg": -5, "huge": 18446744073709551615, "dbl": 2.5, "bool": True, "str": "abc",
+           "date": "2021-03-01", "ts": "2021-03-01T00:00:00", "tstz": "2021-03-01T00:00:00Z",
+           "uuid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "obj": {"x": 1}, "obj2": {"y": "a", "x": 2.5},
+           "list": [1], "list2": [{"x": True}], "null": None}
+
+
+def test_union_of_files_is_what_duckdb_detects_over_them_together(tmp_path):
+    # Files are typed one by one (in parallel); their union must be what DuckDB's detection
+    # over every row of the whole batch gives, or a wider type: never a narrower one, which
+    # would round 2.5 into 2 on the read.
+    import itertools
+
+    import duckdb
+
+    from shipyard.lake import schema as sch
+    from shipyard.lake.typecheck import detect
+
+    con = duckdb.connect()
+    for k, v in _VALUES.items():
+        (tmp_path / f"{k}.json").write_text(json.dumps({"a": v, "k": k}) + "\n")
+    alone = {k: detect(con, [str(tmp_path / f"{k}.json")]) for k in _VALUES}
+    for a, b in itertools.combinations(_VALUES, 2):
+        together = detect(con, [str(tmp_path / f"{a}.json"), str(tmp_path / f"{b}.json")])
+        assert sch.union_schema([alone[a], alone[b]]) == together, (a, b)
+
+
+def test_a_late_float_in_a_later_file_widens_the_batch_and_is_kept_exact(local_env):
+    # 30k integers in one file, the float in the next: each file's detection sees only its own
+    # rows; their union must still be DOUBLE (DuckDB given BIGINT would read 2.5 as 2).
+    events = make_events(30_001, users=5)
+    events[-1] = dict(events[-1], amount=2.5, flag=True)
+    local_env.put("a.jsonl", events[:30_000])
+    local_env.put("b.jsonl", events[30_000:])
+    r = ingest("events")
+    assert r.rows_written == 30_001
+    schema = read_manifest(local_env.lake, "events").schema
+    assert schema["amount"] == "DOUBLE" and schema["flag"] == "BOOLEAN"
+    assert query(f"SELECT amount FROM events WHERE event_id = '{events[-1]['event_id']}'").rows == [(2.5,)]
+
+
+def test_a_late_misfit_against_the_kept_schema_is_refused_in_any_file(local_env):
+    events = make_events(30_010, users=5)
+    local_env.put("a.jsonl", events[:10])
+    ingest("events")  # amount is BIGINT now
+    before = local_env.manifest_bytes()
+    bad = events[10:]
+    bad[-1] = dict(bad[-1], amount=True)  # true in a BIGINT column: DuckDB alone would read 1
+    local_env.put("b.jsonl", bad[:15_000])
+    local_env.put("c.jsonl", bad[15_000:])
+    with pytest.raises(InputError) as ei:
+        ingest("events")
+    assert "c.jsonl, line 15000: field 'amount' is BIGINT in the lake but" in ei.value.message
+    assert "true" in ei.value.message and "b.jsonl" not in ei.value.message
+    assert local_env.manifest_bytes() == before
+
+
+def _padded(events: list[dict]) -> list[dict]:
+    import random
+
+    rnd = random.Random(5)  # incompressible enough not to look like a gzip bomb
+    return [dict(e, pad=rnd.randbytes(5000).hex()) for e in events]
+
+
+def test_a_big_object_is_typed_in_parts_and_a_misfit_names_its_line_in_the_object(local_env):
+    from shipyard.lake.staging import PART_BYTES
+
+    events = _padded(make_events(3600, users=5))  # ~36 MB of JSON: more than one part
+    assert len(dumps(events)) > PART_BYTES
+    local_env.put("a.jsonl", events[:10])
+    ingest("events")
+    bad = list(events)
+    bad[3499] = dict(bad[3499], amount=2.5)  # past the first part
+    local_env.put("big.jsonl.gz", bad, gz=True)
+    with pytest.raises(InputError, match=r"big\.jsonl\.gz, line 3500: field 'amount' is BIGINT"):
+        ingest("events")
+    local_env.put("big.jsonl.gz", events + events[:5] + events[3590:], gz=True)  # re-sent, across parts
+    r = ingest("events")
+    assert (r.raw_files, r.rows_read, r.rows_written) == (1, 3615, 3590)
+    assert query("SELECT count(*), count(DISTINCT event_id) FROM events").rows == [(3600, 3600)]
+    m = read_manifest(local_env.lake, "events")
+    assert m.history[-1]["raw_files"] == 1 and "big.jsonl.gz" in m.ingested
+
+
+def test_parts_are_cut_only_between_top_level_records(local_env):
+    from shipyard.lake.staging import PART_BYTES
+
+    events = _padded(make_events(7000, users=5))
+    # Pretty-printed and concatenated (a record over many lines), then one JSON array: a cut
+    # inside a record or inside the array would make a part unreadable.
+    pretty = "".join(json.dumps(e, indent=2) + "\n" for e in events[:3500]).encode()
+    array = ("[\n" + ",\n".join(json.dumps(e) for e in events[3500:]) + "\n]\n").encode()
+    assert len(pretty) > PART_BYTES and len(array) > PART_BYTES
+    local_env.put("pretty.json.gz", pretty, gz=True)
+    local_env.put("array.json", array)
+    r = ingest("events")
+    assert (r.raw_files, r.rows_read, r.rows_written) == (2, 7000, 7000)
+    assert query("SELECT count(DISTINCT event_id) FROM events").rows == [(7000,)]

@@ -2,8 +2,8 @@
 
 plan.plan_ingest picks the new raw files and batches them; then, one transaction per batch:
   1. staging.stage: the raw files as local paths;
-  2. typecheck.type_batch: DuckDB detects types over every row, the kept schema is widened,
-     a file that does not fit is named with its line;
+  2. typecheck.type_batch: DuckDB detects types over every row (each file on the worker that
+     staged it), the kept schema is widened, a file that does not fit is named with its line;
   3. the engine (engines/: DuckDB, Spark) reads them with exactly those types, derives the
      partition columns, drops duplicates within the batch and against the touched partitions,
      and writes Parquet under a temp folder;
@@ -33,7 +33,7 @@ from shipyard.lake.plan import IngestPlan, plan_ingest
 from shipyard.lake.publish import after_commit, publish, publish_staged
 from shipyard.lake.read import available_cores, connect, partition_dir
 from shipyard.lake.staging import stage
-from shipyard.lake.typecheck import Typed, check_columns, type_batch
+from shipyard.lake.typecheck import Typed, check_columns, detector, type_batch
 from shipyard.settings import Settings, get_settings
 from shipyard.store import ObjectInfo, ObjectStore, is_s3_url, open_store
 
@@ -109,8 +109,9 @@ def _retention(raw: ObjectStore, ds: Dataset, m: Manifest, now: datetime) -> lis
 def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: Manifest,
                  infos: list[ObjectInfo], work: Path, res: IngestResult) -> tuple[dict[str, str], Typed, Batch]:
     t = time.perf_counter()
-    staged = stage(raw, infos, work / "raw", threads=available_cores())
-    res.add_phase("stage", time.perf_counter() - t)
+    # Each file is typed (DuckDB's detection over all its rows) by the worker that staged it.
+    staged = stage(raw, infos, work / "raw", threads=available_cores(), then=detector(con))
+    res.add_phase("stage + detect", time.perf_counter() - t)
     if staged.unreadable and ds.config.on_bad_file == "fail":
         lines = list(staged.unreadable.values())
         raise InputError(
@@ -118,12 +119,12 @@ def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: 
             + (f" (and {len(lines) - 5} more)" if len(lines) > 5 else "") + "; nothing was written",
             hint=f"move them out of the raw zone, or set lake.datasets.{ds.name}.on_bad_file = \"skip\"")
     t = time.perf_counter()
-    typed = type_batch(con, ds, m, staged.paths)
+    typed = type_batch(con, ds, m, staged.paths, staged.found)
     if typed.paths:
         check_columns(ds, typed.schema)
     res.add_phase("type checks", time.perf_counter() - t)
     b = Batch(ds, new_txn(), typed.paths, typed.schema, lake, m, work / "out", work,
-              raw_uris=[raw.uri(staged.paths[p]) for p in typed.paths])
+              raw_uris=[raw.uri(k) for k in dict.fromkeys(staged.paths[p] for p in typed.paths)])
     paths = dict(staged.paths)
     for key, why in staged.unreadable.items():  # recorded as rejected, like a misfit file
         paths[key] = key
@@ -148,7 +149,7 @@ def _record(m: Manifest, ds: Dataset, staged: dict[str, str], typed: Typed, info
         k = staged[p]
         m.rejected[k] = {"size": by_key[k].size, "etag": by_key[k].etag, "at": at, "error": why}
     m.history.append({"txn": txn, "at": at, "op": "ingest", "engine": engine,
-                      "raw_files": len(typed.paths), "rows_read": w.read, "rows_written": w.written,
+                      "raw_files": len({staged[p] for p in typed.paths}), "rows_read": w.read, "rows_written": w.written,
                       "files": len(entries)})
 
 
@@ -181,7 +182,7 @@ def _run_batch(eng: Engine, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m:
     after_commit(ds, lake, m, {partition_dir(e["partition"]) for e in entries})
     res.add_phase("manifest commit", time.perf_counter() - t)
     res.transactions += 1
-    res.raw_files += len(typed.paths)
+    res.raw_files += len({staged[p] for p in typed.paths})
     res.raw_bytes += sum(i.size for i in infos if i.key in {staged[p] for p in typed.paths})
     res.rows_read += w.read
     res.rows_written += w.written

@@ -148,6 +148,51 @@ def merge(kept: Type | None, found: Type, path: str = "") -> tuple[Type | None, 
     return kept, [(path, kept, found)]
 
 
+_NUMBERS = ("BIGINT", "UBIGINT", "DOUBLE")
+_TEXTS = ("VARCHAR", "UUID", "DATE", "TIME", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
+
+
+def union(a: Type, b: Type) -> Type:
+    """What DuckDB's detection over two files' rows together gives, from what it found in each
+    (checked against read_json(sample_size=-1, union_by_name=true) over files pairwise): equal
+    types stay; NULL takes the other; integers with floats are DOUBLE; two kinds of text (a date
+    and a UUID...) are text; structs take the union of their fields; anything else mixed is
+    JSON, which the lake keeps as text. So reading the files with the union never casts a value
+    into a narrower type (DuckDB's silent 2.5 -> 2)."""
+    if a == b:
+        return a
+    if a == NULL:
+        return b
+    if b == NULL:
+        return a
+    if isinstance(a, str) and isinstance(b, str):
+        num = lambda t: t in _NUMBERS or t.startswith("DECIMAL")  # noqa: E731
+        if num(a) and num(b):
+            return "DOUBLE" if "DOUBLE" in (a, b) or a.startswith("DECIMAL") or b.startswith("DECIMAL") \
+                else "BIGINT"  # DuckDB: HUGEINT, which from_duckdb keeps as BIGINT
+        return "VARCHAR"
+    if isinstance(a, dict) and isinstance(b, dict):
+        if "struct" in a and "struct" in b:
+            out = dict(a["struct"])
+            for name, t in b["struct"].items():
+                out[name] = union(out[name], t) if name in out else t
+            return {"struct": out}
+        if "list" in a and "list" in b:
+            return {"list": union(a["list"], b["list"])}
+        if "map" in a and "map" in b:
+            return {"map": [union(a["map"][0], b["map"][0]), union(a["map"][1], b["map"][1])]}
+    return "VARCHAR"
+
+
+def union_schema(found: list[dict[str, Type]]) -> dict[str, Type]:
+    """The union of files' detected schemas, columns in the order first found."""
+    out: dict[str, Type] = {}
+    for f in found:
+        for name, t in f.items():
+            out[name] = union(out[name], t) if name in out else t
+    return out
+
+
 def merge_schema(kept: dict[str, Type], found: dict[str, Type],
                  declared: dict[str, Type] | None = None) -> tuple[dict[str, Type], list]:
     """Kept columns first, then new ones in the order found; `declared` types (the config's

@@ -1,11 +1,18 @@
 """Typing a batch: DuckDB detects types over every row, the kept schema is widened, and a file
 that does not fit is named with its line (then fails the ingest or is skipped, per on_bad_file).
-Runs before any engine, so the checks are the same whichever engine writes."""
+Runs before any engine, so the checks are the same whichever engine writes.
+
+DuckDB's detection over every row (`sample_size=-1`) runs while a query is bound, on one
+thread, so it is run per file (`detector`, on the staging workers: files are detected in
+parallel, each as soon as it is staged) and the files' types are combined as DuckDB would have
+combined them (schema.union). A file that does not fit is then known without detecting it again.
+Why every row: DuckDB's reader, given a type (or one inferred from a sample), silently turns
+2.5 into 2 and true into 1 in a BIGINT column and drops keys it did not see."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 
@@ -37,49 +44,94 @@ def detect(con: Any, paths: list[str]) -> dict[str, Any]:
     return {n: sch.from_duckdb(t) for n, t in zip(rel.columns, rel.types)}
 
 
-def explain_file(con: Any, path: str, key: str, kept: dict[str, Any],
-                 declared: dict[str, Any]) -> str | None:
-    """Why one raw file cannot join the lake, with its line; None when it can."""
-    try:
-        found = detect(con, [path])
-    except RawError as exc:
+def detector(con: Any) -> Callable[[str], dict[str, Any] | RawError | None]:
+    """Detect one staged file's types on a cursor of its own (safe from a worker thread; DuckDB
+    releases the GIL); None for a blank file; a file DuckDB cannot read gives its RawError,
+    explained later."""
+
+    def run(path: str) -> dict[str, Any] | RawError | None:
+        if is_blank(path):
+            return None
+        cur = con.cursor()
+        try:
+            return detect(cur, [path])
+        except RawError as exc:
+            return exc
+        finally:
+            cur.close()
+
+    return run
+
+
+def _lines_in(path: str) -> int:
+    n = 0
+    with open_raw(path) as f:
+        while chunk := f.read(1 << 20):
+            n += chunk.count(b"\n")
+    return n
+
+
+def explain_file(path: str, key: str, kept: dict[str, Any], declared: dict[str, Any],
+                 found: dict[str, Any] | RawError, lines_before: Callable[[], int] = lambda: 0) -> str | None:
+    """Why one raw file (or part of one: `lines_before` counts the lines of the parts before
+    it) cannot join the lake, with its line; None when it can."""
+    if isinstance(found, RawError):
         with open_raw(path) as f:
             hit = find_malformed(f)
-        return f"{key}, line {hit[0]}: {hit[1]}" if hit else f"{key}: {exc}"
+        if hit is None:  # nothing wrong in the file: DuckDB failed (out of memory...)
+            raise ShipyardError(
+                f"DuckDB could not read {key}: {found}; nothing was written",
+                hint="if it ran out of memory, raise [lake] memory_limit or lower the dataset's batch_mb")
+        return f"{key}, line {hit[0] + lines_before()}: {hit[1]}"
     _, conflicts = sch.merge_schema(kept, found, declared)
     if not conflicts:
         return None
     path_, want, got = conflicts[0]
     with open_raw(path) as f:
         hit = find_misfit(f, path_, want)
-    where = f"{key}, line {hit[0]}" if hit else key
+    where = f"{key}, line {hit[0] + lines_before()}" if hit else key
     value = f" (value {hit[1]})" if hit else ""
     return f"{where}: field {path_!r} is {sch.show(want)} in the lake but {sch.show(got)} here{value}"
 
 
-def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str]) -> Typed:
+def explain_batch(paths: list[str], staged: dict[str, str], kept: dict[str, Any],
+                  declared: dict[str, Any], found: dict[str, Any]) -> dict[str, str]:
+    """path -> why, for every part of each raw object that does not fit (the first misfit)."""
+    why: dict[str, str] = {}
+    parts: dict[str, list[str]] = {}
+    for p in paths:
+        parts.setdefault(staged[p], []).append(p)
+    for key, ps in parts.items():
+        for i, p in enumerate(ps):
+            reason = explain_file(p, key, kept, declared, found[p],
+                                  lambda i=i, ps=ps: sum(_lines_in(x) for x in ps[:i]))
+            if reason:
+                why.update({x: reason for x in ps})
+                break
+    return why
+
+
+def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
+               found: dict[str, Any] | None = None) -> Typed:
     """The merged raw schema and the files that can be ingested; conflicts fail or are skipped.
-    `staged` maps local path -> raw key (for messages)."""
+    `staged` maps local path -> raw key (for messages); `found` holds each file's detected types
+    when the staging workers ran `detector` (else files are detected here)."""
     declared = {k: sch.from_sql(v) for k, v in ds.config.columns.items()}
     kept = {n: declared.get(n, t) for n, t in m.schema.items()}
-    paths = [p for p in staged if not is_blank(p)]
+    if found is None:
+        run = detector(con)
+        found = {p: run(p) for p in staged}
+    paths = [p for p in staged if found[p] is not None]
     out = Typed(kept, paths, blanks=[p for p in staged if p not in paths])
     if not paths:
         return out
-    batch_error = None
-    try:
-        merged, conflicts = sch.merge_schema(kept, detect(con, paths), declared)
-    except RawError as exc:
-        merged, conflicts, batch_error = kept, [("", None, None)], str(exc)
+    if not all(isinstance(found[p], dict) for p in paths):
+        merged, conflicts = kept, [("", None, None)]
+    else:
+        merged, conflicts = sch.merge_schema(kept, sch.union_schema([found[p] for p in paths]), declared)
     if conflicts:
-        bad = {p: why for p in paths if (why := explain_file(con, p, staged[p], kept, declared))}
-        if not bad:  # every file alone is fine: report what DuckDB saw on the whole batch
-            if batch_error:
-                raise ShipyardError(
-                    f"dataset {ds.name!r}: DuckDB could not read the raw batch: {batch_error}",
-                    hint="if it ran out of memory, raise [lake] memory_limit or lower "
-                    f"lake.datasets.{ds.name}.batch_mb",
-                )
+        bad = explain_batch(paths, staged, kept, declared, found)
+        if not bad:  # every file alone fits: only their union does not
             path_, want, got = conflicts[0]
             raise InputError(
                 f"dataset {ds.name!r}: field {path_!r} is {sch.show(want)} in the lake but "
@@ -97,9 +149,12 @@ def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str]) -> Ty
             )
         out.paths = [p for p in paths if p not in bad]
         out.rejected = bad
+        gone = {staged[p] for p in bad}
+        out.blanks = [p for p in out.blanks if staged[p] not in gone]
         merged = kept
         if out.paths:
-            merged, conflicts = sch.merge_schema(kept, detect(con, out.paths), declared)
+            merged, conflicts = sch.merge_schema(kept, sch.union_schema([found[p] for p in out.paths]),
+                                                 declared)
             if conflicts:
                 raise InputError(f"dataset {ds.name!r}: cannot type the raw batch: {conflicts[0]}")
     out.schema = {k: v for k, v in merged.items() if v != sch.NULL}

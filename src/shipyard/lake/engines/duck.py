@@ -86,10 +86,19 @@ class DuckDBEngine:
                               [f"u.{q(k)} IS NOT DISTINCT FROM e.{q(k)}" for k in pnames])
             where = f"WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE {on})"
         # Dedupe within the batch: the first file wins; ties within a file are identical
-        # events re-sent. An event without an id (NULL or missing) is never a duplicate.
-        ids = [f"u.{q(i)}" for i in c.id]
-        keep = (f"QUALIFY {' OR '.join(f'{i} IS NULL' for i in ids)} OR row_number() OVER "
-                f"(PARTITION BY {', '.join(ids)} ORDER BY u.{q(fcol)}) = 1")
+        # events re-sent. An event without an id (NULL or missing) is never a duplicate. Only
+        # the rows whose id occurs more than once (a small table of ids) go through the window;
+        # the others stream straight to the writer.
+        ids = [q(i) for i in c.id]
+        dups = "batch_dups"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(dups)} AS SELECT {', '.join(ids)} FROM batch "
+                    f"WHERE {' AND '.join(f'{i} IS NOT NULL' for i in ids)} GROUP BY ALL HAVING count(*) > 1")
+        in_dups = f"(SELECT 1 FROM {q(dups)} d WHERE {' AND '.join(f'd.{i} = u.{i}' for i in ids)})"
+        keep = (f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'u.{i}' for i in ids)} "
+                f"ORDER BY u.{q(fcol)}) = 1")
+        both = "AND" if where else "WHERE"
+        rows = (f"SELECT u.* EXCLUDE ({q(fcol)}) FROM batch u {where} {both} NOT EXISTS {in_dups} "
+                f"UNION ALL SELECT u.* EXCLUDE ({q(fcol)}) FROM batch u {where} {both} EXISTS {in_dups} {keep}")
         order = f"ORDER BY {', '.join(q(s) for s in c.sort_by)}" if c.sort_by else ""
         b.outdir.mkdir(parents=True, exist_ok=True)
         if pnames:
@@ -99,8 +108,8 @@ class DuckDBEngine:
             target = str(b.outdir / f"part-{b.txn}-0.parquet")
             opts = copy_options(ds, b.txn, False)
         files = con.execute(
-            f"COPY (SELECT u.* EXCLUDE ({q(fcol)}) FROM batch u {where} {keep} {order}) "
-            f"TO {lit(target)} ({opts}, RETURN_STATS)").fetchall()
+            f"COPY (SELECT * FROM ({rows}) {order}) TO {lit(target)} ({opts}, RETURN_STATS)").fetchall()
+        con.execute(f"DROP TABLE {q(dups)}")
         con.execute("DROP TABLE batch")
         rows = {str(f[0]): int(f[1]) for f in files}
         return Written(int(rows_read), -1, sum(rows.values()), rows,

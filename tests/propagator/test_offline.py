@@ -85,3 +85,31 @@ def test_plan_offline_shows_create_and_alter_sql_and_says_what_needs_the_table(r
     assert r.exit_code == 0 and 'CREATE TABLE "orders"' in r.output and "DISTKEY" not in r.output, r.output
     r = CliRunner().invoke(app, ["propagator", "plan", "--offline", "--bucket", str(repo), T + "input/update/good.csv"])
     assert r.exit_code != 0 and "needs the live table" in str(r.exception), r.output
+
+
+def test_foreign_keys_are_checked_against_the_referenced_tables_spec(tmp_path):
+    """Issue 17 (4), offline: a foreign key is checked against the create spec of the table it
+    references when that spec is among the files, even when it sorts after the one referencing it."""
+    db = tmp_path / "specs" / "destination=postgres" / "database=sales"
+
+    def spec(table: str, body: dict) -> Path:
+        p = db / f"table_name={table}" / "schema" / "create" / f"{table}.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(body))
+        return p
+
+    zones = spec("zones", {"column_specification": {"code": "VARCHAR(8)", "name": "TEXT"}, "primary_key": ["code"]})
+    good = spec("accounts", {"column_specification": {"id": "INTEGER", "zone": "VARCHAR(8)"}, "primary_key": ["id"],
+                             "foreign_keys": [{"columns": ["zone"], "references": {"table": "zones", "columns": ["code"]}}]})
+    bad = spec("bills", {"column_specification": {"id": "INTEGER", "zone": "VARCHAR(8)"}, "primary_key": ["id"],
+                         "foreign_keys": [{"columns": ["zone"], "references": {"table": "zones", "columns": ["name"]}}]})
+    typo = spec("calls", {"column_specification": {"id": "INTEGER", "zone": "VARCHAR(8)"}, "primary_key": ["id"],
+                          "foreign_keys": [{"columns": ["zone"], "references": {"table": "zones", "columns": ["cod"]}}]})
+    elsewhere = spec("deals", {"column_specification": {"id": "INTEGER", "rep": "INTEGER"}, "primary_key": ["id"],
+                               "foreign_keys": [{"columns": ["rep"], "references": {"table": "reps", "columns": ["id"]}}]})
+    checks = {Path(c.path).name: c for c in validate([str(p) for p in (good, bad, typo, elsewhere, zones)])}
+    assert checks["accounts.json"].ok and checks["zones.json"].ok, checks
+    assert not checks["bills.json"].ok and "must reference the primary key of sales.zones (code)" in checks["bills.json"].message
+    assert not checks["calls.json"].ok and "has no column(s) cod" in checks["calls.json"].message
+    assert "did you mean 'code'" in (checks["calls.json"].hint or "")
+    assert checks["deals.json"].ok  # reps' spec was not given: left to the live check

@@ -77,11 +77,13 @@ def dialect_for(pk: ParsedKey, wanted: str | None) -> Dialect:
     return get_dialect(pk.destination if pk.destination.lower() in DIALECTS else DEFAULT_DIALECT)
 
 
-def plan_spec_offline(d: Dialect, pk: ParsedKey, data: bytes, table: TableInfo | None) -> tuple[Plan, TableInfo | None]:
-    """The plan of a schema file without a database, and the table as it is afterwards."""
+def plan_spec_offline(d: Dialect, pk: ParsedKey, data: bytes, table: TableInfo | None,
+                      known: dict[str, TableInfo] | None = None) -> tuple[Plan, TableInfo | None]:
+    """The plan of a schema file without a database, and the table as it is afterwards. `known`:
+    the database's other tables as the given specs make them (name -> table), for foreign keys."""
     if pk.operation == "create":
         spec = parse_create(data)
-        plan = plan_create(d, pk, spec)
+        plan = plan_create(d, pk, spec, referenced=known)
         info = TableInfo({c: d.type_sql(t, c) for c, t in spec.column_specification.items()}, list(spec.primary_key),
                          options=spec.input_options)
         return plan, info
@@ -113,6 +115,7 @@ def validate(paths: list[str], dialect: str | None = None) -> list[Check]:
         pk = key_of(path.resolve()) or guess_key(path, dialect or DEFAULT_DIALECT)
         items.append((order(pk), path, pk))
     tables: dict[str, TableInfo] = {}
+    created = _creates(items, dialect)  # for foreign keys to a table whose spec sorts later
     out = []
     for _, path, pk in sorted(items, key=lambda x: x[0]):
         check = Check(str(path), str(pk.operation), True)
@@ -121,7 +124,10 @@ def validate(paths: list[str], dialect: str | None = None) -> list[Check]:
             d = dialect_for(pk, dialect)
             table = tables.get(pk.table_prefix.lower())
             if pk.operation in ("create", "alter"):
-                plan, after = plan_spec_offline(d, pk, path.read_bytes(), table)
+                db = pk.table_prefix.lower().rsplit("table_name=", 1)[0]
+                known = {t: info for prefix, info in {**created, **tables}.items()
+                         if prefix.startswith(db) and (t := prefix[len(db):].removeprefix("table_name=").rstrip("/"))}
+                plan, after = plan_spec_offline(d, pk, path.read_bytes(), table, known)
                 check.sql = [s.sql for s in plan.steps if s.kind == "sql"]
                 if after is not None:
                     tables[pk.table_prefix.lower()] = after
@@ -135,6 +141,24 @@ def validate(paths: list[str], dialect: str | None = None) -> list[Check]:
         except OSError as exc:
             check.ok, check.message = False, f"cannot read {path}: {exc.strerror or exc}"
         out.append(check)
+    return out
+
+
+def _creates(items: list[tuple[Any, Path, ParsedKey]], dialect: str | None) -> dict[str, TableInfo]:
+    """Each table as its create spec among `items` makes it (table prefix -> table); specs that do
+    not parse are reported by the main pass."""
+    out = {}
+    for _, path, pk in items:
+        if pk.operation != "create":
+            continue
+        try:
+            pk = pk.check_identifiers()
+            spec = parse_create(path.read_bytes())
+            d = dialect_for(pk, dialect)
+            out[pk.table_prefix.lower()] = TableInfo({c: d.type_sql(t, c) for c, t in spec.column_specification.items()},
+                                                     list(spec.primary_key))
+        except (ShipyardError, OSError):
+            continue
     return out
 
 

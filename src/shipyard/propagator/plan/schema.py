@@ -48,7 +48,9 @@ def plan_create(d: Dialect, pk: ParsedKey, spec: CreateSpec, *, etag: str | None
         cols.append(f"PRIMARY KEY ({column_list(d, spec.primary_key)})")
     for fk in spec.foreign_keys:
         # Enforced by DuckDB, PostgreSQL and MySQL; informational on Redshift, as its primary keys.
-        if referenced is not None:
+        # `referenced`: the live tables (None: missing); offline, only the tables whose specs were
+        # given, so a reference to one that was not is left to the live check.
+        if referenced is not None and (fk.references.table in referenced or fk.references.table == pk.table):
             check_reference(pk, spec, fk, referenced.get(fk.references.table))
         cols.append(f"FOREIGN KEY ({column_list(d, fk.columns)}) REFERENCES "
                     f"{d.table_ref(pk.database, fk.references.table)} ({column_list(d, fk.references.columns)})")

@@ -104,7 +104,7 @@ def json_fields(path: str, data: DataFile) -> list[str]:
 
 
 def convert_to_csv(path: str, data: DataFile, out: str, *, null: str = "", whole: set[str] = frozenset(),
-                   what: str = "loading") -> None:
+                   what: str = "loading", threads: int | None = None) -> None:
     """Any input -> CSV at `out` (header, '\\n', UTF-8, no BOM) by DuckDB's strict readers:
     streaming, every column read as text so values reach the destination unchanged and are
     checked there. `null`: how NULL is written. `whole`: columns that must hold whole numbers
@@ -113,6 +113,8 @@ def convert_to_csv(path: str, data: DataFile, out: str, *, null: str = "", whole
     reader = reader_sql(data, path, {c: "VARCHAR" for c in data.columns})
     con = duckdb.connect()
     try:
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
         con.execute(f"COPY (SELECT {cols} FROM {reader}) TO {_D.literal(out)} "
                     f"(FORMAT csv, HEADER true, NULLSTR {_D.literal(null)})")
     except duckdb.Error as exc:

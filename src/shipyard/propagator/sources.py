@@ -185,7 +185,9 @@ class Source:
                         fcntl.fcntl(fd, F_SETPIPE_SZ, CHUNK)
                     except OSError:  # above /proc/sys/fs/pipe-max-size: keep the default
                         pass
-                    convert_to_csv(src, data, f"/dev/fd/{fd}", null="NULL", whole=whole, what=what)
+                    # One DuckDB thread keeps well ahead of LOAD DATA and leaves the other core to
+                    # PyMySQL and the server (bench: 0.91 vs 0.90 of raw LOAD DATA with two).
+                    convert_to_csv(src, data, f"/dev/fd/{fd}", null="NULL", whole=whole, what=what, threads=1)
                 finally:
                     os.close(fd)  # the last writer: the reader sees the end of the file
             except BaseException as exc:  # noqa: BLE001 - handed to end_pipe()

@@ -128,6 +128,10 @@ def test_redshift_sets_bad_rows_aside_with_maxerror_and_reads_them_from_stl_load
         rejects = [s for s in steps if s.kind == "rejects"]
         assert len(rejects) == 1 and "stl_load_errors WHERE query = pg_last_copy_id()" in rejects[0].sql
         assert steps.index(rejects[0]) == steps.index(copy) + 1
+    js = plan_load(d, parse_key("destination=redshift/database=analytics/table_name=t/input/load/a.jsonl"), info,
+                   DataFile("k", "jsonl", None, ["id", "name"], InputOptions(max_bad_rows=2)), "s3://b/a.jsonl")
+    assert "FORMAT AS JSON 'auto ignorecase' TIMEFORMAT 'auto' DATEFORMAT 'auto' EMPTYASNULL MAXERROR 2" in \
+        [s for s in js.steps if s.kind == "copy"][0].sql
     plain = plan_load(d, parse_key("destination=redshift/database=analytics/table_name=t/input/load/a.csv"), info,
                       DataFile("k", "csv", None, ["id", "name"]), "s3://b/a.csv")
     assert "MAXERROR" not in " ".join(s.sql for s in plain.steps)

@@ -70,3 +70,20 @@ def test_a_deadlocked_load_is_run_again_and_lands_once(hm, caplog):
     assert hm.dest.rows("orders", "id, name") == [(i, f"n{i}") for i in range(1, 6)]
     assert hm.dest.query(f"SELECT COUNT(*) FROM {LEDGER_TABLE} WHERE key_hash = '{h}'") == [(1,)]
     assert any("Deadlock" in r.getMessage() and "run again" in r.getMessage() for r in caplog.records)
+
+
+def test_sessions_are_reused_and_bounded_across_passes(hm):
+    """Each pass of `watch` runs its tables on new worker threads: the idle sessions are kept per
+    database, not per thread, so their number stays bounded however many passes run."""
+    from shipyard.propagator.engines.mysql import MAX_IDLE
+
+    for t in ("a", "b", "c"):
+        hm.create(t)
+    for n in range(6):
+        for t in ("a", "b", "c"):
+            hm.put(t, "input/load", f"{n}.csv", f"id,name\n{n},x\n")
+        assert {o.status for o in hm.p.process_pending()} == {"succeeded"}
+    sessions = hm.dest.query("SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()")[0][0] - 1
+    assert 1 <= sessions <= MAX_IDLE, sessions
+    hm.p.close()
+    assert hm.dest.query("SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()")[0][0] == 1

@@ -20,6 +20,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -203,6 +204,9 @@ class Propagator:
                 source.screen(table_info.columns, options.max_bad_rows,
                               null="NULL" if d.bulk == "load_data_local" else "")
             data = source.data
+            if d.bulk == "copy_s3" and options is not None and options.max_bad_rows:
+                # Redshift's COPY sets bad rows aside itself (MAXERROR), CSV and JSON alike.
+                data = replace(data, options=data.options.model_copy(update={"max_bad_rows": options.max_bad_rows}))
             if d.bulk == "duckdb_read":
                 ref = source.local_file() if materialize else self.store.uri(pk.key)
                 data = source.local_data if materialize else data

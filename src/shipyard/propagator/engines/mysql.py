@@ -36,6 +36,7 @@ _ROW = re.compile(r"\b(?:at row|Row) (\d+)", re.IGNORECASE)
 _COLUMN = re.compile(r"for column [`']?(?:[^`'.]*[`']?\.[`']?)*([A-Za-z_][A-Za-z0-9_]*)[`']?")
 
 _ready_lock = threading.Lock()
+MAX_IDLE = 8  # idle sessions kept per database (propagator.workers is 4 by default)
 
 
 def _where(text: str, data: DataFile | None) -> dict[str, Any] | None:
@@ -78,16 +79,18 @@ class MySQLEngine:
         self.dialect = dialect
         self.name = name
         self._ready: set[str] = set()
-        # Idle sessions, per (thread, database): a file takes four (ledger, table, options, load),
-        # and opening one costs ~25 ms (PyMySQL builds a TLS context for each).
-        self._idle: dict[tuple[int, str], pymysql.connections.Connection] = {}
+        # Idle sessions per database, each used by one caller at a time: a file takes four (ledger,
+        # table, options, load), and opening one costs ~25 ms (PyMySQL builds a TLS context for
+        # each). At most MAX_IDLE are kept per database; the rest are closed when given back.
+        self._idle: dict[str, list[pymysql.connections.Connection]] = {}
         self._idle_lock = threading.Lock()
 
     def connect(self, database: str) -> pymysql.connections.Connection:
-        """A session on `database`: an idle one of this thread that still answers, else a new one.
-        Give it back with `release`."""
+        """A session on `database`: an idle one that still answers, else a new one. Give it back
+        with `release`."""
         with self._idle_lock:
-            conn = self._idle.pop((threading.get_ident(), database), None)
+            idle = self._idle.get(database)
+            conn = idle.pop() if idle else None
         if conn is not None:
             try:
                 conn.ping(reconnect=False)
@@ -105,10 +108,10 @@ class MySQLEngine:
             except Exception:  # noqa: BLE001 - as above: not kept
                 healthy = False
         if healthy:
-            key = (threading.get_ident(), database)
             with self._idle_lock:
-                if key not in self._idle:
-                    self._idle[key] = conn
+                idle = self._idle.setdefault(database, [])
+                if len(idle) < MAX_IDLE:
+                    idle.append(conn)
                     return
         _close(conn)
 
@@ -272,7 +275,7 @@ class MySQLEngine:
 
     def close(self) -> None:
         with self._idle_lock:
-            idle, self._idle = list(self._idle.values()), {}
+            idle, self._idle = [c for conns in self._idle.values() for c in conns], {}
         for conn in idle:
             _close(conn)
 

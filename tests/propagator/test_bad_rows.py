@@ -158,3 +158,35 @@ def test_no_engine_rounds_a_value_into_a_whole_number_column(h, name, body):
     assert o.status == "failed", o
     assert h.report(o)["where"].get("column_name") == "id" or "id" in h.report(o)["what"]
     assert h.dest.rows("t", "id") == []
+
+
+def test_parquet_files_are_screened_too(h, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    h.create("t", SPEC)
+    sink = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "name": ["a", "b", "c"], "amount": [1.5, 2.0, 3.25],
+                             "ok": ["true", "maybe", "false"]}), sink)
+    o = h.run("t", "input/load", "p.parquet", sink.read_bytes())
+    assert o.status == "succeeded", o
+    assert o.rejected == 1 and [r[:3] for r in h.dest.rows("t", "id, name, amount, ok")] == [(1, "a", 1.5), (3, "c", 3.25)]
+    (reject,) = _rejects(h, o)
+    assert (reject["record"], reject["column"]) == ("2", "ok") and "boolean" in reject["reason"]
+
+
+@pytest.mark.parametrize("dest", ["duckdb"], indirect=True)  # the screening is the same for every engine
+def test_a_file_of_mostly_bad_rows_is_refused_without_listing_them(h):
+    """200,000 rows, half of them bad (unreadable or not a number), max_bad_rows 10: counted in SQL
+    and refused, naming the count and the first few, without building a list of 100,000 rejects."""
+    import time
+
+    h.create("t", {**SPEC, "input_options": {"max_bad_rows": 10}})
+    rows = "".join(f"{i},n,{i % 1000},t\n" if i % 2 else (f"{i},n\n" if i % 4 else f"{i},n,x,t\n") for i in range(200_000))
+    t0 = time.perf_counter()
+    o = h.run("t", "input/load", "a.csv", "id,name,amount,ok\n" + rows)
+    assert o.status == "failed"
+    report = h.report(o)
+    assert report["what"].startswith("100000 bad rows, more than the table's max_bad_rows (10): line 2, ")
+    assert report["where"]["line"] == 2 and time.perf_counter() - t0 < 30
+    assert h.dest.rows("t", "id") == []

@@ -37,6 +37,7 @@ _INT_TYPES = {"tinyint": "TINYINT", "smallint": "SMALLINT", "int2": "SMALLINT", 
               "int": "INTEGER", "integer": "INTEGER", "int4": "INTEGER", "bigint": "BIGINT", "int8": "BIGINT"}
 _TYPE = re.compile(r"^\s*([a-z0-9 ]+?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*(unsigned)?\s*$")
 MAX_SHOWN = 5  # bad rows named in the error when there are too many
+MAX_LISTED = 1_000_001  # unreadable rows listed at most (max_bad_rows is at most 1,000,000)
 
 
 @dataclass
@@ -110,21 +111,29 @@ def screen_file(path: str, data: DataFile, types: dict[str, str], out: str, *, n
                 extra += ", allow_quoted_nulls = false"
             reader = reader[:-1] + extra + ")"
         cols = ", ".join(_D.q(c) for c in data.columns)
+        # Parquet columns come typed by the file's writer: as text too, for the same checks.
+        texts = ", ".join(f"CAST({_D.q(c)} AS VARCHAR) AS {_D.q(c)}" for c in data.columns) \
+            if data.format == "parquet" else cols
         try:
-            con.execute(f"CREATE TEMP TABLE r AS SELECT {cols} FROM {reader}")
+            con.execute(f"CREATE TEMP TABLE r AS SELECT {texts} FROM {reader}")
         except duckdb.Error as exc:
             raise map_duckdb_error(exc, data) from None
-        rejects = _structural(con, path) if data.format == "csv" else []
-        rejects += _bad_values(con, data, types, rejects)
+        # Counted in SQL first: a file of millions of bad rows is refused without listing them.
+        unread = con.execute("SELECT count(DISTINCT line) FROM shipyard_rj").fetchone()[0] \
+            if data.format == "csv" else 0
+        checks = _mark_bad(con, data, types)
+        total = int(unread) + con.execute("SELECT count(*) FROM bad").fetchone()[0]
+        over = total > max_bad
+        rejects = _structural(con, path, MAX_LISTED) if unread else []
+        rejects += _bad_values(con, data, checks, rejects, MAX_SHOWN if over else None)
         for r in rejects:
             if r.line:
                 r.record = None  # a CSV row is named by its line only
-        bad_rows = {(r.line, r.record) for r in rejects}
-        if len(bad_rows) > max_bad:
+        if over:
             first = sorted(rejects, key=lambda r: (r.line or 0, r.record or 0))[:MAX_SHOWN]
             shown = "; ".join(f"{'line ' + str(r.line) if r.line else 'record ' + str(r.record)}"
                               f"{', column ' + repr(r.column) if r.column else ''}: {r.reason}" for r in first)
-            raise InputError(f"{len(bad_rows)} bad rows, more than the table's max_bad_rows ({max_bad}): {shown}",
+            raise InputError(f"{total} bad rows, more than the table's max_bad_rows ({max_bad}): {shown}",
                              hint="fix those rows, or raise input_options.max_bad_rows with a schema/update "
                                   "\"options\" spec", where=_where(first[0], data))
         keep = "" if not rejects else " WHERE rowid NOT IN (SELECT n FROM bad)"
@@ -136,13 +145,13 @@ def screen_file(path: str, data: DataFile, types: dict[str, str], out: str, *, n
         con.close()
 
 
-def _structural(con: duckdb.DuckDBPyConnection, path: str) -> list[Reject]:
+def _structural(con: duckdb.DuckDBPyConnection, path: str, limit: int) -> list[Reject]:
     """Rows the strict CSV reader could not read, one per row (its first error). DuckDB numbers
     them by record (a quoted line break does not count); their line in the file comes from the
     byte where the row starts. `record` keeps DuckDB's number, for placing the other bad rows."""
     rows = con.execute("SELECT line, min(line_byte_position), any_value(column_name ORDER BY column_idx), "
                        "any_value(error_message ORDER BY column_idx), any_value(csv_line) "
-                       "FROM shipyard_rj GROUP BY line ORDER BY line").fetchall()
+                       f"FROM shipyard_rj GROUP BY line ORDER BY line LIMIT {int(limit)}").fetchall()
     lines = _lines_at(path, [int(pos or 0) for _, pos, *_ in rows])
     return [Reject(lines[i], int(rec), col, msg.split("\n")[0], text)
             for i, (rec, _, col, msg, text) in enumerate(rows)]
@@ -167,16 +176,23 @@ def _lines_at(path: str, offsets: list[int]) -> list[int]:
     return out
 
 
-def _bad_values(con: duckdb.DuckDBPyConnection, data: DataFile, types: dict[str, str],
-                structural: list[Reject]) -> list[Reject]:
-    """Rows with a value that does not fit its column's type: the first such column per row."""
+def _mark_bad(con: duckdb.DuckDBPyConnection, data: DataFile,
+              types: dict[str, str]) -> list[tuple[str, tuple[str, str]]]:
+    """Table `bad` (n: the row, k: which check failed first) of the rows with a value that does
+    not fit its column's type; returns the checks, (column, (condition, reason))."""
     checks = [(c, chk) for c in data.columns if c in types and (chk := value_check(_D.q(c), types[c])) is not None]
     if not checks:
-        con.execute("CREATE TEMP TABLE bad AS SELECT NULL::BIGINT AS n WHERE false")
+        con.execute("CREATE TEMP TABLE bad AS SELECT NULL::BIGINT AS n, NULL::INTEGER AS k WHERE false")
         return []
     case = " ".join(f"WHEN {_D.q(c)} IS NOT NULL AND {cond} THEN {i}" for i, (c, (cond, _)) in enumerate(checks))
     con.execute(f"CREATE TEMP TABLE bad AS SELECT rowid AS n, CASE {case} END AS k FROM r WHERE (CASE {case} END) IS NOT NULL")
-    found = con.execute("SELECT n, k FROM bad ORDER BY n").fetchall()
+    return checks
+
+
+def _bad_values(con: duckdb.DuckDBPyConnection, data: DataFile, checks: list[tuple[str, tuple[str, str]]],
+                structural: list[Reject], limit: int | None) -> list[Reject]:
+    """The rows of `bad` as Rejects (the first `limit` of them), with their line or record."""
+    found = con.execute("SELECT n, k FROM bad ORDER BY n" + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
     if not found:
         return []
     cols = ", ".join(_D.q(c) for c in data.columns)
@@ -189,20 +205,18 @@ def _bad_values(con: duckdb.DuckDBPyConnection, data: DataFile, types: dict[str,
     # hold line breaks) and the unreadable rows before it, which are not in `r`.
     newlines = " + ".join(f"coalesce(length({_D.q(c)}) - length(replace({_D.q(c)}, chr(10), '')), 0)"
                           for c in data.columns)
-    wanted = ", ".join(str(n) for n, _ in found)
     starts = dict(con.execute(f"SELECT n, s FROM (SELECT rowid AS n, sum(1 + {newlines}) OVER (ORDER BY rowid) "
-                              f"- (1 + {newlines}) AS s FROM r) WHERE n IN ({wanted})").fetchall())
+                              f"- (1 + {newlines}) AS s FROM r) WHERE n IN (SELECT n FROM bad)").fetchall())
     first = 2 if data.options.header else 1
     unread = sorted(structural, key=lambda r: r.record or 0)
     texts = _texts(con, [n for n, _ in found], cols)
-    out = []
-    for n, k in found:
-        record, line = first + n, first + int(starts[n])
-        for u in unread:  # DuckDB's record numbers count the unreadable rows
-            if (u.record or 0) <= record:
-                record += 1
-                line += 1 + (u.text or "").rstrip("\r\n").count("\n")
-        out.append(Reject(line, None, checks[k][0], checks[k][1][1], texts.get(n)))
+    out, u, skipped = [], 0, 0
+    for n, k in found:  # in file order, so the unread rows before each one only add up
+        record = first + n + u  # DuckDB's record numbers count the unreadable rows
+        while u < len(unread) and (unread[u].record or 0) <= record:
+            skipped += 1 + (unread[u].text or "").rstrip("\r\n").count("\n")
+            u, record = u + 1, record + 1
+        out.append(Reject(first + int(starts[n]) + skipped, None, checks[k][0], checks[k][1][1], texts.get(n)))
     return out
 
 

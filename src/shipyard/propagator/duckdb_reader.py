@@ -50,17 +50,32 @@ def reader_sql(data: DataFile, source: str, types: dict[str, str]) -> str:
     return f"read_parquet({path}, hive_partitioning = false)"
 
 
-# Whole-number column types, as DuckDB and MySQL name them (tinyint(1) is MySQL's BOOLEAN). DuckDB's
-# CSV and JSON readers cast text such as '1.5', '1e3' or '0x10' into them as 2, 1000 and 16, JSON
-# true as 1, and MySQL's LOAD DATA rounds '2.5' too: such columns are read as text and checked.
-_WHOLE = re.compile(r"^\s*(u?(tinyint|smallint|mediumint|integer|int|bigint|hugeint)|int[248]|long|short)"
-                    r"\s*(\(\s*\d+\s*\))?\s*(unsigned)?\s*$", re.IGNORECASE)
-_INT_TEXT = r"\s*[+-]?[0-9]+\s*"
+# Whole-number column types (DuckDB's and MySQL's names). DuckDB's CSV and JSON readers cast text
+# such as '1.5', '1e3' or '0x10' into them as 2, 1000 and 16, JSON true as 1, and MySQL's LOAD DATA
+# rounds '2.5' too: such columns are read as text and checked against INT_TEXT.
+INT_TEXT = r"\s*[+-]?[0-9]+\s*"  # a whole number as text, as PostgreSQL and MySQL read one
+_WHOLE_TYPES = {"tinyint": "TINYINT", "smallint": "SMALLINT", "int2": "SMALLINT", "short": "SMALLINT",
+                "mediumint": "INTEGER", "int": "INTEGER", "integer": "INTEGER", "int4": "INTEGER",
+                "bigint": "BIGINT", "int8": "BIGINT", "long": "BIGINT", "hugeint": "HUGEINT"}
+_TYPE_NAME = re.compile(r"^\s*(u?)([a-z0-9]+)\s*(?:\(\s*(\d+)\s*\))?\s*(unsigned)?\s*$", re.IGNORECASE)
+
+
+def whole_type(type_text: str) -> str | None:
+    """The DuckDB type with the range of a whole-number column type as DuckDB or MySQL names it
+    (`INTEGER`, `UBIGINT`, `int(11)`, `bigint unsigned`); None for any other type (MySQL's
+    `tinyint(1)` is its BOOLEAN)."""
+    m = _TYPE_NAME.match(type_text)
+    if not m:
+        return None
+    u, name, width, unsigned = m.groups()
+    duck = _WHOLE_TYPES.get(name.lower())
+    if duck is None or (name.lower() == "tinyint" and width == "1" and not u):
+        return None
+    return "U" + duck if u or unsigned else duck
 
 
 def whole_number_columns(data: DataFile, types: dict[str, str]) -> set[str]:
-    return {c for c in data.columns if c in types and _WHOLE.match(types[c])
-            and not types[c].replace(" ", "").lower().startswith("tinyint(1)")}
+    return {c for c in data.columns if c in types and whole_type(types[c])}
 
 
 def _checked(c: str, cast: str | None) -> str:
@@ -70,7 +85,7 @@ def _checked(c: str, cast: str | None) -> str:
     value = f"CAST({q} AS {cast})" if cast else q
     fits = f" AND TRY_CAST({q} AS {cast}) IS NOT NULL" if cast else ""
     label = _D.literal('column "' + c + '": ')
-    return (f"CASE WHEN {q} IS NULL OR (regexp_full_match({q}, '{_INT_TEXT}'){fits}) THEN {value} "
+    return (f"CASE WHEN {q} IS NULL OR (regexp_full_match({q}, '{INT_TEXT}'){fits}) THEN {value} "
             f"ELSE error({label} || {q} || {_D.literal(' is not a whole number' + (' that fits ' + cast if cast else ''))}) END")
 
 

@@ -26,15 +26,12 @@ import duckdb
 from shipyard.errors import InputError
 from shipyard.propagator.datafile import DataFile
 from shipyard.propagator.dialects.duckdb import DuckDBDialect
-from shipyard.propagator.duckdb_reader import map_duckdb_error, reader_sql
+from shipyard.propagator.duckdb_reader import INT_TEXT, map_duckdb_error, reader_sql, whole_type
 from shipyard.propagator.specs import InputOptions
 
 _D = DuckDBDialect()
-_INT = r"\s*[+-]?[0-9]+\s*"
 _NUMERIC = r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*"
 _BOOL = ("true", "false", "t", "f", "1", "0")  # what every engine's load takes as a boolean
-_INT_TYPES = {"tinyint": "TINYINT", "smallint": "SMALLINT", "int2": "SMALLINT", "mediumint": "INTEGER",
-              "int": "INTEGER", "integer": "INTEGER", "int4": "INTEGER", "bigint": "BIGINT", "int8": "BIGINT"}
 _TYPE = re.compile(r"^\s*([a-z0-9 ]+?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*(unsigned)?\s*$")
 MAX_SHOWN = 5  # bad rows named in the error when there are too many
 MAX_LISTED = 1_000_001  # unreadable rows listed at most (max_bad_rows is at most 1,000,000)
@@ -74,12 +71,11 @@ def value_check(expr: str, type_text: str) -> tuple[str, str] | None:
     m = _TYPE.match(re.sub(r"\s+", " ", text))
     if not m:
         return None
-    name, n1, n2, unsigned = m.group(1).strip(), m.group(2), m.group(3), m.group(4)
+    name, n1, n2 = m.group(1).strip(), m.group(2), m.group(3)
     if name in ("boolean", "bool") or (name == "tinyint" and n1 == "1"):
         return (f"lower(trim({expr})) NOT IN {tuple(_BOOL)}", "not a boolean (true/false, t/f, 1/0)")
-    if name in _INT_TYPES:
-        duck = ("U" + _INT_TYPES[name]) if unsigned else _INT_TYPES[name]
-        return (f"(NOT regexp_full_match({expr}, '{_INT}') OR TRY_CAST({expr} AS {duck}) IS NULL)",
+    if (duck := whole_type(type_text)) is not None:
+        return (f"(NOT regexp_full_match({expr}, '{INT_TEXT}') OR TRY_CAST({expr} AS {duck}) IS NULL)",
                 f"not a whole number that fits {type_text}")
     if name in ("numeric", "decimal"):
         bound = f" OR TRY_CAST({expr} AS DECIMAL({n1}, {n2 or 0})) IS NULL" if n1 and int(n1) <= 38 else ""

@@ -128,3 +128,30 @@ def test_remediation_cap_stops_and_alerts(c7n_aws, s3_bucket, accounts, policies
     assert sorted(f.resource_id for f in ledger.load(open_only=True).values()) == names
     assert ledger.runs()[0]["summary"]["remediation"]["stopped"] is True
     ledger.close()
+
+
+def test_remediation_that_acts_on_fewer_than_detected_says_so(c7n_aws, accounts, policies, tmp_path):
+    """Two remediate policies match the same public bucket, so detection counts 2. When acting,
+    the first one fixes the bucket and the second no longer matches it: the resources changed
+    between the two runs. That is a `remediation incomplete` failure notice, and the findings are
+    recorded all the same."""
+    account = accounts[0]
+    bucket = f"cust-twice-{uuid.uuid4().hex[:8]}"
+    in_account("s3", account).create_bucket(Bucket=bucket, ACL="public-read")
+    (policies / "s3-again.yml").write_text(
+        "policies:\n"
+        "  - name: s3-public-acl-again\n"
+        "    resource: aws.s3\n"
+        "    description: The same rule under another name (a team copied it).\n"
+        "    metadata: {severity: high, remediate: true}\n"
+        "    filters: [{type: global-grants}]\n"
+        "    actions: [{type: delete-global-grants}]\n")
+    report = run_once(RunOptions(str(policies), write_accounts(tmp_path / "a.yml", [account])))
+    assert report.remediation["acted_on"] == 1 and report.remediation.get("incomplete") is True, report.remediation
+    notes = [n for n in custodian_notices() if n["title"].startswith("remediation incomplete")]
+    assert len(notes) == 1 and notes[0]["level"] == "failure"
+    assert notes[0]["title"] == "remediation incomplete: acted on 1 of 2"
+    assert "remediate/ outputs" in notes[0]["message"]
+    assert not _acl_public(account, bucket)
+    recorded = {policy for policy, _ in open_ledger().load(open_only=True)}
+    assert {"s3-public-acl", "s3-public-acl-again"} <= recorded

@@ -33,7 +33,7 @@ LAYERS: dict[str, dict[int, list[str]]] = {
     "propagator": {MODEL: ["layout", "specs", "events", "datafile", "dialects", "dialects.*", "plan.model", "ledger"],
                    PLAN: ["plan", "plan.*", "duckdb_reader", "screen", "schedule"],
                    TARGETS: ["engines", "engines.*", "sources", "spool", "redshift_auth"],
-                   RUNNER: ["runner", "outcomes", "dispatch", "sqs", "offline", "history", "infer"],
+                   RUNNER: ["runner", "planning", "outcomes", "dispatch", "sqs", "offline", "history", "infer"],
                    INTERFACE: ["cli", "demo", "aws", "display"]},
     "jarvis": {MODEL: ["payload"], TARGETS: ["slack", "attachments"], RUNNER: ["service"],
                INTERFACE: ["notifier", "aws", "http", "cli"]},

@@ -95,7 +95,7 @@ class Endings:
 
     def __init__(self, store: ObjectStore, notifier: Notifier, channel: str,
                  ledger_entry: Callable[[ParsedKey, str | None], LedgerEntry | None],
-                 record_failure: Callable[[ParsedKey, str], None] = lambda pk, failed_key: None) -> None:
+                 record_failure: Callable[[ParsedKey, str, str | None, int | None], None] | None = None) -> None:
         self.store = store
         self.notifier = notifier
         self.channel = channel
@@ -177,7 +177,8 @@ class Endings:
         return Outcome(pk.key, "succeeded", table=table, rows=rows, seconds=secs, moved_to=pk.archive_key,
                        rejected=rejected or None, rejects=rejects_key)
 
-    def fail(self, pk: ParsedKey, exc: ShipyardError, t0: float, table: str) -> Outcome:
+    def fail(self, pk: ParsedKey, exc: ShipyardError, t0: float, table: str, *, etag: str | None = None,
+             size: int | None = None) -> Outcome:
         failed_key = self.free_key(pk.failed_key)
         report = error_report(pk, exc, failed_key)
         # Report first, then the move: a reader who finds the file under failed/ finds its report.
@@ -194,7 +195,8 @@ class Endings:
             self.store.move(pk.key, failed_key)
         except NotFoundError:
             log.warning("%s vanished before it could be moved to failed/", pk.key)
-        self.record_failure(pk, failed_key)
+        if self.record_failure is not None:
+            self.record_failure(pk, failed_key, etag, size)
         secs = time.perf_counter() - t0
         self.notify(
             "failure", f"{table}: {pk.name} failed",

@@ -7,8 +7,7 @@ p.process_pending()                                # every pending file, tables 
 p.watch(stop=threading.Event())                    # long-running
 ```
 
-Outcomes (outcomes.py): `succeeded`, `failed`, `skipped`, `duplicate`. Over 350 lines because one
-class holds one key's processing, many keys' and the watch loop, which share its engines.
+Outcomes (outcomes.py): `succeeded`, `failed`, `skipped`, `duplicate`. planning.py makes a key's plan.
 A transient failure (connection lost, S3 throttling) raises TransientError and leaves the
 file where it is, so a retry works. Every succeeded / failed outcome sends a notice.
 """
@@ -20,21 +19,20 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError, TransientError
 from shipyard.notify import Notifier, get_notifier
-from shipyard.propagator.engines import Engine, destination, open_engine, table_options
+from shipyard.propagator.engines import Engine, open_engine
 from shipyard.propagator.layout import OutsideLayout, ParsedKey, parse_key
 from shipyard.propagator.ledger import LedgerEntry, key_hash
 from shipyard.propagator.outcomes import WAITING_FOR_CONFIG, Endings, Outcome
 from shipyard.propagator.schedule import order, settling_seconds
 from shipyard.propagator.screen import Reject, Screened
-from shipyard.propagator.plan import Plan, failure_plan, plan_alter, plan_create, plan_load, plan_upsert
-from shipyard.propagator.sources import Source, open_source
-from shipyard.propagator.specs import MAX_SPEC_BYTES, AddColumns, parse_create, parse_update
+from shipyard.propagator.plan import Plan, failure_plan
+from shipyard.propagator.planning import plan_file, validate_spec
+from shipyard.propagator.sources import Source
 from shipyard.redact import redact
 from shipyard.retry import Backoff
 from shipyard.settings import Settings, get_settings
@@ -133,13 +131,13 @@ class Propagator:
             # A destination that is not configured, or configured wrongly, is not the file's fault:
             # ConfigError leaves the file where it is, to be retried once the settings are fixed.
             engine = self.engine(pk.destination)
-            self._validate_spec(pk, engine)  # a bad spec is refused before touching the database
+            validate_spec(self.store, pk, engine)  # a bad spec is refused before touching the database
             done = engine.ledger_entry(pk.database, key_hash(key, etag))
             if done is not None:
                 # Loaded before (a crash between commit and move, or a re-drop of the same bytes).
                 return self.endings.heal(pk, done, t0, table)
             pk = self.endings.with_archive(pk)  # recorded in the ledger row, in the same transaction
-            plan, source = self._plan(pk, engine, etag, info.size, materialize=True)
+            plan, source = plan_file(self.store, self.settings, pk, engine, etag, info.size, materialize=True)
             result = engine.run(plan, source)
             screened = source.screened if source is not None else None
             if result.rejects:  # set aside by the engine's own load (Redshift's MAXERROR)
@@ -157,7 +155,7 @@ class Propagator:
         except ShipyardError as exc:
             if not self.store.exists(pk.key):  # an engine's own reader found the file gone: as above
                 return self.endings.gone(pk, etag, t0)
-            return self.endings.fail(pk, exc, t0, table)
+            return self.endings.fail(pk, exc, t0, table, etag=etag, size=info.size)
         finally:
             if source is not None:
                 source.close()
@@ -174,67 +172,11 @@ class Propagator:
     def dry_run(self, pk: ParsedKey) -> Plan:
         """Every check `pk.key`'s processing makes, against the live table, and its plan."""
         info = self.store.head(pk.key)
-        plan, source = self._plan(pk, self.engine(pk.destination), info.etag, info.size, materialize=False)
+        plan, source = plan_file(self.store, self.settings, pk, self.engine(pk.destination), info.etag, info.size,
+                                 materialize=False)
         if source is not None:
             source.close()
         return plan
-
-    def _plan(self, pk: ParsedKey, engine: Engine, etag: str | None, size: int, *,
-              materialize: bool) -> tuple[Plan, Source | None]:
-        d = engine.dialect
-        _, _, cfg = destination(pk.destination, self.settings)
-        table_info = engine.describe(pk.database, pk.table)
-        if pk.operation == "create":
-            spec = parse_create(self._read_spec(pk.key))
-            # plan_create refuses an existing table (bar a MySQL create a crash kept from its ledger row).
-            refs = {fk.references.table: engine.describe(pk.database, fk.references.table) for fk in spec.foreign_keys}
-            return plan_create(d, pk, spec, etag=etag, size=size, existing=table_info, referenced=refs), None
-        if table_info is None:
-            raise InputError(f"table {pk.database}.{pk.table} does not exist on {pk.destination}",
-                             hint="drop a schema/create/<name>.json spec for it first")
-        if pk.operation == "alter":
-            return plan_alter(d, pk, parse_update(self._read_spec(pk.key)), table_info, etag=etag, size=size), None
-        options = table_options(engine, pk.database, pk.table)
-        source = open_source(self.store, pk.key, pk.name, options,
-                             list(table_info.columns))  # the table's CSV input options, its columns
-        try:
-            if materialize and options is not None and options.max_bad_rows and d.bulk != "copy_s3":
-                # Bad rows set aside before the load (screen.py); Redshift's COPY does it itself
-                # (MAXERROR, plan/data.py).
-                source.screen(table_info.columns, options.max_bad_rows,
-                              null="NULL" if d.bulk == "load_data_local" else "")
-            data = source.data
-            if d.bulk == "copy_s3" and options is not None and options.max_bad_rows:
-                # Redshift's COPY sets bad rows aside itself (MAXERROR), CSV and JSON alike.
-                data = replace(data, options=data.options.model_copy(update={"max_bad_rows": options.max_bad_rows}))
-            if d.bulk == "duckdb_read":
-                ref = source.local_file() if materialize else self.store.uri(pk.key)
-                data = source.local_data if materialize else data
-            elif d.bulk == "load_data_local":
-                ref = source.plain_csv_pipe(table_info.columns, f"loading into {pk.database}.{pk.table}") \
-                    if materialize else self.store.uri(pk.key)
-            else:
-                ref = self.store.uri(pk.key)
-            iam_role = cfg.iam_role if cfg is not None else None
-            fn = plan_load if pk.operation == "load" else plan_upsert
-            return fn(d, pk, table_info, data, ref, etag=etag, size=size, iam_role=iam_role), source
-        except BaseException:
-            source.close()
-            raise
-
-    def _validate_spec(self, pk: ParsedKey, engine: Engine) -> None:
-        d = engine.dialect
-        if pk.operation == "create":
-            plan_create(d, pk, parse_create(self._read_spec(pk.key)))
-        elif pk.operation == "alter":
-            spec = parse_update(self._read_spec(pk.key))
-            if isinstance(spec, AddColumns):
-                for c, t in spec.column_specification.items():
-                    d.type_sql(t, c)
-
-    def _read_spec(self, key: str) -> bytes:
-        with self.store.open(key) as f:
-            return f.read(MAX_SPEC_BYTES + 1)
 
     def _ledger_entry(self, pk: ParsedKey, etag: str | None) -> LedgerEntry | None:
         """This object version's record in its destination's ledger; None if unknown."""
@@ -243,14 +185,13 @@ class Propagator:
         except Exception:  # unknown destination or bad names: it cannot be in a ledger
             return None
 
-    def _record_failure(self, pk: ParsedKey, failed_key: str) -> None:
+    def _record_failure(self, pk: ParsedKey, failed_key: str, etag: str | None, size: int | None) -> None:
         """The failed attempt's ledger row, where the destination answers (best effort: the report
         under failed/ is the record that always exists)."""
         try:
             pk = pk.check_identifiers()
             engine = self.engine(pk.destination.lower())
-            info = self.store.head(failed_key)
-            engine.run(failure_plan(engine.dialect, pk, info.etag, info.size, failed_key), None)
+            engine.run(failure_plan(engine.dialect, pk, etag, size, failed_key), None)
         except Exception as exc:  # noqa: BLE001 - bad names, no destination, down: the report stands
             log.debug("%s: failed attempt not recorded in the ledger: %s", pk.key, exc)
 

@@ -97,6 +97,9 @@ def test_no_secret_in_any_output(scenario, request, tmp_path, monkeypatch, caplo
     # 2. an in-process watch pass (the long-running worker), its log captured
     lay()
     caplog.set_level(logging.DEBUG)
+    # and the tool's own logger: another test (the Lambda handler's setup) may have left it at INFO,
+    # which would hide the debug lines from this check
+    caplog.set_level(logging.DEBUG, logger="shipyard")
     p = Propagator.from_settings(str(bucket), get_settings(fresh=True))
     stop = threading.Event()
     passes: list = []

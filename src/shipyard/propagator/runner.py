@@ -193,7 +193,8 @@ class Propagator:
             engine = self.engine(pk.destination.lower())
             engine.run(failure_plan(engine.dialect, pk, etag, size, failed_key), None)
         except Exception as exc:  # noqa: BLE001 - bad names, no destination, down: the report stands
-            log.debug("%s: failed attempt not recorded in the ledger: %s", pk.key, exc)
+            why = exc.message if isinstance(exc, ShipyardError) else type(exc).__name__
+            log.debug("%s: failed attempt not recorded in the ledger: %s", pk.key, redact(why))
 
     def process_in_order(self, key: str, *, etag: str | None = None) -> Outcome:
         """Process `key` after every pending file of its table that comes before it.

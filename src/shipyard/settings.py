@@ -102,6 +102,9 @@ class LakeSettings(_Section):
     memory_limit: str | None = "512MB"
     channel: str = "data-lake-notifications"  # where the lake's notices go (Slack via jarvis)
     threads: int | None = None  # DuckDB threads (default: the cores this process may use)
+    # Types from each part's first rows, proved by one strict read (lake/strict.py); false:
+    # DuckDB's detection over every row first (the DuckDB engine; Spark always does that).
+    fast_typing: bool = True
     spark_master: str = "local[2]"  # --engine spark: local[N], yarn (EMR), ...
     spark_paths: str | None = None  # "uri" | "local": force how executors see files (tests)
     spark_s3_scheme: str = "s3"  # EMRFS reads s3://; open-source hadoop-aws wants s3a

@@ -15,6 +15,9 @@ raises `InputError` (naming the file, the limit and the setting that raises it) 
 A gzip bomb (4.6 MB of zeros -> 4.6 GB) is therefore refused after ~16 MiB of output. Concatenated
 gzip members and bz2 streams are read whole (that is what gzip(1) does). zstd is recognised by
 its magic and refused with a clear error (no zstd decoder is installed).
+
+gzip is inflated by ISA-L (`isal`, the same DEFLATE, ~1.8x less CPU than zlib here: 0.13 vs
+0.23 CPU-s for a 67 MB JSON-lines object, 2026-11-30) when it is installed, else by zlib.
 """
 
 from __future__ import annotations
@@ -23,6 +26,14 @@ import bz2
 import io
 import zlib
 from typing import Any, BinaryIO
+
+try:  # ISA-L's inflate: the same API as zlib's, faster (see the module docstring)
+    from isal import isal_zlib as _inflate
+
+    _INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate.error)
+except ImportError:  # pragma: no cover - a platform without isal's wheels
+    _inflate = zlib  # type: ignore[assignment]
+    _INFLATE_ERRORS = (zlib.error,)
 
 from shipyard.errors import InputError
 from shipyard.settings import get_settings
@@ -76,7 +87,7 @@ class _Bounded(io.RawIOBase):
 
     def _new_decompressor(self) -> Any:
         if self._kind == "gzip":
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+            return _inflate.decompressobj(16 + zlib.MAX_WBITS)
         if self._kind == "bz2":
             return bz2.BZ2Decompressor()
         return None
@@ -145,7 +156,7 @@ class _Bounded(io.RawIOBase):
                 raise InputError(f"{self._name}: the {self._kind} stream ends early (truncated file)",
                                  hint="upload the whole file again", code="truncated")
             return dec.decompress(data, CHUNK)
-        except (zlib.error, OSError, EOFError, ValueError) as exc:
+        except (*_INFLATE_ERRORS, OSError, EOFError, ValueError) as exc:
             raise InputError(f"{self._name}: not a valid {self._kind} file ({exc})",
                              hint="check the file; a name ending in .gz must hold gzip data",
                              code="corrupt_compression") from None

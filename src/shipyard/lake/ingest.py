@@ -13,6 +13,7 @@ plan.plan_ingest picks the new raw files and batches them; then, one transaction
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from shipyard.errors import ConfigError, InputError, NotFoundError, ShipyardError
+from shipyard.lake import strict
 from shipyard.lake.config import Dataset, get_dataset
 from shipyard.lake.engines import ENGINES, Batch, Engine, Written
 from shipyard.lake.engines.duck import count_by_partition
@@ -38,6 +40,7 @@ from shipyard.settings import Settings, get_settings
 from shipyard.store import ObjectInfo, ObjectStore, is_s3_url, open_store
 
 Progress = Callable[[str], None]
+log = logging.getLogger("shipyard.lake")
 
 
 @dataclass
@@ -60,6 +63,8 @@ class IngestResult:
     seconds: float = 0.0
     version: int = 0
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step
+    # Why a batch was typed over every row after its sampled types failed the strict read.
+    full_detection: list[str] = field(default_factory=list)
 
     def add_phase(self, name: str, seconds: float) -> None:
         self.phases[name] = self.phases.get(name, 0.0) + seconds
@@ -107,11 +112,15 @@ def _retention(raw: ObjectStore, ds: Dataset, m: Manifest, now: datetime) -> lis
 
 
 def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: Manifest,
-                 infos: list[ObjectInfo], work: Path, res: IngestResult) -> tuple[dict[str, str], Typed, Batch]:
+                 infos: list[ObjectInfo], work: Path, res: IngestResult,
+                 sampled: bool = False) -> tuple[dict[str, str], Typed, Batch]:
     t = time.perf_counter()
-    # Each file is typed (DuckDB's detection over all its rows) by the worker that staged it.
-    staged = stage(raw, infos, work / "raw", threads=available_cores(), then=detector(con))
-    res.add_phase("stage + detect", time.perf_counter() - t)
+    # Each file is typed (DuckDB's detection over all its rows, or over its first rows when
+    # a strict read proves the types: strict.py) by the worker that staged it.
+    (work / "raw").mkdir()
+    staged = stage(raw, infos, work / "raw", threads=available_cores(),
+                   then=detector(con, strict.SAMPLE_ROWS if sampled else None))
+    res.add_phase("stage + sample" if sampled else "stage + detect", time.perf_counter() - t)
     if staged.unreadable and ds.config.on_bad_file == "fail":
         lines = list(staged.unreadable.values())
         raise InputError(
@@ -125,11 +134,36 @@ def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: 
     res.add_phase("type checks", time.perf_counter() - t)
     b = Batch(ds, new_txn(), typed.paths, typed.schema, lake, m, work / "out", work,
               raw_uris=[raw.uri(k) for k in dict.fromkeys(staged.paths[p] for p in typed.paths)])
+    if sampled:
+        b.strict_types = strict.read_types(typed.schema, [f for p in typed.paths
+                                                          if isinstance(f := staged.found[p], dict)])
     paths = dict(staged.paths)
     for key, why in staged.unreadable.items():  # recorded as rejected, like a misfit file
         paths[key] = key
         typed.rejected[key] = why
     return paths, typed, b
+
+
+def _write_batch(eng: Engine, con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: Manifest,
+                 infos: list[ObjectInfo], work: Path, res: IngestResult, say: Progress,
+                 sampled: bool) -> tuple[dict[str, str], Typed, Batch, list[dict[str, Any]], Written]:
+    """Stage, type and write one batch into `work` (nothing committed)."""
+    work.mkdir()
+    staged, typed, b = _typed_batch(con, ds, raw, lake, m, infos, work, res, sampled)
+    entries: list[dict[str, Any]] = []
+    w = Written(0, 0, 0)
+    if typed.paths:
+        w = mapped(ds, eng.write, con, b)
+        for k, v in w.phases.items():
+            res.add_phase(k, v)
+        say(f"  {w.read} rows read, {w.written} to write; publishing")
+        t = time.perf_counter()
+        entries = publish_staged(lake, b.staged_prefix, b.txn) if b.staged_prefix else \
+            publish(lake, b.outdir, b.txn, w.files)
+        res.add_phase("publish", time.perf_counter() - t)
+        if w.written < 0:  # the engine could not count what it wrote
+            w.written = sum(e["rows"] for e in entries)
+    return staged, typed, b, entries, w
 
 
 def _record(m: Manifest, ds: Dataset, staged: dict[str, str], typed: Typed, infos: list[ObjectInfo],
@@ -154,26 +188,22 @@ def _record(m: Manifest, ds: Dataset, staged: dict[str, str], typed: Typed, info
 
 
 def _run_batch(eng: Engine, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: Manifest,
-               infos: list[ObjectInfo], res: IngestResult, say: Progress) -> None:
+               infos: list[ObjectInfo], res: IngestResult, say: Progress, sampled: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="shipyard-lake-") as tmp:
-        work = Path(tmp)
-        (work / "raw").mkdir()
-        con = connect(spill_dir=str(work / "spill"))
+        con = connect(spill_dir=str(Path(tmp) / "spill"))
         con.execute("SET preserve_insertion_order=false")  # bounded memory for big COPYs
-        staged, typed, b = _typed_batch(con, ds, raw, lake, m, infos, work, res)
-        entries: list[dict[str, Any]] = []
-        w = Written(0, 0, 0)
-        if typed.paths:
-            w = mapped(ds, eng.write, con, b)
-            for k, v in w.phases.items():
-                res.add_phase(k, v)
-            say(f"  {w.read} rows read, {w.written} to write; publishing")
-            t = time.perf_counter()
-            entries = publish_staged(lake, b.staged_prefix, b.txn) if b.staged_prefix else \
-                publish(lake, b.outdir, b.txn, w.files)
-            res.add_phase("publish", time.perf_counter() - t)
-            if w.written < 0:  # the engine could not count what it wrote
-                w.written = sum(e["rows"] for e in entries)
+        try:
+            staged, typed, b, entries, w = _write_batch(eng, con, ds, raw, lake, m, infos, Path(tmp) / "s",
+                                                        res, say, sampled)
+        except strict.NotStrict as why:
+            # The sampled types did not hold for every row: type it the old way (the parts
+            # were consumed; they are staged again from the raw zone).
+            log.debug("dataset %s: typed over every row: %s", ds.name, why)
+            res.full_detection.append(str(why))
+            say(f"  the sampled types do not fit every row ({why}); detecting over every row")
+            con.execute("DROP TABLE IF EXISTS batch")
+            staged, typed, b, entries, w = _write_batch(eng, con, ds, raw, lake, m, infos, Path(tmp) / "f",
+                                                        res, say, False)
         con.close()
     t = time.perf_counter()
     expected = m.version
@@ -236,7 +266,8 @@ def _ingest(ds: Dataset, engine: str, progress: Progress | None, settings: Setti
     for bn, infos in enumerate(plan.batches, 1):
         size = sum(i.size for i in infos)
         say(f"batch {bn}/{len(plan.batches)}: {len(infos)} raw file(s), {size / 1e6:.1f} MB")
-        _run_batch(eng, ds, raw, lake, m, infos, res, say)
+        _run_batch(eng, ds, raw, lake, m, infos, res, say,
+                   sampled=engine == "duckdb" and (settings or get_settings()).lake.fast_typing)
     if eng is not None:
         eng.close()
     deleted = _retention(raw, ds, m, datetime.now(timezone.utc))
@@ -259,7 +290,6 @@ def dry_run(dataset: str | Dataset, *, settings: Settings | None = None) -> DryR
     for infos in out.plan.batches:
         with tempfile.TemporaryDirectory(prefix="shipyard-lake-") as tmp:
             work = Path(tmp)
-            (work / "raw").mkdir()
             con = connect(spill_dir=str(work / "spill"))
             staged, typed, b = _typed_batch(con, ds, raw, lake, m, infos, work, scratch)
             if typed.paths:

@@ -58,15 +58,16 @@ def _lines(f: IO[bytes]) -> Iterator[bytes | None]:
 
 
 def read_json_sql(paths: list[str], columns: dict[str, Any] | None = None,
-                  filename: str | None = None) -> str:
-    """read_json over raw files: detecting types over every row (columns=None), or with them."""
+                  filename: str | None = None, sample: int | None = None) -> str:
+    """read_json over raw files: detecting types over every row (columns=None), or over the
+    first `sample` rows, or with the given types."""
     # format='auto': JSON lines, or objects concatenated with no delimiter (Firehose), per file.
     # map_inference_threshold=-1: objects stay STRUCTs (Athena/Spark structs), never MAPs.
     opts = "format='auto', records=true, map_inference_threshold=-1"
     if filename:
         opts += f", filename={lit(filename)}"
     if columns is None:
-        opts += ", union_by_name=true, sample_size=-1"
+        opts += f", union_by_name=true, sample_size={sample or -1}"
     else:
         cols = "{" + ", ".join(f"{lit(n)}: {lit(to_sql(t))}" for n, t in columns.items()) + "}"
         opts += f", columns={cols}"

@@ -36,25 +36,25 @@ class Typed:
     new_columns: list[str] = field(default_factory=list)
 
 
-def detect(con: Any, paths: list[str]) -> dict[str, Any]:
+def detect(con: Any, paths: list[str], sample: int | None = None) -> dict[str, Any]:
     try:
-        rel = con.sql(f"SELECT * FROM {read_json_sql(paths)} LIMIT 0")
+        rel = con.sql(f"SELECT * FROM {read_json_sql(paths, sample=sample)} LIMIT 0")
     except duckdb.Error as exc:
         raise RawError(str(exc).splitlines()[0]) from None
     return {n: sch.from_duckdb(t) for n, t in zip(rel.columns, rel.types)}
 
 
-def detector(con: Any) -> Callable[[str], dict[str, Any] | RawError | None]:
-    """Detect one staged file's types on a cursor of its own (safe from a worker thread; DuckDB
-    releases the GIL); None for a blank file; a file DuckDB cannot read gives its RawError,
-    explained later."""
+def detector(con: Any, sample: int | None = None) -> Callable[[str], dict[str, Any] | RawError | None]:
+    """Detect one staged file's types (over its first `sample` rows, or all) on a cursor of
+    its own (safe from a worker thread; DuckDB releases the GIL); None for a blank file; a
+    file DuckDB cannot read gives its RawError, explained later."""
 
     def run(path: str) -> dict[str, Any] | RawError | None:
         if is_blank(path):
             return None
         cur = con.cursor()
         try:
-            return detect(cur, [path])
+            return detect(cur, [path], sample)
         except RawError as exc:
             return exc
         finally:

@@ -34,6 +34,9 @@ class Batch:
     # Set by an engine that wrote into the lake's store (Spark on a cluster) instead of
     # outdir: the hidden prefix to publish from.
     staged_prefix: str | None = None
+    # Set when the types come from samples (strict.py): what the one strict read must give,
+    # NULL-only keys included. None: `paths` were typed over every row.
+    strict_types: dict[str, Any] | None = None
 
     @property
     def lake_types(self) -> dict[str, Any]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import duckdb
+
+from shipyard.lake import strict
 from shipyard.lake.config import Dataset
 from shipyard.lake.engines.base import Batch, Written, unused_name
 from shipyard.lake.read import register_lake
@@ -70,8 +73,11 @@ class DuckDBEngine:
         # Field partitions: the derived text column replaces the raw one (it lives in the path).
         select += [f"{e} AS {q(n)}" for n, e in parts.items()]
         # One pass over the raw bytes: typed rows with their partition values and file.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE batch AS SELECT {', '.join(select)}, {q(fcol)} "
-                    f"FROM {read_json_sql(b.paths, b.raw_schema, filename=fcol)}")
+        if b.strict_types is None:
+            source = read_json_sql(b.paths, b.raw_schema, filename=fcol)
+        else:
+            source = f"({_strict_rows(con, b, f'0 AS {q(fcol)}')})"
+        _run(con, b, f"CREATE OR REPLACE TEMP TABLE batch AS SELECT {', '.join(select)}, {q(fcol)} FROM {source}")
         counts = con.execute(f"SELECT {', '.join(q(p) for p in pnames) or '1'}, count(*) "
                              "FROM batch GROUP BY ALL").fetchall()
         rows_read = sum(r[-1] for r in counts)
@@ -94,6 +100,14 @@ class DuckDBEngine:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {q(dups)} AS SELECT {', '.join(ids)} FROM batch "
                     f"WHERE {' AND '.join(f'{i} IS NOT NULL' for i in ids)} GROUP BY ALL HAVING count(*) > 1")
         in_dups = f"(SELECT 1 FROM {q(dups)} d WHERE {' AND '.join(f'd.{i} = u.{i}' for i in ids)})"
+        if b.strict_types is not None:
+            # One file has no file order, so "the first file wins" cannot pick: fine when the
+            # copies of an id are the same event; otherwise the batch goes the old way.
+            differ = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM batch u WHERE EXISTS {in_dups} "
+                                 f"GROUP BY {', '.join(f'u.{i}' for i in ids)} HAVING count(DISTINCT hash(u)) > 1)"
+                                 ).fetchone()[0]
+            if differ:
+                raise strict.NotStrict(f"{differ} id(s) sent twice with different content")
         keep = (f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'u.{i}' for i in ids)} "
                 f"ORDER BY u.{q(fcol)}) = 1")
         both = "AND" if where else "WHERE"
@@ -117,6 +131,36 @@ class DuckDBEngine:
 
     def close(self) -> None:
         pass
+
+
+def _run(con: Any, b: Batch, sql: str) -> None:
+    """Run the batch read; with strict types, a refusal (a value, key or line that does not fit
+    the sampled types) is NotStrict: the runner then types the batch over every row."""
+    try:
+        con.execute(sql)
+    except duckdb.OutOfMemoryException:
+        raise
+    except duckdb.Error as exc:
+        if b.strict_types is None:
+            raise
+        raise strict.NotStrict(str(exc).splitlines()[0]) from None
+
+
+def _strict_rows(con: Any, b: Batch, extra: str) -> str:
+    """The staged parts joined under a probe (strict.py), checked to give exactly the types."""
+    types = b.strict_types or {}
+    marker = strict.new_marker(set(types))
+    path = b.workdir / "batch.json"
+    strict.join(b.paths, strict.probe_line(types, marker), path)
+    try:
+        rel = con.sql(f"SELECT * FROM {strict.read_sql(str(path))} LIMIT 0")
+    except duckdb.Error as exc:
+        raise strict.NotStrict(str(exc).splitlines()[0]) from None
+    got = dict(zip(rel.columns, (str(t) for t in rel.types)))
+    want = dict(zip(types, strict.expected(types)), **{marker: "BOOLEAN"})
+    if got != want:
+        raise strict.NotStrict("the probe was not typed as the schema")
+    return strict.select_sql(types, marker, str(path), extra)
 
 
 def count_by_partition(con: Any, b: Batch) -> dict[tuple, int]:

@@ -1,0 +1,173 @@
+"""Typing a batch in one pass: types from a sample, proved on every row by a strict read.
+
+DuckDB's detection over every row costs more CPU than the whole COPY it precedes (a type tree
+per record, every string tried as a date). This module skips it when it can:
+
+1. each staged part's types are detected over its first SAMPLE_ROWS rows (on the staging
+   pool), and typecheck merges them with the lake's schema as usual;
+2. the parts are joined into one file whose first line is a *probe*: a record that makes
+   DuckDB's detection (sample_size=1, so only the probe is sampled) give exactly the types we
+   want, plus a marker key so the probe's own row is dropped. Numbers and booleans are probed
+   with `{}`, so they come out as JSON text (`2.5`, `true`, `"12"`) and are checked in SQL
+   before the cast: DuckDB's reader would round 2.5 into a BIGINT and read true as 1;
+3. the file is read once, with auto-detection still on: DuckDB then refuses a key that the
+   probe does not have, at any depth ("has unknown key"), a string that does not parse as the
+   probed DATE / TIMESTAMP / UUID, an object where a scalar was probed and the reverse.
+   The SQL checks refuse a number or boolean that does not fit its column.
+
+Any refusal raises NotStrict and the runner types the batch the old way (detection over every
+row, then the typed read), which widens the schema or names the file and line: a batch either
+loads exactly as full detection would type it, or goes the slow way. Why one file: DuckDB only
+refuses unknown keys when it reads a single file (tested in tests/lake/test_strict.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from shipyard.lake import schema as sch
+from shipyard.lake.sql import lit, q
+
+SAMPLE_ROWS = 1024  # rows of each staged part whose types are detected up front
+PROBE_MAX = 1 << 20  # a wider schema than this (as one JSON line) is typed the old way
+
+_CHECKED = ("BIGINT", "UBIGINT", "DOUBLE", "BOOLEAN", sch.NULL)  # read as JSON text, checked
+# Values that DuckDB's detection types exactly as the kept type (and parses the same way).
+_PROBE_TEXT = {"VARCHAR": "x", "DATE": "2000-01-01", "TIMESTAMP": "2000-01-01 00:00:00",
+               "TIMESTAMP WITH TIME ZONE": "2000-01-01T00:00:00Z",
+               "UUID": "00000000-0000-4000-8000-000000000000"}
+_INT = "-?(0|[1-9][0-9]*)"
+_NUM = "-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?"
+FAILED = "shipyard: value does not fit its sampled type"
+
+
+class NotStrict(Exception):
+    """The one-pass typing cannot vouch for this batch; type it over every row instead."""
+
+
+def read_types(raw_schema: dict[str, Any], found: list[dict[str, Any]]) -> dict[str, Any]:
+    """The types the strict read must give: the merged schema, plus the top-level keys that
+    were only ever null in the samples (they must stay null everywhere, or full detection
+    would have typed them)."""
+    out = dict(raw_schema)
+    for f in found:
+        for k, t in f.items():
+            if k not in out and t == sch.NULL:
+                out[k] = sch.NULL
+    return out
+
+
+def _probe_value(t: Any) -> Any:
+    if isinstance(t, dict):
+        if "struct" in t:
+            if not t["struct"]:
+                raise NotStrict("an empty struct")
+            return {k: _probe_value(v) for k, v in t["struct"].items()}
+        if "list" in t:
+            return [_probe_value(t["list"])]
+        raise NotStrict("a MAP column")
+    if t in _CHECKED:
+        return {}
+    if t in _PROBE_TEXT:
+        return _PROBE_TEXT[t]
+    raise NotStrict(f"a {t} column")
+
+
+def probe_line(types: dict[str, Any], marker: str) -> bytes:
+    rec = {k: _probe_value(t) for k, t in types.items()}
+    rec[marker] = True
+    line = json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    if len(line) > PROBE_MAX:
+        raise NotStrict("a schema wider than the probe allows")
+    return line
+
+
+def new_marker(taken: set[str]) -> str:
+    while (m := f"__shipyard_probe_{secrets.token_hex(8)}") in taken:
+        pass
+    return m
+
+
+def join(parts: list[str], probe: bytes, dest: Path) -> None:
+    """The probe, then every part in order, as one file; each part is deleted once copied
+    (a fallback stages the raw objects again), so the batch's disk use does not double."""
+    with open(dest, "wb", buffering=0) as out:  # unbuffered: copy_file_range writes at the fd
+        out.write(probe)
+        for p in parts:
+            with open(p, "rb") as src:
+                size = os.fstat(src.fileno()).st_size
+                done = 0
+                while done < size:
+                    n = os.copy_file_range(src.fileno(), out.fileno(), size - done)
+                    if n == 0:
+                        break
+                    done += n
+                if size:
+                    src.seek(size - 1)
+                    if src.read(1) != b"\n":
+                        out.write(b"\n")
+            if not os.path.islink(p):
+                os.unlink(p)
+
+
+def _detected(t: Any) -> str:
+    """The DuckDB type the probe makes detection give for kept type `t`."""
+    if isinstance(t, dict):
+        if "struct" in t:
+            return "STRUCT(" + ", ".join(f"{q(n)} {_detected(c)}" for n, c in t["struct"].items()) + ")"
+        return _detected(t["list"]) + "[]"
+    return "JSON" if t in _CHECKED else t
+
+
+def expected(types: dict[str, Any]) -> list[str]:
+    """The column types DuckDB must detect from the probe (compared before reading)."""
+    return [str(duckdb.sqltype(_detected(t))) for t in types.values()]
+
+
+def _needs(t: Any) -> bool:
+    if isinstance(t, dict):
+        return any(_needs(c) for c in t["struct"].values()) if "struct" in t else _needs(t["list"])
+    return t in _CHECKED
+
+
+def _cast(expr: str, t: Any, depth: int = 0) -> str:
+    """SQL for the value at `expr` (as read from the probed file) in its kept type; error()
+    for a value that does not fit."""
+    if not _needs(t):
+        return expr
+    if isinstance(t, dict):
+        if "list" in t:
+            x = f"x{depth}"
+            return f"list_transform({expr}, lambda {x}: {_cast(x, t['list'], depth + 1)})"
+        fields = ", ".join(f"{q(n)} := {_cast(f'{expr}.{q(n)}', c, depth)}" for n, c in t["struct"].items())
+        return f"CASE WHEN {expr} IS NULL THEN NULL ELSE struct_pack({fields}) END"
+    text = f"CAST({expr} AS VARCHAR)"
+    if t == sch.NULL:  # null in every sampled row: it must be null in every row (read as text)
+        return f"CASE WHEN {expr} IS NULL THEN CAST(NULL AS VARCHAR) ELSE error({lit(FAILED)}) END"
+    if t == "BOOLEAN":
+        ok, value = f"{text} IN ('true', 'false')", f"{text} = 'true'"
+    else:
+        ok = f"regexp_full_match({text}, {lit(_NUM if t == 'DOUBLE' else _INT)})"
+        value = f"CAST({text} AS {t})"
+    return f"CASE WHEN {expr} IS NULL THEN NULL WHEN {ok} THEN {value} ELSE error({lit(FAILED)}) END"
+
+
+def read_sql(path: str) -> str:
+    # newline_delimited: one record per line (anything else fails the read: the old way reads
+    # it with format='auto'); sample_size=1: only the probe is sampled.
+    return (f"read_json({lit(path)}, format='newline_delimited', records=true, "
+            f"map_inference_threshold=-1, sample_size=1)")
+
+
+def select_sql(types: dict[str, Any], marker: str, path: str, extra: str) -> str:
+    """The batch's rows, each column in its kept type (NULL-only keys left out) and `extra`;
+    the probe's row dropped."""
+    cols = ", ".join([f"{_cast(q(n), t)} AS {q(n)}" for n, t in types.items() if t != sch.NULL] + [extra])
+    nulls = "".join(f" AND {_cast(q(n), t)} IS NULL" for n, t in types.items() if t == sch.NULL)
+    return f"SELECT {cols} FROM {read_sql(path)} WHERE {q(marker)} IS NULL{nulls}"

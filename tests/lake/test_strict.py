@@ -1,0 +1,147 @@
+"""One-pass typing (lake/strict.py): types from each part's first rows, proved by one strict read.
+
+Every case ingests the same raw files twice, into two lakes: once with the one-pass typing
+(the default) and once with `fast_typing = false` (DuckDB's detection over every row, the old
+way), and checks that both lakes hold the same schema and the same rows. The misfits sit past
+the sampled rows, so only the strict read can catch them: when it does, the batch is typed the
+old way (`full_detection` says why) and still lands exactly as full detection types it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from shipyard.lake import strict
+from shipyard.lake.ingest import ingest
+from shipyard.lake.manifest import read_manifest
+from shipyard.settings import get_settings
+
+from .conftest import LakeEnv, dumps, make_events
+
+N = strict.SAMPLE_ROWS + 500  # rows per file: the last 500 are never sampled
+LATE = N - 3
+
+
+def _events(n: int = N) -> list[dict]:
+    out = make_events(n, days=2)
+    for i, e in enumerate(out):
+        e["price"] = 9.5 if i % 2 else 10  # ints and floats: DOUBLE
+        e["vip"] = i % 3 == 0
+        e["seen_at"] = e["ts"]
+        e["tags"] = ["a", "b"][: i % 3]
+        e["note"] = None  # null in every sampled row
+        e["cart"] = [{"sku": f"s{i % 7}", "qty": i % 4}] if i % 5 else []
+    return out
+
+
+def _both(tmp_path, monkeypatch, files: dict[str, bytes]) -> tuple:
+    """(fast result, full result, fast lake, full lake) for the same raw files."""
+    out = []
+    for mode in ("true", "false"):
+        monkeypatch.setenv("SHIPYARD_LAKE__FAST_TYPING", mode)
+        (tmp_path / mode).mkdir()
+        env = LakeEnv(str(tmp_path / mode / "bucket"), tmp_path / mode)
+        monkeypatch.chdir(tmp_path / mode)
+        monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / mode / "shipyard.toml"))
+        get_settings(fresh=True)
+        for name, data in files.items():
+            env.raw.put(name, data)
+        res = ingest("events")
+        m = read_manifest(env.lake, "events")
+        rows = env.rows("SELECT * FROM events ORDER BY event_id")
+        out.append((res, m.schema, rows))
+    monkeypatch.delenv("SHIPYARD_LAKE__FAST_TYPING")
+    get_settings(fresh=True)
+    return out[0], out[1]
+
+
+def test_a_clean_batch_is_typed_in_one_pass_exactly_as_full_detection(tmp_path, monkeypatch):
+    files = {"a.jsonl": dumps(_events()), "b.jsonl": dumps(make_events(300, seed=2, prefix="f"))}
+    (fast, fast_schema, fast_rows), (full, full_schema, full_rows) = _both(tmp_path, monkeypatch, files)
+    assert fast.full_detection == []
+    assert "stage + sample" in fast.phases and "stage + detect" not in fast.phases
+    assert "stage + detect" in full.phases and "stage + sample" not in full.phases
+    assert fast_schema == full_schema
+    assert fast_schema["price"] == "DOUBLE" and fast_schema["vip"] == "BOOLEAN"
+    assert fast_schema["cart"] == {"list": {"struct": {"sku": "VARCHAR", "qty": "BIGINT"}}}
+    assert "note" not in fast_schema  # null everywhere: no column, as full detection does
+    assert fast_rows == full_rows and len(fast_rows) == N + 300
+    assert (fast.rows_read, fast.rows_written) == (full.rows_read, full.rows_written)
+
+
+LATE_MISFITS = {
+    "a float in a whole-number column": {"amount": 2.5},
+    "true in a whole-number column": {"amount": True},
+    "a string of digits in a whole-number column": {"amount": "12"},
+    "an exponent in a whole-number column": {"amount": 1e3},
+    "a number too big for BIGINT": {"amount": 2 ** 70},
+    "a string in a float column": {"price": "9.5"},
+    "a number in a boolean column": {"vip": 1},
+    "a new top-level key": {"coupon": "WELCOME10"},
+    "a new key inside a struct": {"device": {"os": "ios", "version": 12, "model": "iPhone 15"}},
+    "a new key inside a list of structs": {"cart": [{"sku": "s1", "qty": 1, "gift": True}]},
+    "a float inside a list of structs": {"cart": [{"sku": "s1", "qty": 1.5}]},
+    "a text that is not a time in a time column": {"seen_at": "soon"},
+    "a value in a key null in every sampled row": {"note": "call back"},
+    "an object where a scalar was": {"vip": {"level": 2}},
+    "a scalar where a struct was": {"device": "ios"},
+}
+
+
+@pytest.mark.parametrize("change", list(LATE_MISFITS.values()), ids=list(LATE_MISFITS))
+def test_a_late_misfit_is_caught_and_the_batch_typed_over_every_row(tmp_path, monkeypatch, change):
+    ev = _events()
+    ev[LATE].update(change)
+    (fast, fast_schema, fast_rows), (full, full_schema, full_rows) = _both(
+        tmp_path, monkeypatch, {"a.jsonl": dumps(ev)})
+    assert fast.full_detection, "the strict read let a misfit through"
+    assert full.full_detection == []
+    assert fast_schema == full_schema
+    assert fast_rows == full_rows
+    key = next(iter(change))
+    assert key in fast_schema  # the late value's column is kept, not dropped
+
+
+def test_records_not_one_per_line_go_the_old_way(tmp_path, monkeypatch):
+    ev = _events(50)
+    concatenated = "".join(json.dumps(e) for e in ev).encode()  # Firehose: no delimiter
+    (fast, fast_schema, fast_rows), (_, full_schema, full_rows) = _both(
+        tmp_path, monkeypatch, {"a": concatenated})
+    assert fast.full_detection
+    assert (fast_schema, fast_rows) == (full_schema, full_rows) and len(fast_rows) == 50
+
+
+def test_copies_of_an_id_that_differ_keep_the_first_file(tmp_path, monkeypatch):
+    ev = _events(20)
+    files = {"a.jsonl": dumps(ev), "b.jsonl": dumps([dict(ev[0], amount=777)])}
+    (fast, _, fast_rows), (_, _, full_rows) = _both(tmp_path, monkeypatch, files)
+    assert any("different content" in why for why in fast.full_detection)
+    assert fast_rows == full_rows
+    # identical re-sent copies need no file order: they stay on the one-pass path
+    files = {"a.jsonl": dumps(ev), "b.jsonl": dumps(ev[:5])}
+    (tmp_path / "again").mkdir()
+    (fast, _, fast_rows), (_, _, full_rows) = _both(tmp_path / "again", monkeypatch, files)
+    assert fast.full_detection == [] and fast.duplicates == 5
+    assert fast_rows == full_rows
+
+
+def test_duckdb_refuses_unknown_keys_in_a_single_file_read(tmp_path):
+    """What the strict read rests on: with detection on and every column read, DuckDB refuses
+    a key it did not detect, at any depth (and only reading one file: hence strict.join)."""
+    probe = {"a": {}, "s": {"x": {}}}
+    for late in ({"a": 1, "zz": 1}, {"a": 1, "s": {"x": 1, "y": 2}}):
+        path = tmp_path / "one.json"
+        path.write_text(json.dumps(probe) + "\n" + json.dumps({"a": 1, "s": {"x": 2}}) + "\n"
+                        + json.dumps(late) + "\n")
+        with pytest.raises(duckdb.Error, match="unknown key"):
+            duckdb.sql(f"SELECT * FROM {strict.read_sql(str(path))}").fetchall()
+
+
+def test_a_schema_too_wide_for_the_probe_goes_the_old_way():
+    with pytest.raises(strict.NotStrict):
+        strict.probe_line({f"k{i}": "VARCHAR" for i in range(200_000)}, "m")
+    with pytest.raises(strict.NotStrict):
+        strict.probe_line({"m": {"map": ["VARCHAR", "BIGINT"]}}, "x")

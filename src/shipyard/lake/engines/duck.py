@@ -90,7 +90,7 @@ class DuckDBEngine:
             register_lake(con, "existing", ds, b.lake, b.manifest, existing, columns=c.id + pnames)
             on = " AND ".join([f"u.{q(k)} = e.{q(k)}" for k in c.id] +
                               [f"u.{q(k)} IS NOT DISTINCT FROM e.{q(k)}" for k in pnames])
-            where = f"WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE {on})"
+            where = f"WHERE EXISTS (SELECT 1 FROM existing e WHERE {on})"  # in the lake already
         # Dedupe within the batch: the first file wins; ties within a file are identical
         # events re-sent. An event without an id (NULL or missing) is never a duplicate. Only
         # the rows whose id occurs more than once (a small table of ids) go through the window;
@@ -108,11 +108,14 @@ class DuckDBEngine:
                                  ).fetchone()[0]
             if differ:
                 raise strict.NotStrict(f"{differ} id(s) sent twice with different content")
-        keep = (f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'u.{i}' for i in ids)} "
-                f"ORDER BY u.{q(fcol)}) = 1")
-        both = "AND" if where else "WHERE"
-        rows = (f"SELECT u.* EXCLUDE ({q(fcol)}) FROM batch u {where} {both} NOT EXISTS {in_dups} "
-                f"UNION ALL SELECT u.* EXCLUDE ({q(fcol)}) FROM batch u {where} {both} EXISTS {in_dups} {keep}")
+        # The rows that go are deleted (a few: the later copies, the events the lake has), so
+        # the write below is one plain scan of the batch.
+        con.execute(f"DELETE FROM batch WHERE rowid IN (SELECT u.rowid FROM batch u WHERE EXISTS {in_dups} "
+                    f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'u.{i}' for i in ids)} "
+                    f"ORDER BY u.{q(fcol)}) > 1)")
+        if where:
+            con.execute(f"DELETE FROM batch WHERE rowid IN (SELECT u.rowid FROM batch u {where})")
+        rows = f"SELECT * EXCLUDE ({q(fcol)}) FROM batch"
         order = f"ORDER BY {', '.join(q(s) for s in c.sort_by)}" if c.sort_by else ""
         b.outdir.mkdir(parents=True, exist_ok=True)
         if pnames:
@@ -122,7 +125,7 @@ class DuckDBEngine:
             target = str(b.outdir / f"part-{b.txn}-0.parquet")
             opts = copy_options(ds, b.txn, False)
         files = con.execute(
-            f"COPY (SELECT * FROM ({rows}) {order}) TO {lit(target)} ({opts}, RETURN_STATS)").fetchall()
+            f"COPY ({rows} {order}) TO {lit(target)} ({opts}, RETURN_STATS)").fetchall()
         con.execute(f"DROP TABLE {q(dups)}")
         con.execute("DROP TABLE batch")
         rows = {str(f[0]): int(f[1]) for f in files}

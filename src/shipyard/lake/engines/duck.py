@@ -97,22 +97,24 @@ class DuckDBEngine:
         # the others stream straight to the writer.
         ids = [q(i) for i in c.id]
         dups = "batch_dups"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(dups)} AS SELECT {', '.join(ids)} FROM batch "
+        con.execute(f"CREATE OR REPLACE TEMP TABLE batch_dup_ids AS SELECT {', '.join(ids)} FROM batch "
                     f"WHERE {' AND '.join(f'{i} IS NOT NULL' for i in ids)} GROUP BY ALL HAVING count(*) > 1")
-        in_dups = f"(SELECT 1 FROM {q(dups)} d WHERE {' AND '.join(f'd.{i} = u.{i}' for i in ids)})"
+        in_dups = f"(SELECT 1 FROM batch_dup_ids d WHERE {' AND '.join(f'd.{i} = u.{i}' for i in ids)})"
+        by_id = ", ".join(f"u.{i}" for i in ids)
+        # The copies: one probe of the batch, then only these few rows are looked at again.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(dups)} AS SELECT u.rowid AS r, {by_id}, hash(u) AS h, "
+                    f"row_number() OVER (PARTITION BY {by_id} ORDER BY u.{q(fcol)}) AS n "
+                    f"FROM batch u WHERE EXISTS {in_dups}")
         if b.strict_types is not None:
             # One file has no file order, so "the first file wins" cannot pick: fine when the
             # copies of an id are the same event; otherwise the batch goes the old way.
-            differ = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM batch u WHERE EXISTS {in_dups} "
-                                 f"GROUP BY {', '.join(f'u.{i}' for i in ids)} HAVING count(DISTINCT hash(u)) > 1)"
-                                 ).fetchone()[0]
+            differ = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {q(dups)} u GROUP BY {by_id} "
+                                 "HAVING min(h) <> max(h))").fetchone()[0]
             if differ:
                 raise strict.NotStrict(f"{differ} id(s) sent twice with different content")
         # The rows that go are deleted (a few: the later copies, the events the lake has), so
         # the write below is one plain scan of the batch.
-        con.execute(f"DELETE FROM batch WHERE rowid IN (SELECT u.rowid FROM batch u WHERE EXISTS {in_dups} "
-                    f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'u.{i}' for i in ids)} "
-                    f"ORDER BY u.{q(fcol)}) > 1)")
+        con.execute(f"DELETE FROM batch WHERE rowid IN (SELECT r FROM {q(dups)} WHERE n > 1)")
         if where:
             con.execute(f"DELETE FROM batch WHERE rowid IN (SELECT u.rowid FROM batch u {where})")
         rows = f"SELECT * EXCLUDE ({q(fcol)}) FROM batch"
@@ -127,6 +129,7 @@ class DuckDBEngine:
         files = con.execute(
             f"COPY ({rows} {order}) TO {lit(target)} ({opts}, RETURN_STATS)").fetchall()
         con.execute(f"DROP TABLE {q(dups)}")
+        con.execute("DROP TABLE batch_dup_ids")
         con.execute("DROP TABLE batch")
         rows = {str(f[0]): int(f[1]) for f in files}
         return Written(int(rows_read), -1, sum(rows.values()), rows,

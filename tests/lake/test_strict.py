@@ -98,6 +98,7 @@ def test_a_late_misfit_is_caught_and_the_batch_typed_over_every_row(tmp_path, mo
     (fast, fast_schema, fast_rows), (full, full_schema, full_rows) = _both(
         tmp_path, monkeypatch, {"a.jsonl": dumps(ev)})
     assert fast.full_detection, "the strict read let a misfit through"
+    assert "--debug" not in fast.full_detection[0]  # a reason of our own, not DuckDB's text
     assert full.full_detection == []
     assert fast_schema == full_schema
     assert fast_rows == full_rows
@@ -110,7 +111,7 @@ def test_records_not_one_per_line_go_the_old_way(tmp_path, monkeypatch):
     concatenated = "".join(json.dumps(e) for e in ev).encode()  # Firehose: no delimiter
     (fast, fast_schema, fast_rows), (_, full_schema, full_rows) = _both(
         tmp_path, monkeypatch, {"a": concatenated})
-    assert fast.full_detection
+    assert fast.full_detection == ["records that are not one JSON object per line"]
     assert (fast_schema, fast_rows) == (full_schema, full_rows) and len(fast_rows) == 50
 
 
@@ -145,3 +146,30 @@ def test_a_schema_too_wide_for_the_probe_goes_the_old_way():
         strict.probe_line({f"k{i}": "VARCHAR" for i in range(200_000)}, "m")
     with pytest.raises(strict.NotStrict):
         strict.probe_line({"m": {"map": ["VARCHAR", "BIGINT"]}}, "x")
+
+
+def test_ingest_says_how_it_typed_the_batch(local_env):
+    from typer.testing import CliRunner
+
+    from shipyard.cli import app
+
+    ev = _events()
+    local_env.put("a.jsonl", ev[:100])
+    r = CliRunner().invoke(app, ["lake", "ingest", "events"])
+    assert r.exit_code == 0, r.output
+    assert "sampled, proved by one strict read" in r.output
+    ev[LATE]["coupon"] = "WELCOME10"  # past the sampled rows of b.jsonl
+    local_env.put("b.jsonl", ev[100:])
+    r = CliRunner().invoke(app, ["lake", "ingest", "events", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output.strip().splitlines()[-1])
+    assert out["one_pass"] and out["full_detection"] == ["a key the sampled rows do not have ('coupon')"]
+    assert "WELCOME10" not in r.output  # DuckDB's message quotes the record; ours does not
+    assert out["new_columns"] == ["coupon"]
+    # A late misfit against the lake's schema: the old way names its file and line.
+    late = make_events(N, seed=3, prefix="g")
+    late[LATE]["amount"] = 2.5
+    local_env.put("c.jsonl", late)
+    r = CliRunner().invoke(app, ["lake", "ingest", "events"])
+    assert r.exit_code != 0
+    assert f"c.jsonl, line {LATE + 1}: field 'amount' is BIGINT in the lake but DOUBLE here" in str(r.exception)

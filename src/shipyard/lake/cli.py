@@ -110,6 +110,8 @@ def ingest(
         ("rows written", r.rows_written), ("parquet files", r.files_written),
         ("parquet bytes", _human(r.bytes_written)), ("partitions touched", len(r.partitions)),
         ("new columns", ", ".join(r.new_columns) or "-"), ("lake version", r.version),
+        ("typing", f"over every row ({'; '.join(r.full_detection)})" if r.full_detection else
+         "sampled, proved by one strict read" if r.one_pass else "over every row"),
         ("seconds", f"{r.seconds:.2f}"),
     ])
     for key, why in r.rejected.items():

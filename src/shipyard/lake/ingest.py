@@ -2,8 +2,10 @@
 
 plan.plan_ingest picks the new raw files and batches them; then, one transaction per batch:
   1. staging.stage: the raw files as local paths;
-  2. typecheck.type_batch: DuckDB detects types over every row (each file on the worker that
-     staged it), the kept schema is widened, a file that does not fit is named with its line;
+  2. typecheck.type_batch: DuckDB detects types (each file on the worker that staged it: over
+     its first rows for the DuckDB engine, proved by its strict read, see strict.py; over every
+     row otherwise, or when that proof fails), the kept schema is widened, a file that does not
+     fit is named with its line;
   3. the engine (engines/: DuckDB, Spark) reads them with exactly those types, derives the
      partition columns, drops duplicates within the batch and against the touched partitions,
      and writes Parquet under a temp folder;
@@ -63,6 +65,7 @@ class IngestResult:
     seconds: float = 0.0
     version: int = 0
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step
+    one_pass: bool = False  # types from samples, proved by one strict read (lake/strict.py)
     # Why a batch was typed over every row after its sampled types failed the strict read.
     full_detection: list[str] = field(default_factory=list)
 
@@ -263,11 +266,11 @@ def _ingest(ds: Dataset, engine: str, progress: Progress | None, settings: Setti
     if not plan.batches:
         say("nothing new in the raw zone")
     eng = ENGINES[engine]((settings or get_settings()).lake) if plan.batches else None
+    res.one_pass = engine == "duckdb" and (settings or get_settings()).lake.fast_typing
     for bn, infos in enumerate(plan.batches, 1):
         size = sum(i.size for i in infos)
         say(f"batch {bn}/{len(plan.batches)}: {len(infos)} raw file(s), {size / 1e6:.1f} MB")
-        _run_batch(eng, ds, raw, lake, m, infos, res, say,
-                   sampled=engine == "duckdb" and (settings or get_settings()).lake.fast_typing)
+        _run_batch(eng, ds, raw, lake, m, infos, res, say, sampled=res.one_pass)
     if eng is not None:
         eng.close()
     deleted = _retention(raw, ds, m, datetime.now(timezone.utc))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,31 @@ _PROBE_TEXT = {"VARCHAR": "x", "DATE": "2000-01-01", "TIMESTAMP": "2000-01-01 00
 _INT = "-?(0|[1-9][0-9]*)"
 _NUM = "-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?"
 FAILED = "shipyard: value does not fit its sampled type"
+FAILED_NULL = "shipyard: a value where every sampled row had null"
 
 
 class NotStrict(Exception):
     """The one-pass typing cannot vouch for this batch; type it over every row instead."""
+
+
+_UNKNOWN_KEY = re.compile(r'has unknown key "((?:[^"\\]|\\.){0,80})')
+
+
+def refusal(message: str) -> str:
+    """Why DuckDB refused the strict read, in our words: its own message quotes the record."""
+    if m := _UNKNOWN_KEY.search(message):
+        return f"a key the sampled rows do not have ({m.group(1)!r})"
+    if FAILED in message:
+        return "a number or boolean that does not fit its sampled type"
+    if FAILED_NULL in message:
+        return "a value in a key that is null in every sampled row"
+    if "Malformed JSON" in message:
+        return "records that are not one JSON object per line"
+    if "Expected OBJECT" in message or "Expected ARRAY" in message or "cast value to numerical" in message:
+        return "a value of another kind than its sampled type"
+    if "field format" in message or "convert string" in message:
+        return "a text that does not parse as its sampled date, time or UUID type"
+    return "the strict read failed (--debug shows DuckDB's message)"
 
 
 def read_types(raw_schema: dict[str, Any], found: list[dict[str, Any]]) -> dict[str, Any]:
@@ -149,7 +171,7 @@ def _cast(expr: str, t: Any, depth: int = 0) -> str:
         return f"CASE WHEN {expr} IS NULL THEN NULL ELSE struct_pack({fields}) END"
     text = f"CAST({expr} AS VARCHAR)"
     if t == sch.NULL:  # null in every sampled row: it must be null in every row (read as text)
-        return f"CASE WHEN {expr} IS NULL THEN CAST(NULL AS VARCHAR) ELSE error({lit(FAILED)}) END"
+        return f"CASE WHEN {expr} IS NULL THEN CAST(NULL AS VARCHAR) ELSE error({lit(FAILED_NULL)}) END"
     if t == "BOOLEAN":
         ok, value = f"{text} IN ('true', 'false')", f"{text} = 'true'"
     else:

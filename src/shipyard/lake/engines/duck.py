@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -14,6 +15,8 @@ from shipyard.lake.read import register_lake
 from shipyard.lake.rawfiles import read_json_sql
 from shipyard.lake.sql import lit, q
 from shipyard.settings import LakeSettings
+
+log = logging.getLogger(__name__)
 
 
 def time_expr(ds: Dataset, t: Any, col: str) -> str:
@@ -93,8 +96,7 @@ class DuckDBEngine:
             where = f"WHERE EXISTS (SELECT 1 FROM existing e WHERE {on})"  # in the lake already
         # Dedupe within the batch: the first file wins; ties within a file are identical
         # events re-sent. An event without an id (NULL or missing) is never a duplicate. Only
-        # the rows whose id occurs more than once (a small table of ids) go through the window;
-        # the others stream straight to the writer.
+        # the rows whose id occurs more than once (a small table of ids) go through the window.
         ids = [q(i) for i in c.id]
         dups = "batch_dups"
         con.execute(f"CREATE OR REPLACE TEMP TABLE batch_dup_ids AS SELECT {', '.join(ids)} FROM batch "
@@ -149,7 +151,8 @@ def _run(con: Any, b: Batch, sql: str) -> None:
     except duckdb.Error as exc:
         if b.strict_types is None:
             raise
-        raise strict.NotStrict(str(exc).splitlines()[0]) from None
+        log.debug("the strict read refused the batch: %s", exc)
+        raise strict.NotStrict(strict.refusal(str(exc))) from None
 
 
 def _strict_rows(con: Any, b: Batch, extra: str) -> str:
@@ -161,7 +164,8 @@ def _strict_rows(con: Any, b: Batch, extra: str) -> str:
     try:
         rel = con.sql(f"SELECT * FROM {strict.read_sql(str(path))} LIMIT 0")
     except duckdb.Error as exc:
-        raise strict.NotStrict(str(exc).splitlines()[0]) from None
+        log.debug("the joined file could not be bound: %s", exc)
+        raise strict.NotStrict(strict.refusal(str(exc))) from None
     got = dict(zip(rel.columns, (str(t) for t in rel.types)))
     want = dict(zip(types, strict.expected(types)), **{marker: "BOOLEAN"})
     if got != want:

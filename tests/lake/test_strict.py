@@ -31,6 +31,8 @@ def _events(n: int = N) -> list[dict]:
         e["price"] = 9.5 if i % 2 else 10  # ints and floats: DOUBLE
         e["vip"] = i % 3 == 0
         e["seen_at"] = e["ts"]
+        e["day"] = e["ts"][:10]
+        e["local"] = e["ts"][:19].replace("T", " ")  # a time without a zone
         e["tags"] = ["a", "b"][: i % 3]
         e["note"] = None  # null in every sampled row
         e["cart"] = [{"sku": f"s{i % 7}", "qty": i % 4}] if i % 5 else []
@@ -85,6 +87,8 @@ LATE_MISFITS = {
     "a new key inside a list of structs": {"cart": [{"sku": "s1", "qty": 1, "gift": True}]},
     "a float inside a list of structs": {"cart": [{"sku": "s1", "qty": 1.5}]},
     "a text that is not a time in a time column": {"seen_at": "soon"},
+    "a date in another shape in a date column": {"day": "21-03-01"},
+    "a time with a zone in a time column without": {"local": "2021-03-01 10:00:00+02"},
     "a value in a key null in every sampled row": {"note": "call back"},
     "an object where a scalar was": {"vip": {"level": 2}},
     "a scalar where a struct was": {"device": "ios"},
@@ -104,6 +108,35 @@ def test_a_late_misfit_is_caught_and_the_batch_typed_over_every_row(tmp_path, mo
     assert fast_rows == full_rows
     key = next(iter(change))
     assert key in fast_schema  # the late value's column is kept, not dropped
+
+
+def test_dates_in_another_format_are_read_as_full_detection_reads_them(tmp_path, monkeypatch):
+    ev = _events()
+    for e in ev:
+        e["day"] = e["ts"][2:10]  # 21-03-01: DuckDB's detection reads it as %y-%m-%d (2021)
+    (fast, fast_schema, fast_rows), (_, full_schema, full_rows) = _both(
+        tmp_path, monkeypatch, {"a.jsonl": dumps(ev)})
+    assert fast.full_detection  # the probe cannot carry the format: the old way reads them
+    assert fast_schema["day"] == full_schema["day"] == "DATE"
+    assert fast_rows == full_rows
+
+
+def test_a_declared_uuid_column_stays_on_the_one_pass_path(tmp_path, monkeypatch):
+    ev = _events(300)
+    files = {"a.jsonl": dumps(ev)}
+    out = []
+    for mode in ("true", "false"):
+        monkeypatch.setenv("SHIPYARD_LAKE__FAST_TYPING", mode)
+        (tmp_path / mode).mkdir()
+        env = LakeEnv(str(tmp_path / mode / "bucket"), tmp_path / mode, columns={"user_id": "UUID"})
+        monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / mode / "shipyard.toml"))
+        get_settings(fresh=True)
+        env.raw.put("a.jsonl", files["a.jsonl"])
+        out.append((ingest("events"), read_manifest(env.lake, "events").schema, env.rows()))
+    get_settings(fresh=True)
+    (fast, fast_schema, fast_rows), (_, full_schema, full_rows) = out
+    assert fast.full_detection == [] and fast_schema["user_id"] == full_schema["user_id"] == "UUID"
+    assert fast_rows == full_rows
 
 
 def test_records_not_one_per_line_go_the_old_way(tmp_path, monkeypatch):

@@ -39,14 +39,18 @@ SAMPLE_ROWS = 1024  # rows of each staged part whose types are detected up front
 PROBE_MAX = 1 << 20  # a wider schema than this (as one JSON line) is typed the old way
 
 _CHECKED = ("BIGINT", "UBIGINT", "DOUBLE", "BOOLEAN", sch.NULL)  # read as JSON text, checked
-# Values that DuckDB's detection types exactly as the kept type (and parses the same way).
-_PROBE_TEXT = {"VARCHAR": "x", "DATE": "2000-01-01", "TIMESTAMP": "2000-01-01 00:00:00",
-               "TIMESTAMP WITH TIME ZONE": "2000-01-01T00:00:00Z",
-               "UUID": "00000000-0000-4000-8000-000000000000"}
+# Read as text and cast only in their ISO shape: DuckDB's detection may have picked another
+# format from the samples ("%y-%m-%d": 26-11-30 is 2026-11-30), which the probe cannot carry;
+# a value of any other shape sends the batch the old way.
+_SECONDS = "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,6})?"
+_TEXT_CHECKED = {"DATE": "[0-9]{4}-[0-9]{2}-[0-9]{2}", "TIMESTAMP": _SECONDS,
+                 "TIMESTAMP WITH TIME ZONE": _SECONDS + "(Z|[-+][0-9]{2}(:?[0-9]{2})?)",
+                 "UUID": "[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"}
 _INT = "-?(0|[1-9][0-9]*)"
 _NUM = "-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?"
 FAILED = "shipyard: value does not fit its sampled type"
 FAILED_NULL = "shipyard: a value where every sampled row had null"
+FAILED_TEXT = "shipyard: a text not in the ISO shape of its sampled type"
 
 
 class NotStrict(Exception):
@@ -64,12 +68,14 @@ def refusal(message: str) -> str:
         return "a number or boolean that does not fit its sampled type"
     if FAILED_NULL in message:
         return "a value in a key that is null in every sampled row"
+    if FAILED_TEXT in message:
+        return "a date, time or UUID not in the ISO shape (or not the type) of its sampled rows"
+    if message.startswith("Conversion Error"):
+        return "a value out of the range of its sampled type"
     if "Malformed JSON" in message:
         return "records that are not one JSON object per line"
     if "Expected OBJECT" in message or "Expected ARRAY" in message or "cast value to numerical" in message:
         return "a value of another kind than its sampled type"
-    if "field format" in message or "convert string" in message:
-        return "a text that does not parse as its sampled date, time or UUID type"
     return "the strict read failed (--debug shows DuckDB's message)"
 
 
@@ -96,8 +102,8 @@ def _probe_value(t: Any) -> Any:
         raise NotStrict("a MAP column")
     if t in _CHECKED:
         return {}
-    if t in _PROBE_TEXT:
-        return _PROBE_TEXT[t]
+    if t == "VARCHAR" or t in _TEXT_CHECKED:
+        return "x"
     raise NotStrict(f"a {t} column")
 
 
@@ -144,7 +150,7 @@ def _detected(t: Any) -> str:
         if "struct" in t:
             return "STRUCT(" + ", ".join(f"{q(n)} {_detected(c)}" for n, c in t["struct"].items()) + ")"
         return _detected(t["list"]) + "[]"
-    return "JSON" if t in _CHECKED else t
+    return "JSON" if t in _CHECKED else "VARCHAR" if t in _TEXT_CHECKED else t
 
 
 def expected(types: dict[str, Any]) -> list[str]:
@@ -155,7 +161,7 @@ def expected(types: dict[str, Any]) -> list[str]:
 def _needs(t: Any) -> bool:
     if isinstance(t, dict):
         return any(_needs(c) for c in t["struct"].values()) if "struct" in t else _needs(t["list"])
-    return t in _CHECKED
+    return t in _CHECKED or t in _TEXT_CHECKED
 
 
 def _cast(expr: str, t: Any, depth: int = 0) -> str:
@@ -169,6 +175,9 @@ def _cast(expr: str, t: Any, depth: int = 0) -> str:
             return f"list_transform({expr}, lambda {x}: {_cast(x, t['list'], depth + 1)})"
         fields = ", ".join(f"{q(n)} := {_cast(f'{expr}.{q(n)}', c, depth)}" for n, c in t["struct"].items())
         return f"CASE WHEN {expr} IS NULL THEN NULL ELSE struct_pack({fields}) END"
+    if t in _TEXT_CHECKED:
+        return (f"CASE WHEN {expr} IS NULL THEN NULL WHEN regexp_full_match({expr}, {lit(_TEXT_CHECKED[t])}) "
+                f"THEN CAST({expr} AS {t}) ELSE error({lit(FAILED_TEXT)}) END")
     text = f"CAST({expr} AS VARCHAR)"
     if t == sch.NULL:  # null in every sampled row: it must be null in every row (read as text)
         return f"CASE WHEN {expr} IS NULL THEN CAST(NULL AS VARCHAR) ELSE error({lit(FAILED_NULL)}) END"

@@ -16,6 +16,7 @@ plan.plan_ingest picks the new raw files and batches them; then, one transaction
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -204,7 +205,9 @@ def _run_batch(eng: Engine, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m:
             log.debug("dataset %s: typed over every row: %s", ds.name, why)
             res.full_detection.append(str(why))
             say(f"  the sampled types do not fit every row ({why}); detecting over every row")
-            con.execute("DROP TABLE IF EXISTS batch")
+            for table in ("batch", "batch_dups", "batch_dup_ids"):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+            shutil.rmtree(Path(tmp) / "s")  # the joined file: the disk is not used twice
             staged, typed, b, entries, w = _write_batch(eng, con, ds, raw, lake, m, infos, Path(tmp) / "f",
                                                         res, say, False)
         con.close()

@@ -206,3 +206,19 @@ def test_ingest_says_how_it_typed_the_batch(local_env):
     r = CliRunner().invoke(app, ["lake", "ingest", "events"])
     assert r.exit_code != 0
     assert f"c.jsonl, line {LATE + 1}: field 'amount' is BIGINT in the lake but DOUBLE here" in str(r.exception)
+
+
+def test_parts_on_another_filesystem_are_joined_through_a_buffer(local_env, monkeypatch):
+    """copy_file_range refuses to cross filesystems (EXDEV): a local raw zone elsewhere than
+    the temp folder is read in place, then copied the slow way, and still one pass."""
+    import errno
+    import os
+
+    def exdev(*_a, **_k):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", exdev)
+    local_env.put("a.jsonl", _events(300))
+    local_env.put("b.jsonl", dumps(_events(300))[:-1])  # no newline at the end: one is added
+    r = ingest("events")
+    assert r.full_detection == [] and (r.rows_read, r.rows_written) == (600, 300)

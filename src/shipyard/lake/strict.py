@@ -126,22 +126,37 @@ def join(parts: list[str], probe: bytes, dest: Path) -> None:
     """The probe, then every part in order, as one file; each part is deleted once copied
     (a fallback stages the raw objects again), so the batch's disk use does not double."""
     with open(dest, "wb", buffering=0) as out:  # unbuffered: copy_file_range writes at the fd
-        out.write(probe)
+        _write_all(out, probe)
         for p in parts:
             with open(p, "rb") as src:
-                size = os.fstat(src.fileno()).st_size
-                done = 0
-                while done < size:
-                    n = os.copy_file_range(src.fileno(), out.fileno(), size - done)
-                    if n == 0:
-                        break
-                    done += n
-                if size:
-                    src.seek(size - 1)
+                _copy(src, out)
+                if src.tell():
+                    src.seek(-1, os.SEEK_END)
                     if src.read(1) != b"\n":
-                        out.write(b"\n")
+                        _write_all(out, b"\n")
             if not os.path.islink(p):
                 os.unlink(p)
+
+
+def _copy(src: Any, out: Any) -> None:
+    """All of `src` onto the end of `out`: in the kernel when it can (same filesystem), else
+    through a buffer (a local raw zone on another filesystem: EXDEV)."""
+    size = os.fstat(src.fileno()).st_size
+    done = 0
+    try:
+        while done < size and (n := os.copy_file_range(src.fileno(), out.fileno(), size - done)):
+            done += n
+    except OSError:
+        pass
+    src.seek(done)
+    while block := src.read(1 << 20):
+        _write_all(out, block)
+
+
+def _write_all(out: Any, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[out.write(view):]
 
 
 def _detected(t: Any) -> str:

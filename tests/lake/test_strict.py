@@ -9,6 +9,7 @@ old way (`full_detection` says why) and still lands exactly as full detection ty
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import duckdb
@@ -139,11 +140,26 @@ def test_a_declared_uuid_column_stays_on_the_one_pass_path(tmp_path, monkeypatch
     assert fast_rows == full_rows
 
 
-def test_records_not_one_per_line_go_the_old_way(tmp_path, monkeypatch):
-    ev = _events(50)
-    concatenated = "".join(json.dumps(e) for e in ev).encode()  # Firehose: no delimiter
+def test_records_concatenated_with_no_delimiter_are_split_one_per_line(tmp_path, monkeypatch):
+    """Firehose's default output (`}{`, no newline) stays on the one-pass path: each part is
+    rewritten one record per line first, and lands exactly as full detection reads it."""
+    ev = _events(1200)
+    for i, e in enumerate(ev):
+        e["memo"] = ["x}{y", "caf\u00e9 \"quoted\"", 1.50, 1e3, {"k": [1, 2]}, "é"][i % 6]  # mixed: text
+    concatenated = "".join(json.dumps(e) for e in ev).encode()
+    lines = dumps(ev[600:])
     (fast, fast_schema, fast_rows), (_, full_schema, full_rows) = _both(
-        tmp_path, monkeypatch, {"a": concatenated})
+        tmp_path, monkeypatch, {"a": concatenated, "b.gz": gzip.compress(lines)})
+    assert fast.full_detection == []
+    assert fast_schema["memo"] == full_schema["memo"] == "VARCHAR"
+    assert (fast_schema, fast_rows) == (full_schema, full_rows) and len(fast_rows) == 1200
+
+
+def test_pretty_printed_records_go_the_old_way(tmp_path, monkeypatch):
+    ev = _events(50)
+    pretty = "\n".join(json.dumps(e, indent=2) for e in ev).encode()
+    (fast, fast_schema, fast_rows), (_, full_schema, full_rows) = _both(
+        tmp_path, monkeypatch, {"a.json": pretty})
     assert fast.full_detection == ["records that are not one JSON object per line"]
     assert (fast_schema, fast_rows) == (full_schema, full_rows) and len(fast_rows) == 50
 

@@ -123,7 +123,7 @@ def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: 
     # a strict read proves the types: strict.py) by the worker that staged it.
     (work / "raw").mkdir()
     staged = stage(raw, infos, work / "raw", threads=available_cores(),
-                   then=detector(con, strict.SAMPLE_ROWS if sampled else None))
+                   then=strict.sampler(con) if sampled else detector(con))
     res.add_phase("stage + sample" if sampled else "stage + detect", time.perf_counter() - t)
     if staged.unreadable and ds.config.on_bad_file == "fail":
         lines = list(staged.unreadable.values())
@@ -132,7 +132,14 @@ def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: 
             + (f" (and {len(lines) - 5} more)" if len(lines) > 5 else "") + "; nothing was written",
             hint=f"move them out of the raw zone, or set lake.datasets.{ds.name}.on_bad_file = \"skip\"")
     t = time.perf_counter()
-    typed = type_batch(con, ds, m, staged.paths, staged.found)
+    try:
+        typed = type_batch(con, ds, m, staged.paths, staged.found)
+    except InputError:
+        if sampled:  # the old way names the file and line in the raw object itself
+            raise strict.NotStrict("a sampled file does not fit the lake's schema") from None
+        raise
+    if sampled and typed.rejected:
+        raise strict.NotStrict("a sampled file does not fit the lake's schema")
     if typed.paths:
         check_columns(ds, typed.schema)
     res.add_phase("type checks", time.perf_counter() - t)

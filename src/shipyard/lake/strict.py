@@ -24,16 +24,18 @@ refuses unknown keys when it reads a single file (tested in tests/lake/test_stri
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 
 from shipyard.lake import schema as sch
 from shipyard.lake.sql import lit, q
+from shipyard.lake.typecheck import detector
 
 SAMPLE_ROWS = 1024  # rows of each staged part whose types are detected up front
 PROBE_MAX = 1 << 20  # a wider schema than this (as one JSON line) is typed the old way
@@ -77,6 +79,43 @@ def refusal(message: str) -> str:
     if "Expected OBJECT" in message or "Expected ARRAY" in message or "cast value to numerical" in message:
         return "a value of another kind than its sampled type"
     return "the strict read failed (--debug shows DuckDB's message)"
+
+
+def one_per_line(con: Any, path: str) -> None:
+    """Records concatenated with no delimiter (Firehose's default: `}{`) rewritten one per
+    line, so the strict read can take them; DuckDB splits them (read_json_objects knows string
+    boundaries) and re-serialises each. A part without `}{` is left alone (a `}{` inside a string
+    only costs a rewrite). A symlink to a local raw file is replaced, never its target."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if not size:
+            return
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            if m.find(b"}{") < 0:
+                return
+    tmp = f"{path}.lines"
+    try:
+        con.execute(f"COPY (SELECT json(json) FROM read_json_objects({lit(path)}, format='auto')) TO {lit(tmp)} "
+                    "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')")
+    except duckdb.Error:  # not JSON after all: the sample says so, and the old way names the line
+        return
+    os.replace(tmp, path)
+
+
+def sampler(con: Any) -> Callable[[str], Any]:
+    """What the staging pool runs on each part in one-pass mode: records one per line, then
+    the types of its first SAMPLE_ROWS rows (typecheck.detector)."""
+    detect = detector(con, SAMPLE_ROWS)
+
+    def run(path: str) -> Any:
+        cur = con.cursor()
+        try:
+            one_per_line(cur, path)
+        finally:
+            cur.close()
+        return detect(path)
+
+    return run
 
 
 def read_types(raw_schema: dict[str, Any], found: list[dict[str, Any]]) -> dict[str, Any]:

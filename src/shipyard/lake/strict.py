@@ -24,7 +24,6 @@ refuses unknown keys when it reads a single file (tested in tests/lake/test_stri
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import re
 import secrets
@@ -84,15 +83,13 @@ def refusal(message: str) -> str:
 def one_per_line(con: Any, path: str) -> None:
     """Records concatenated with no delimiter (Firehose's default: `}{`) rewritten one per
     line, so the strict read can take them; DuckDB splits them (read_json_objects knows string
-    boundaries) and re-serialises each. A part without `}{` is left alone (a `}{` inside a string
-    only costs a rewrite). A symlink to a local raw file is replaced, never its target."""
+    boundaries) and re-serialises each. Only the first 64 KiB are looked at: a writer delimits
+    its records one way throughout (a file that mixes both fails the strict read, and DuckDB's
+    format='auto' of the old way as well), and a `}{` inside a string only costs a rewrite. A symlink to a local raw file is
+    replaced, never its target."""
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if not size:
+        if b"}{" not in f.read(1 << 16):
             return
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            if m.find(b"}{") < 0:
-                return
     tmp = f"{path}.lines"
     try:
         con.execute(f"COPY (SELECT json(json) FROM read_json_objects({lit(path)}, format='auto')) TO {lit(tmp)} "

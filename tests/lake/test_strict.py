@@ -222,6 +222,13 @@ def test_ingest_says_how_it_typed_the_batch(local_env):
     r = CliRunner().invoke(app, ["lake", "ingest", "events"])
     assert r.exit_code != 0
     assert f"c.jsonl, line {LATE + 1}: field 'amount' is BIGINT in the lake but DOUBLE here" in str(r.exception)
+    # ... and an early one, which the samples see: named the same way
+    local_env.raw.delete("c.jsonl")
+    late[LATE]["amount"], late[5]["amount"] = 1, 7.5
+    local_env.put("d.jsonl", late)
+    r = CliRunner().invoke(app, ["lake", "ingest", "events"])
+    assert r.exit_code != 0
+    assert "d.jsonl, line 6: field 'amount' is BIGINT in the lake but DOUBLE here" in str(r.exception)
 
 
 def test_parts_on_another_filesystem_are_joined_through_a_buffer(local_env, monkeypatch):

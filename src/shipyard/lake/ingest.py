@@ -122,9 +122,12 @@ def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: 
     # Each file is typed (DuckDB's detection over all its rows, or over its first rows when
     # a strict read proves the types: strict.py) by the worker that staged it.
     (work / "raw").mkdir()
+    joined = strict.Joined(work / "batch.json") if sampled else None
     staged = stage(raw, infos, work / "raw", threads=available_cores(),
-                   then=strict.sampler(con) if sampled else detector(con))
+                   then=strict.sampler(con, joined) if joined else detector(con))
     res.add_phase("stage + sample" if sampled else "stage + detect", time.perf_counter() - t)
+    if sampled and staged.unreadable:  # its parts written before the refusal joined the batch
+        raise strict.NotStrict("a raw object that cannot be read")
     if staged.unreadable and ds.config.on_bad_file == "fail":
         lines = list(staged.unreadable.values())
         raise InputError(
@@ -133,7 +136,7 @@ def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: 
             hint=f"move them out of the raw zone, or set lake.datasets.{ds.name}.on_bad_file = \"skip\"")
     t = time.perf_counter()
     try:
-        typed = type_batch(con, ds, m, staged.paths, staged.found)
+        typed = type_batch(con, ds, m, staged.paths, staged.found, explain=not sampled)
     except InputError:
         if sampled:  # the old way names the file and line in the raw object itself
             raise strict.NotStrict("a sampled file does not fit the lake's schema") from None
@@ -146,6 +149,7 @@ def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: 
     b = Batch(ds, new_txn(), typed.paths, typed.schema, lake, m, work / "out", work,
               raw_uris=[raw.uri(k) for k in dict.fromkeys(staged.paths[p] for p in typed.paths)])
     if sampled:
+        b.joined = joined
         b.strict_types = strict.read_types(typed.schema, [f for p in typed.paths
                                                           if isinstance(f := staged.found[p], dict)])
     paths = dict(staged.paths)

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import secrets
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,7 +38,7 @@ from shipyard.lake.sql import lit, q
 from shipyard.lake.typecheck import detector
 
 SAMPLE_ROWS = 1024  # rows of each staged part whose types are detected up front
-PROBE_MAX = 1 << 20  # a wider schema than this (as one JSON line) is typed the old way
+PROBE_MAX = 1 << 20  # the probe's reserved first line; a wider schema is typed the old way
 
 _CHECKED = ("BIGINT", "UBIGINT", "DOUBLE", "BOOLEAN", sch.NULL)  # read as JSON text, checked
 # Read as text and cast only in their ISO shape: DuckDB's detection may have picked another
@@ -99,9 +100,9 @@ def one_per_line(con: Any, path: str) -> None:
     os.replace(tmp, path)
 
 
-def sampler(con: Any) -> Callable[[str], Any]:
-    """What the staging pool runs on each part in one-pass mode: records one per line, then
-    the types of its first SAMPLE_ROWS rows (typecheck.detector)."""
+def sampler(con: Any, joined: Joined) -> Callable[[str], Any]:
+    """What the staging pool runs on each part in one-pass mode: records one per line, the
+    types of its first SAMPLE_ROWS rows (typecheck.detector), then the part joins the batch."""
     detect = detector(con, SAMPLE_ROWS)
 
     def run(path: str) -> Any:
@@ -110,7 +111,9 @@ def sampler(con: Any) -> Callable[[str], Any]:
             one_per_line(cur, path)
         finally:
             cur.close()
-        return detect(path)
+        found = detect(path)
+        joined.add(path)
+        return found
 
     return run
 
@@ -158,41 +161,71 @@ def new_marker(taken: set[str]) -> str:
     return m
 
 
-def join(parts: list[str], probe: bytes, dest: Path) -> None:
-    """The probe, then every part in order, as one file; each part is deleted once copied
-    (a fallback stages the raw objects again), so the batch's disk use does not double."""
-    with open(dest, "wb", buffering=0) as out:  # unbuffered: copy_file_range writes at the fd
-        _write_all(out, probe)
-        for p in parts:
-            with open(p, "rb") as src:
-                _copy(src, out)
-                if src.tell():
-                    src.seek(-1, os.SEEK_END)
-                    if src.read(1) != b"\n":
-                        _write_all(out, b"\n")
-            if not os.path.islink(p):
-                os.unlink(p)
+class Joined:
+    """The batch as one file: a reserved first line (the probe, written once the samples are
+    typed), then every part, appended by the staging worker that sampled it, in any order (one
+    strict read has no file order anyway), and deleted once copied: the disk does not hold the
+    batch twice (a fallback stages the raw objects again)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._end = PROBE_MAX + 1
+        self._lock = threading.Lock()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _pwrite_all(fd, b" " * PROBE_MAX + b"\n", 0)
+        finally:
+            os.close(fd)
+
+    def add(self, part: str) -> None:
+        with open(part, "rb") as src:
+            size = os.fstat(src.fileno()).st_size
+            if size:
+                src.seek(size - 1)
+                newline = src.read(1) != b"\n"
+                with self._lock:  # reserve the range; the copy itself runs in parallel
+                    at, self._end = self._end, self._end + size + newline
+                fd = os.open(self.path, os.O_WRONLY)
+                try:
+                    _copy_at(src.fileno(), fd, size, at)
+                    if newline:
+                        _pwrite_all(fd, b"\n", at + size)
+                finally:
+                    os.close(fd)
+        if not os.path.islink(part):
+            os.unlink(part)
+
+    def write_probe(self, probe: bytes) -> None:
+        """The probe line over the reserved first line (padded with spaces)."""
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            _pwrite_all(fd, probe.rstrip(b"\n").ljust(PROBE_MAX) + b"\n", 0)
+        finally:
+            os.close(fd)
 
 
-def _copy(src: Any, out: Any) -> None:
-    """All of `src` onto the end of `out`: in the kernel when it can (same filesystem), else
-    through a buffer (a local raw zone on another filesystem: EXDEV)."""
-    size = os.fstat(src.fileno()).st_size
+def _copy_at(src: int, dst: int, size: int, at: int) -> None:
+    """`size` bytes of `src` into `dst` at offset `at`: in the kernel when it can (same
+    filesystem), else through a buffer (a local raw zone on another filesystem: EXDEV)."""
     done = 0
     try:
-        while done < size and (n := os.copy_file_range(src.fileno(), out.fileno(), size - done)):
+        while done < size and (n := os.copy_file_range(src, dst, size - done, done, at + done)):
             done += n
     except OSError:
         pass
-    src.seek(done)
-    while block := src.read(1 << 20):
-        _write_all(out, block)
+    while done < size:
+        block = os.pread(src, min(1 << 20, size - done), done)
+        if not block:
+            raise OSError(f"a staged part shrank while it was copied ({done} of {size} bytes)")
+        _pwrite_all(dst, block, at + done)
+        done += len(block)
 
 
-def _write_all(out: Any, data: bytes) -> None:
+def _pwrite_all(fd: int, data: bytes, at: int) -> None:
     view = memoryview(data)
     while view:
-        view = view[out.write(view):]
+        n = os.pwrite(fd, view, at)
+        view, at = view[n:], at + n
 
 
 def _detected(t: Any) -> str:

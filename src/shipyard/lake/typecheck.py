@@ -112,10 +112,11 @@ def explain_batch(paths: list[str], staged: dict[str, str], kept: dict[str, Any]
 
 
 def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
-               found: dict[str, Any] | None = None) -> Typed:
+               found: dict[str, Any] | None = None, explain: bool = True) -> Typed:
     """The merged raw schema and the files that can be ingested; conflicts fail or are skipped.
     `staged` maps local path -> raw key (for messages); `found` holds each file's detected types
-    when the staging workers ran `detector` (else files are detected here)."""
+    when the staging workers ran `detector` (else files are detected here); explain=False: a
+    conflict raises InputError without naming the file (its parts are no longer on disk)."""
     declared = {k: sch.from_sql(v) for k, v in ds.config.columns.items()}
     kept = {n: declared.get(n, t) for n, t in m.schema.items()}
     if found is None:
@@ -129,6 +130,8 @@ def type_batch(con: Any, ds: Dataset, m: Manifest, staged: dict[str, str],
         merged, conflicts = kept, [("", None, None)]
     else:
         merged, conflicts = sch.merge_schema(kept, sch.union_schema([found[p] for p in paths]), declared)
+    if conflicts and not explain:  # the files are gone (joined): the caller types it again
+        raise InputError(f"dataset {ds.name!r}: the batch does not fit the lake's schema")
     if conflicts:
         bad = explain_batch(paths, staged, kept, declared, found)
         if not bad:  # every file alone fits: only their union does not

@@ -37,6 +37,7 @@ class Batch:
     # Set when the types come from samples (strict.py): what the one strict read must give,
     # NULL-only keys included. None: `paths` were typed over every row.
     strict_types: dict[str, Any] | None = None
+    joined: Any = None  # with strict_types: the batch as one file (strict.Joined)
 
     @property
     def lake_types(self) -> dict[str, Any]:

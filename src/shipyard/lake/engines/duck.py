@@ -156,11 +156,13 @@ def _run(con: Any, b: Batch, sql: str) -> None:
 
 
 def _strict_rows(con: Any, b: Batch, extra: str) -> str:
-    """The staged parts joined under a probe (strict.py), checked to give exactly the types."""
+    """The batch's joined file (strict.Joined) under its probe, checked to give exactly the types."""
     types = b.strict_types or {}
     marker = strict.new_marker(set(types))
-    path = b.workdir / "batch.json"
-    strict.join(b.paths, strict.probe_line(types, marker), path)
+    if b.joined is None:
+        raise strict.NotStrict("no joined file")
+    b.joined.write_probe(strict.probe_line(types, marker))
+    path = b.joined.path
     try:
         rel = con.sql(f"SELECT * FROM {strict.read_sql(str(path))} LIMIT 0")
     except duckdb.Error as exc:

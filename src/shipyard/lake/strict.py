@@ -4,16 +4,20 @@ DuckDB's detection over every row costs more CPU than the whole COPY it precedes
 per record, every string tried as a date). This module skips it when it can:
 
 1. each staged part's types are detected over its first SAMPLE_ROWS rows (on the staging
-   pool), and typecheck merges them with the lake's schema as usual;
-2. the parts are joined into one file whose first line is a *probe*: a record that makes
-   DuckDB's detection (sample_size=1, so only the probe is sampled) give exactly the types we
-   want, plus a marker key so the probe's own row is dropped. Numbers and booleans are probed
-   with `{}`, so they come out as JSON text (`2.5`, `true`, `"12"`) and are checked in SQL
-   before the cast: DuckDB's reader would round 2.5 into a BIGINT and read true as 1;
+   pool; records concatenated with no delimiter are first rewritten one per line), typecheck
+   merges them with the lake's schema as usual, and the part is appended to one batch file
+   (Joined) by the same worker;
+2. the file's reserved first line takes a *probe*: a record that makes DuckDB's detection
+   (sample_size=1, so only the probe is sampled) give exactly the types we want, plus a
+   marker key so the probe's own row is dropped. Numbers and booleans are probed with `{}`,
+   so they come out as JSON text (`2.5`, `true`, `"12"`) and are checked in SQL before the
+   cast: DuckDB's reader would round 2.5 into a BIGINT and read true as 1. Dates, times and
+   UUIDs are probed as text and cast only in their ISO shape: the samples' detection may
+   have used another format (26-11-30 read as %y-%m-%d), which a probe cannot carry;
 3. the file is read once, with auto-detection still on: DuckDB then refuses a key that the
-   probe does not have, at any depth ("has unknown key"), a string that does not parse as the
-   probed DATE / TIMESTAMP / UUID, an object where a scalar was probed and the reverse.
-   The SQL checks refuse a number or boolean that does not fit its column.
+   probe does not have, at any depth ("has unknown key"), and an object where a scalar was
+   probed or the reverse; the SQL checks refuse a number, boolean, date, time or UUID that
+   does not fit its column.
 
 Any refusal raises NotStrict and the runner types the batch the old way (detection over every
 row, then the typed read), which widens the schema or names the file and line: a batch either

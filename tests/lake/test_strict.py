@@ -122,6 +122,16 @@ def test_dates_in_another_format_are_read_as_full_detection_reads_them(tmp_path,
     assert fast_rows == full_rows
 
 
+def test_a_time_field_missing_from_every_sampled_row_is_found_the_old_way(tmp_path, monkeypatch):
+    ev = _events()
+    for e in ev[:LATE]:
+        e["seen"] = e.pop("ts")  # the configured time field appears only past the samples
+    (fast, fast_schema, fast_rows), (_, full_schema, full_rows) = _both(
+        tmp_path, monkeypatch, {"a.jsonl": dumps(ev)})
+    assert fast.full_detection == ["a configured column is not in the sampled rows"]
+    assert (fast_schema, fast_rows) == (full_schema, full_rows) and len(fast_rows) == N
+
+
 def test_a_declared_uuid_column_stays_on_the_one_pass_path(tmp_path, monkeypatch):
     ev = _events(300)
     files = {"a.jsonl": dumps(ev)}

@@ -144,7 +144,12 @@ def _typed_batch(con: Any, ds: Dataset, raw: ObjectStore, lake: ObjectStore, m: 
     if sampled and typed.rejected:
         raise strict.NotStrict("a sampled file does not fit the lake's schema")
     if typed.paths:
-        check_columns(ds, typed.schema)
+        try:
+            check_columns(ds, typed.schema)
+        except ConfigError:
+            if sampled:  # the id or time field may only show up after the sampled rows
+                raise strict.NotStrict("a configured column is not in the sampled rows") from None
+            raise
     res.add_phase("type checks", time.perf_counter() - t)
     b = Batch(ds, new_txn(), typed.paths, typed.schema, lake, m, work / "out", work,
               raw_uris=[raw.uri(k) for k in dict.fromkeys(staged.paths[p] for p in typed.paths)])

@@ -104,7 +104,8 @@ class DuckDBEngine:
         in_dups = f"(SELECT 1 FROM batch_dup_ids d WHERE {' AND '.join(f'd.{i} = u.{i}' for i in ids)})"
         by_id = ", ".join(f"u.{i}" for i in ids)
         # The copies: one probe of the batch, then only these few rows are looked at again.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(dups)} AS SELECT u.rowid AS r, {by_id}, hash(u) AS h, "
+        h = ", hash(u) AS h" if b.strict_types is not None else ""  # for the check below
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(dups)} AS SELECT u.rowid AS r, {by_id}{h}, "
                     f"row_number() OVER (PARTITION BY {by_id} ORDER BY u.{q(fcol)}) AS n "
                     f"FROM batch u WHERE EXISTS {in_dups}")
         if b.strict_types is not None:
